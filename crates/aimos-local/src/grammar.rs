@@ -1,0 +1,520 @@
+//! JSON Schema to GBNF: the grammar llama.cpp samples under so that output always parses.
+//!
+//! Covers the schema language structured outputs use in practice: `type` (one or a list),
+//! `properties` with `required`, `items` with `minItems`/`maxItems`, `enum`, `const`,
+//! `anyOf`/`oneOf`, single-entry `allOf`, `$ref` into `$defs`/`definitions` (recursion included),
+//! `minLength`/`maxLength` on strings. Keywords that would constrain output in ways a grammar here
+//! cannot (`pattern`, `not`, `if`, …) are refused with the path where they appear, rather than
+//! silently not enforced. Annotations (`description`, `title`, `format`, …) are ignored.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+
+use aimos_core::ModelError;
+use serde_json::{Map, Value};
+
+/// GBNF for the values `schema` accepts, with `root` as the start rule.
+pub fn json_schema_to_gbnf(schema: &Value) -> Result<String, ModelError> {
+    let mut converter =
+        Converter { root: schema, rules: Vec::new(), names: HashSet::new(), refs: HashMap::new() };
+    let root = converter.visit(schema, "#", "root")?;
+    let mut out = format!("root ::= {root}\n");
+    for (name, body) in &converter.rules {
+        let _ = writeln!(out, "{name} ::= {body}");
+    }
+    out.push_str(PRIMITIVES);
+    Ok(out)
+}
+
+const PRIMITIVES: &str = r#"ws ::= | " " | "\n" [ \t]{0,20}
+char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
+string ::= "\"" char* "\"" ws
+integral-part ::= [0] | [1-9] [0-9]{0,15}
+number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+integer ::= "-"? integral-part ws
+boolean ::= ("true" | "false") ws
+null ::= "null" ws
+value ::= object | array | string | number | boolean | null
+object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+array ::= "[" ws ( value ("," ws value)* )? "]" ws
+"#;
+
+/// Keywords that constrain values in ways this converter cannot enforce.
+const UNSUPPORTED: &[&str] = &[
+    "pattern",
+    "patternProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "uniqueItems",
+    "contains",
+    "prefixItems",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "multipleOf",
+];
+
+struct Converter<'a> {
+    root: &'a Value,
+    rules: Vec<(String, String)>,
+    names: HashSet<String>,
+    /// `$ref` target → rule name, so that recursive schemas refer to themselves.
+    refs: HashMap<String, String>,
+}
+
+fn invalid(path: &str, reason: impl Into<String>) -> ModelError {
+    ModelError::InvalidSchema { path: path.to_owned(), reason: reason.into() }
+}
+
+impl<'a> Converter<'a> {
+    fn add_rule(&mut self, hint: &str, body: String) -> String {
+        let name = self.fresh_name(hint);
+        self.rules.push((name.clone(), body));
+        name
+    }
+
+    fn fresh_name(&mut self, hint: &str) -> String {
+        let base: String = hint
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        let base = if base.is_empty() || base == "root" { "r".to_owned() } else { base };
+        let mut name = base.clone();
+        let mut n = 1;
+        while is_reserved(&name) || !self.names.insert(name.clone()) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        name
+    }
+
+    /// A GBNF expression for the values `schema` accepts.
+    fn visit(&mut self, schema: &'a Value, path: &str, hint: &str) -> Result<String, ModelError> {
+        let object = match schema {
+            Value::Bool(true) => return Ok("value".into()),
+            Value::Bool(false) => return Err(invalid(path, "`false` accepts no value at all")),
+            Value::Object(object) => object,
+            other => {
+                return Err(invalid(
+                    path,
+                    format!("a schema must be an object or a boolean, found {other}"),
+                ));
+            }
+        };
+        if let Some(keyword) = UNSUPPORTED.iter().find(|k| object.contains_key(**k)) {
+            return Err(invalid(
+                path,
+                format!(
+                    "`{keyword}` cannot be enforced while generating; remove it or express it with `enum`"
+                ),
+            ));
+        }
+        if let Some(target) = object.get("$ref") {
+            return self.visit_ref(target, path);
+        }
+        if let Some(value) = object.get("const") {
+            return Ok(literal(value));
+        }
+        if let Some(values) = object.get("enum") {
+            let values = values
+                .as_array()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| invalid(path, "`enum` must be a non-empty array"))?;
+            let alternatives: Vec<String> = values.iter().map(literal).collect();
+            return Ok(format!("({})", alternatives.join(" | ")));
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(options) = object.get(key) {
+                let options = options
+                    .as_array()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| invalid(path, format!("`{key}` must be a non-empty array")))?;
+                let mut alternatives = Vec::with_capacity(options.len());
+                for (idx, option) in options.iter().enumerate() {
+                    alternatives.push(self.visit(
+                        option,
+                        &format!("{path}/{key}/{idx}"),
+                        &format!("{hint}-{idx}"),
+                    )?);
+                }
+                return Ok(format!("({})", alternatives.join(" | ")));
+            }
+        }
+        if let Some(all) = object.get("allOf") {
+            return match all.as_array().map(Vec::as_slice) {
+                Some([only]) => self.visit(only, &format!("{path}/allOf/0"), hint),
+                _ => Err(invalid(
+                    path,
+                    "`allOf` is supported with exactly one schema; merge the others into it",
+                )),
+            };
+        }
+        match object.get("type") {
+            None => {
+                if object.contains_key("properties") {
+                    self.visit_object(object, path, hint)
+                } else if object.contains_key("items") {
+                    self.visit_array(object, path, hint)
+                } else {
+                    Ok("value".into())
+                }
+            }
+            Some(Value::String(kind)) => self.visit_type(kind, object, path, hint),
+            Some(Value::Array(kinds)) if !kinds.is_empty() => {
+                let mut alternatives = Vec::with_capacity(kinds.len());
+                for kind in kinds {
+                    let kind = kind
+                        .as_str()
+                        .ok_or_else(|| invalid(path, "`type` lists must hold strings"))?;
+                    alternatives.push(self.visit_type(
+                        kind,
+                        object,
+                        path,
+                        &format!("{hint}-{kind}"),
+                    )?);
+                }
+                Ok(format!("({})", alternatives.join(" | ")))
+            }
+            Some(other) => Err(invalid(
+                path,
+                format!("`type` must be a string or a list of strings, found {other}"),
+            )),
+        }
+    }
+
+    fn visit_type(
+        &mut self,
+        kind: &str,
+        object: &'a Map<String, Value>,
+        path: &str,
+        hint: &str,
+    ) -> Result<String, ModelError> {
+        match kind {
+            "object" => self.visit_object(object, path, hint),
+            "array" => self.visit_array(object, path, hint),
+            "string" => self.visit_string(object, path, hint),
+            "number" => Ok("number".into()),
+            "integer" => Ok("integer".into()),
+            "boolean" => Ok("boolean".into()),
+            "null" => Ok("null".into()),
+            other => Err(invalid(
+                path,
+                format!(
+                    "unknown type `{other}`; use object, array, string, number, integer, boolean or null"
+                ),
+            )),
+        }
+    }
+
+    fn visit_ref(&mut self, target: &'a Value, path: &str) -> Result<String, ModelError> {
+        let target = target.as_str().ok_or_else(|| invalid(path, "`$ref` must be a string"))?;
+        if let Some(name) = self.refs.get(target) {
+            return Ok(name.clone());
+        }
+        let pointer = target.strip_prefix('#').ok_or_else(|| {
+            invalid(
+                path,
+                format!(
+                    "only references inside the schema (`#/$defs/…`) are supported, not `{target}`"
+                ),
+            )
+        })?;
+        let resolved = self.root.pointer(pointer).ok_or_else(|| {
+            invalid(path, format!("`$ref` points at `{target}`, which the schema does not define"))
+        })?;
+        let hint = pointer.rsplit('/').next().unwrap_or("ref").to_owned();
+        let name = self.fresh_name(&hint);
+        self.refs.insert(target.to_owned(), name.clone());
+        let body = self.visit(resolved, target, &hint)?;
+        self.rules.push((name.clone(), body));
+        Ok(name)
+    }
+
+    fn visit_string(
+        &mut self,
+        object: &Map<String, Value>,
+        path: &str,
+        hint: &str,
+    ) -> Result<String, ModelError> {
+        let min = bound(object, "minLength", path)?;
+        let max = bound(object, "maxLength", path)?;
+        if min.is_none() && max.is_none() {
+            return Ok("string".into());
+        }
+        let min = min.unwrap_or(0);
+        if max.is_some_and(|max| max < min) {
+            return Err(invalid(path, "`maxLength` is smaller than `minLength`"));
+        }
+        let repeat = match max {
+            Some(max) => format!("{{{min},{max}}}"),
+            None => format!("{{{min},}}"),
+        };
+        Ok(self.add_rule(&format!("{hint}-string"), format!("\"\\\"\" char{repeat} \"\\\"\" ws")))
+    }
+
+    fn visit_array(
+        &mut self,
+        object: &'a Map<String, Value>,
+        path: &str,
+        hint: &str,
+    ) -> Result<String, ModelError> {
+        let item = match object.get("items") {
+            Some(items) => self.visit(items, &format!("{path}/items"), &format!("{hint}-item"))?,
+            None => "value".into(),
+        };
+        let min = bound(object, "minItems", path)?.unwrap_or(0);
+        let max = bound(object, "maxItems", path)?;
+        if max.is_some_and(|max| max < min) {
+            return Err(invalid(path, "`maxItems` is smaller than `minItems`"));
+        }
+        let body = match max {
+            Some(0) => "\"[\" ws \"]\" ws".to_owned(),
+            _ => {
+                let more_min = min.saturating_sub(1);
+                let more = match max {
+                    Some(max) => format!("{{{more_min},{}}}", max - 1),
+                    None => format!("{{{more_min},}}"),
+                };
+                let list = format!("{item} (\",\" ws {item}){more}");
+                if min == 0 {
+                    format!("\"[\" ws ({list})? \"]\" ws")
+                } else {
+                    format!("\"[\" ws {list} \"]\" ws")
+                }
+            }
+        };
+        Ok(self.add_rule(hint, body))
+    }
+
+    fn visit_object(
+        &mut self,
+        object: &'a Map<String, Value>,
+        path: &str,
+        hint: &str,
+    ) -> Result<String, ModelError> {
+        let required: Vec<&str> = match object.get("required") {
+            None => Vec::new(),
+            Some(Value::Array(names)) => names
+                .iter()
+                .map(|n| {
+                    n.as_str().ok_or_else(|| {
+                        invalid(path, "`required` must list property names as strings")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(invalid(path, "`required` must be an array of property names")),
+        };
+        let properties = match object.get("properties") {
+            None if required.is_empty() => return Ok("object".into()),
+            None => {
+                return Err(invalid(
+                    path,
+                    format!("`{}` is required but not among `properties`", required[0]),
+                ));
+            }
+            Some(Value::Object(properties)) => properties,
+            Some(_) => return Err(invalid(path, "`properties` must be an object")),
+        };
+        if let Some(missing) = required.iter().find(|name| !properties.contains_key(**name)) {
+            return Err(invalid(
+                path,
+                format!("`{missing}` is required but not among `properties`"),
+            ));
+        }
+        if properties.is_empty() {
+            return Ok("object".into());
+        }
+        let mut required_parts = Vec::new();
+        let mut optional_parts = Vec::new();
+        for (key, property) in properties {
+            let value = self.visit(
+                property,
+                &format!("{path}/properties/{key}"),
+                &format!("{hint}-{key}"),
+            )?;
+            let pair = format!("{} \":\" ws {value}", literal(&Value::String(key.clone())));
+            if required.contains(&key.as_str()) {
+                required_parts.push(pair);
+            } else {
+                optional_parts.push(pair);
+            }
+        }
+        // Optional properties keep their order; any subset of them may appear, comma separated.
+        let optional_rule = self.optional_chain(hint, &optional_parts);
+        let mut body = String::from("\"{\" ws ");
+        body.push_str(&required_parts.join(" \",\" ws "));
+        match (&optional_rule, required_parts.is_empty()) {
+            (Some(rule), true) => {
+                let _ = write!(body, "({rule})? ");
+            }
+            (Some(rule), false) => {
+                let _ = write!(body, " (\",\" ws {rule})? ");
+            }
+            (None, _) => body.push(' '),
+        }
+        body.push_str("\"}\" ws");
+        Ok(self.add_rule(hint, body))
+    }
+
+    /// A rule matching any non-empty, in-order, comma-separated subset of `parts`.
+    fn optional_chain(&mut self, hint: &str, parts: &[String]) -> Option<String> {
+        let mut next: Option<String> = None;
+        for part in parts.iter().rev() {
+            let body = match &next {
+                None => part.clone(),
+                Some(rest) => format!("{part} (\",\" ws {rest})? | {rest}"),
+            };
+            next = Some(self.add_rule(&format!("{hint}-opt"), body));
+        }
+        next
+    }
+}
+
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "root"
+            | "ws"
+            | "char"
+            | "string"
+            | "integral-part"
+            | "number"
+            | "integer"
+            | "boolean"
+            | "null"
+            | "value"
+            | "object"
+            | "array"
+    )
+}
+
+fn bound(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u64>, ModelError> {
+    match object.get(key) {
+        None => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid(path, format!("`{key}` must be a non-negative integer"))),
+    }
+}
+
+/// A GBNF string literal matching `value` written as compact JSON.
+fn literal(value: &Value) -> String {
+    let json = value.to_string();
+    let mut out = String::with_capacity(json.len() + 8);
+    out.push('"');
+    for c in json.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("\" ws");
+    format!("({out})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules(schema: Value) -> String {
+        json_schema_to_gbnf(&schema).expect("schema converts")
+    }
+
+    fn error(schema: Value) -> String {
+        json_schema_to_gbnf(&schema).expect_err("schema is refused").to_string()
+    }
+
+    #[test]
+    fn required_and_optional_properties_keep_their_order() {
+        let out = rules(json!({
+            "type": "object",
+            "properties": {"a": {"type": "string"}, "b": {"type": "integer"}, "c": {"type": "boolean"}},
+            "required": ["a"]
+        }));
+        assert!(out.starts_with("root ::= r\n"), "{out}");
+        assert!(
+            out.contains(r#"r ::= "{" ws ("\"a\"" ws) ":" ws string ("," ws root-opt-1)? "}" ws"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                r#"root-opt-1 ::= ("\"b\"" ws) ":" ws integer ("," ws root-opt)? | root-opt"#
+            ),
+            "{out}"
+        );
+        assert!(out.contains(r#"root-opt ::= ("\"c\"" ws) ":" ws boolean"#), "{out}");
+    }
+
+    #[test]
+    fn arrays_honour_item_counts() {
+        let out = rules(
+            json!({"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 3}),
+        );
+        assert!(out.contains(r#"r ::= "[" ws number ("," ws number){0,2} "]" ws"#), "{out}");
+        let out = rules(json!({"type": "array", "items": {"type": "string"}}));
+        assert!(out.contains(r#"r ::= "[" ws (string ("," ws string){0,})? "]" ws"#), "{out}");
+    }
+
+    #[test]
+    fn enums_and_consts_become_literals() {
+        let out = rules(json!({"enum": ["low", "high", 3, null]}));
+        assert!(
+            out.starts_with(
+                r#"root ::= (("\"low\"" ws) | ("\"high\"" ws) | ("3" ws) | ("null" ws))"#
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn recursive_references_terminate() {
+        let out = rules(json!({
+            "$defs": {"node": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}},
+            "$ref": "#/$defs/node"
+        }));
+        assert!(out.starts_with("root ::= node\n"), "{out}");
+        assert!(out.contains("node-children ::= \"[\" ws (node"), "{out}");
+    }
+
+    #[test]
+    fn nullable_types_accept_either() {
+        let out = rules(json!({"type": ["string", "null"]}));
+        assert!(out.starts_with("root ::= (string | null)\n"), "{out}");
+    }
+
+    #[test]
+    fn unsupported_and_malformed_schemas_name_the_place() {
+        assert!(
+            error(
+                json!({"type": "object", "properties": {"id": {"type": "string", "pattern": "^a"}}})
+            )
+            .contains("#/properties/id")
+        );
+        assert!(error(json!({"type": "strnig"})).contains("unknown type `strnig`"));
+        assert!(
+            error(json!({"type": "object", "properties": {}, "required": ["x"]}))
+                .contains("`x` is required")
+        );
+        assert!(error(json!({"$ref": "#/$defs/missing"})).contains("does not define"));
+        assert!(error(json!(42)).contains("must be an object"));
+        assert!(error(json!({"type": "array", "minItems": 3, "maxItems": 1})).contains("maxItems"));
+    }
+
+    #[test]
+    fn property_names_with_quotes_are_escaped() {
+        let out = rules(
+            json!({"type": "object", "properties": {"say \"hi\"": {"type": "null"}}, "required": ["say \"hi\""]}),
+        );
+        assert!(out.contains(r#"("\"say \\\"hi\\\"\"" ws)"#), "{out}");
+    }
+}

@@ -1,0 +1,170 @@
+//! Embedded models: GGUF files run in process through llama.cpp, and the catalog that fetches them.
+//!
+//! Start with [`load`]: it turns a catalog name (`smollm2-135m`) or a `.gguf` path into a shared
+//! [`GgufModel`], pulling and verifying catalog models as needed. [`GgufModel`] implements
+//! [`aimos_core::Model`], so the rest of aimos never sees llama.cpp.
+//!
+//! This crate stores nothing but model files and serves nothing over HTTP.
+
+pub mod catalog;
+mod engine;
+mod grammar;
+pub mod paths;
+pub mod pull;
+mod template;
+mod text;
+mod threads;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aimos_core::Price;
+
+pub use catalog::{CatalogEntry, UnknownModel};
+pub use engine::{DEFAULT_CONTEXT_WINDOW, GgufModel, LoadError, LocalOptions, bench};
+pub use grammar::json_schema_to_gbnf;
+pub use pull::{NoProgress, PullError, PullOptions, PullProgress, Pulled};
+pub use threads::physical_cores;
+
+/// The prefix that marks an embedded model where remote ones may also be named (`local:qwen…`).
+pub const PREFIX: &str = "local:";
+
+/// What a model name refers to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelRef {
+    /// A catalog model, fetched into the models folder.
+    Catalog(CatalogEntry),
+    /// A GGUF file the user points at.
+    File(PathBuf),
+}
+
+impl ModelRef {
+    /// Reads `name`: a catalog name, with or without the `local:` prefix, or a path to a `.gguf` file.
+    pub fn parse(name: &str) -> Result<ModelRef, UnknownModel> {
+        let name = name.strip_prefix(PREFIX).unwrap_or(name);
+        let looks_like_path = name.ends_with(".gguf") || name.contains(std::path::MAIN_SEPARATOR);
+        if looks_like_path {
+            return Ok(ModelRef::File(PathBuf::from(name)));
+        }
+        catalog::find(name).map(ModelRef::Catalog)
+    }
+
+    /// aimos's name for the model in responses and ledgers.
+    pub fn id(&self) -> String {
+        match self {
+            ModelRef::Catalog(entry) => format!("{PREFIX}{}", entry.name),
+            ModelRef::File(path) => format!("{PREFIX}{}", path.display()),
+        }
+    }
+
+    /// The catalog's nominal price, or zero for a user's own file.
+    pub fn price(&self) -> Price {
+        match self {
+            ModelRef::Catalog(entry) => entry.price,
+            ModelRef::File(_) => Price::default(),
+        }
+    }
+}
+
+/// Why a model could not be made ready.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    #[error(transparent)]
+    Unknown(#[from] UnknownModel),
+    #[error("model `{name}` is not pulled yet; run `aimos models pull {name}`")]
+    NotPulled { name: String },
+    #[error("no folder for models: set AIMOS_HOME (or HOME)")]
+    NoHome,
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// Options for [`load`].
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Pull a catalog model that is not on disk yet (with a note to `progress`), instead of failing.
+    pub pull_if_missing: bool,
+    pub pull: PullOptions,
+    pub run: LocalOptions,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            pull_if_missing: true,
+            pull: PullOptions::from_env(),
+            run: LocalOptions::default(),
+        }
+    }
+}
+
+/// The path of a model's file, checked: catalog files against their pinned checksum
+/// (pulled first when allowed and missing), user files for existence.
+pub fn ensure_file(
+    model: &ModelRef,
+    options: &LoadOptions,
+    progress: &mut dyn PullProgress,
+) -> Result<PathBuf, ResolveError> {
+    match model {
+        ModelRef::File(path) => Ok(path.clone()),
+        ModelRef::Catalog(entry) => {
+            let dir = paths::models_dir().ok_or(ResolveError::NoHome)?;
+            let path = entry.path_in(&dir);
+            if path.exists() {
+                pull::verify(entry, &path, progress)?;
+                return Ok(path);
+            }
+            if !options.pull_if_missing {
+                return Err(ResolveError::NotPulled { name: entry.name.to_owned() });
+            }
+            progress.note(&format!(
+                "{} is not on this machine yet; pulling it into {}",
+                entry.name,
+                dir.display()
+            ));
+            let pulled = pull::pull(entry, &dir, &options.pull, progress)?;
+            Ok(pulled.path().to_owned())
+        }
+    }
+}
+
+/// Loads the model `name` refers to, shared with any other user of the same model in this process.
+pub fn load(
+    name: &str,
+    options: &LoadOptions,
+    progress: &mut dyn PullProgress,
+) -> Result<Arc<GgufModel>, ResolveError> {
+    let model = ModelRef::parse(name)?;
+    let path = ensure_file(&model, options, progress)?;
+    Ok(GgufModel::load_shared(&path, &model.id(), model.price(), &options.run)?)
+}
+
+/// Where `entry` is once pulled, if the models folder is known.
+pub fn catalog_path(entry: &CatalogEntry) -> Option<PathBuf> {
+    paths::models_dir().map(|dir| entry.path_in(&dir))
+}
+
+/// Whether `path` holds a file (used by `models list`).
+pub fn is_present(path: &Path) -> bool {
+    path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_paths_and_prefixes_parse() {
+        assert!(
+            matches!(ModelRef::parse("smollm2-135m"), Ok(ModelRef::Catalog(e)) if e.name == "smollm2-135m")
+        );
+        assert!(matches!(ModelRef::parse("local:smollm2-135m"), Ok(ModelRef::Catalog(_))));
+        assert_eq!(ModelRef::parse("./my.gguf"), Ok(ModelRef::File(PathBuf::from("./my.gguf"))));
+        assert!(ModelRef::parse("nope").is_err());
+        let id = ModelRef::parse("qwen2.5-coder-0.5b").map(|m| m.id());
+        assert_eq!(id.as_deref(), Ok("local:qwen2.5-coder-0.5b"));
+    }
+}
