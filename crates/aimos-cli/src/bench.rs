@@ -55,6 +55,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let window =
         u32::try_from(longest + args.gen_tokens).context("--prompt-tokens is too large")?;
     let mut rows = Vec::new();
+    eprintln!("llama.cpp: {}", aimos_local::system_info());
     if !args.json {
         println!("| model | threads | test | tokens/s |");
         println!("|---|---:|---|---:|");

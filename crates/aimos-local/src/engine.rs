@@ -305,13 +305,7 @@ fn run_worker(
 ) {
     let context = {
         let _creating = lock(&CONTEXT_CREATION);
-        let threads = i32::try_from(config.threads).unwrap_or(i32::MAX);
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(config.context_window))
-            .with_n_batch(config.batch_size)
-            .with_n_ubatch(config.batch_size.min(512))
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads);
+        let params = context_params(config.context_window, config.batch_size, config.threads);
         backend().and_then(|backend| {
             weights.llama.new_context(backend, params).map_err(|err| LoadError::Context {
                 path: config.path.clone(),
@@ -350,6 +344,19 @@ fn run_worker(
     }
 }
 
+/// Context settings shared by the worker and the bench: prompt batches of up to `batch_size`
+/// tokens, computed 512 at a time (llama.cpp's default micro-batch), on `threads` threads.
+fn context_params(context_window: u32, batch_size: u32, threads: u32) -> LlamaContextParams {
+    let threads = i32::try_from(threads).unwrap_or(i32::MAX);
+    let batch_size = batch_size.min(context_window);
+    LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(context_window))
+        .with_n_batch(batch_size)
+        .with_n_ubatch(batch_size.min(512))
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+}
+
 fn backend_error(what: &str, err: impl std::fmt::Display) -> ModelError {
     ModelError::Backend { message: format!("{what}: {err}") }
 }
@@ -368,6 +375,9 @@ fn generate(
     let prompt = weights.template.render(&request.messages)?;
     let tokens = weights.template.tokenize(&weights.llama, &prompt);
     let window = config.context_window as usize;
+    if tokens.is_empty() {
+        return Err(ModelError::InvalidRequest { message: "the prompt renders to no tokens".into() });
+    }
     if tokens.len() >= window {
         return Err(ModelError::ContextTooLong {
             prompt_tokens: tokens.len(),
@@ -535,13 +545,7 @@ pub mod bench {
         }
         // The bench runs on a context of its own, made like the worker's.
         let backend = backend().map_err(|err| backend_error("starting llama.cpp", err))?;
-        let threads = i32::try_from(model.threads).unwrap_or(i32::MAX);
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(window as u32))
-            .with_n_batch(2048.min(window as u32))
-            .with_n_ubatch(512)
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads);
+        let params = context_params(window as u32, 2048, model.threads);
         let mut context = {
             let _creating = lock(&CONTEXT_CREATION);
             weights

