@@ -73,15 +73,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         let model = aimos_local::load(name, &options, &mut bars)
             .with_context(|| format!("loading model `{name}`"))?;
         drop(bars);
-        bench::measure(&model, 64, 8).context("warm-up run")?;
         for &n_prompt in &args.prompt_tokens {
-            let mut prompt_rates = Vec::with_capacity(args.repetitions);
-            let mut gen_rates = Vec::with_capacity(args.repetitions);
-            for _ in 0..args.repetitions {
-                let sample = bench::measure(&model, n_prompt, args.gen_tokens)?;
-                prompt_rates.push(sample.n_prompt as f64 / sample.prompt.as_secs_f64());
-                gen_rates.push(sample.n_gen as f64 / sample.generation.as_secs_f64());
-            }
+            let samples = bench::measure(&model, n_prompt, args.gen_tokens, args.repetitions)?;
+            let prompt_rates: Vec<f64> =
+                samples.iter().map(|s| s.n_prompt as f64 / s.prompt.as_secs_f64()).collect();
+            let gen_rates: Vec<f64> =
+                samples.iter().map(|s| s.n_gen as f64 / s.generation.as_secs_f64()).collect();
             for (test, n_tokens, rates) in [
                 (format!("pp{n_prompt}"), n_prompt, &prompt_rates),
                 (format!("tg{}@d{n_prompt}", args.gen_tokens), args.gen_tokens, &gen_rates),

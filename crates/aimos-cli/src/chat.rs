@@ -109,16 +109,14 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     if args.verbose {
         report(&response, model.threads());
     }
-    if is_json {
-        if let Err(err) = serde_json::from_str::<serde_json::Value>(&response.content) {
-            if response.finish_reason == FinishReason::Length {
-                bail!(
-                    "the answer reached --max-tokens {} before its JSON was complete; raise --max-tokens",
-                    args.max_tokens
-                );
-            }
-            bail!("the answer is not valid JSON: {err}");
+    if is_json && let Err(err) = serde_json::from_str::<serde_json::Value>(&response.content) {
+        if response.finish_reason == FinishReason::Length {
+            bail!(
+                "the answer reached --max-tokens {} before its JSON was complete; raise --max-tokens",
+                args.max_tokens
+            );
         }
+        bail!("the answer is not valid JSON: {err}");
     }
     Ok(ExitCode::SUCCESS)
 }

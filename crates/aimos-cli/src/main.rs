@@ -7,6 +7,8 @@ mod bench;
 mod chat;
 mod models;
 mod progress;
+mod run;
+mod store;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,23 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Measure prompt-processing and generation speed of embedded models
     Bench(bench::BenchArgs),
+    /// Run a task: the smart model consults on a brief, the cheap model does the work;
+    /// prints the result and a cost table against the smart model alone
+    Run(run::RunArgs),
+    /// Stored insights
+    Insights {
+        #[command(subcommand)]
+        command: store::InsightsCommand,
+        #[command(flatten)]
+        store: store::StoreArgs,
+    },
+    /// The ledger of runs
+    Runs {
+        #[command(subcommand)]
+        command: store::RunsCommand,
+        #[command(flatten)]
+        store: store::StoreArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +60,9 @@ fn main() -> ExitCode {
         Command::Models(command) => models::run(command),
         Command::Chat(args) => chat::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Insights { command, store } => store::insights(command, &store),
+        Command::Runs { command, store } => store::runs(command, &store),
     };
     match result {
         Ok(code) => code,

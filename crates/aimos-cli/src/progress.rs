@@ -20,6 +20,15 @@ impl Bars {
     }
 }
 
+impl Bars {
+    /// A spinner with `message` until dropped, for long work without a known length.
+    pub fn spinner(message: &str) -> Bars {
+        let mut bars = Bars::new();
+        bars.stage(message, None);
+        bars
+    }
+}
+
 impl Drop for Bars {
     fn drop(&mut self) {
         self.close();

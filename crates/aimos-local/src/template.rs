@@ -74,10 +74,10 @@ impl ChatTemplate {
     /// template did not already write it.
     pub fn tokenize(&self, llama: &LlamaModel, prompt: &str) -> Vec<LlamaToken> {
         let mut tokens = llama.vocab().tokenize(prompt.as_bytes(), false, true);
-        if let Some(bos) = self.bos {
-            if tokens.first() != Some(&bos) {
-                tokens.insert(0, bos);
-            }
+        if let Some(bos) = self.bos
+            && tokens.first() != Some(&bos)
+        {
+            tokens.insert(0, bos);
         }
         tokens
     }

@@ -16,8 +16,10 @@ fn chat() -> std::process::Command {
 
 #[test]
 fn greedy_chat_prints_the_same_answer_every_time() {
-    let first = success(chat().args(["--temperature", "0", "--max-tokens", "40", "Name three colors."]));
-    let second = success(chat().args(["--temperature", "0", "--max-tokens", "40", "Name three colors."]));
+    let first =
+        success(chat().args(["--temperature", "0", "--max-tokens", "40", "Name three colors."]));
+    let second =
+        success(chat().args(["--temperature", "0", "--max-tokens", "40", "Name three colors."]));
     assert!(first.trim().len() > 3, "{first:?}");
     assert_eq!(first, second);
 }
@@ -41,7 +43,12 @@ fn the_prompt_can_come_from_stdin() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().expect("stdin").write_all(b"What is the capital of France? Answer in one word.").expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"What is the capital of France? Answer in one word.")
+        .expect("write");
     let output = child.wait_with_output().expect("wait");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -58,7 +65,12 @@ fn json_schema_answers_parse_and_follow_the_schema() {
     )
     .expect("write schema");
     for temperature in ["0", "0.8"] {
-        let out = success(chat().args(["--temperature", temperature, "--max-tokens", "200", "--json-schema"]).arg(&schema).arg("Invent a person."));
+        let out = success(
+            chat()
+                .args(["--temperature", temperature, "--max-tokens", "200", "--json-schema"])
+                .arg(&schema)
+                .arg("Invent a person."),
+        );
         let value: Value = serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"));
         assert!(value["name"].is_string() && value["age"].is_i64(), "{value}");
     }
@@ -73,9 +85,13 @@ fn an_invalid_json_schema_file_is_a_clear_error() {
     assert!(stderr.contains("broken.json is not valid JSON"), "{stderr}");
 
     let bad_schema = dir.path().join("bad.json");
-    std::fs::write(&bad_schema, r#"{"type":"object","properties":{"n":{"type":"integr"}}}"#).expect("write");
+    std::fs::write(&bad_schema, r#"{"type":"object","properties":{"n":{"type":"integr"}}}"#)
+        .expect("write");
     let stderr = failure(chat().arg("--json-schema").arg(&bad_schema).arg("hi"));
-    assert!(stderr.contains("unknown type `integr`") && stderr.contains("#/properties/n"), "{stderr}");
+    assert!(
+        stderr.contains("unknown type `integr`") && stderr.contains("#/properties/n"),
+        "{stderr}"
+    );
 
     let missing = dir.path().join("missing.json");
     let stderr = failure(chat().arg("--json-schema").arg(&missing).arg("hi"));
@@ -93,13 +109,30 @@ fn a_prompt_longer_than_the_window_names_both_lengths() {
 #[test]
 fn an_unknown_model_lists_the_catalog() {
     let stderr = failure(aimos().args(["chat", "-m", "llama-9000", "hi"]));
-    assert!(stderr.contains("unknown model `llama-9000`") && stderr.contains("smollm2-135m"), "{stderr}");
+    assert!(
+        stderr.contains("unknown model `llama-9000`") && stderr.contains("smollm2-135m"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn stop_sequences_cut_the_printed_answer() {
-    let full = success(chat().args(["--temperature", "0", "--max-tokens", "60", "Count from 1 to 10, separated by commas."]));
-    let stopped = success(chat().args(["--temperature", "0", "--max-tokens", "60", "--stop", "5", "Count from 1 to 10, separated by commas."]));
+    let full = success(chat().args([
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "60",
+        "Count from 1 to 10, separated by commas.",
+    ]));
+    let stopped = success(chat().args([
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "60",
+        "--stop",
+        "5",
+        "Count from 1 to 10, separated by commas.",
+    ]));
     let cut = full.find('5').expect("the count reaches 5");
     assert_eq!(stopped.trim_end(), full[..cut].trim_end());
 }
@@ -107,7 +140,9 @@ fn stop_sequences_cut_the_printed_answer() {
 #[test]
 fn bench_reports_prompt_and_generation_speeds() {
     test_model_file();
-    let out = success(aimos().args(["bench", "-m", TEST_MODEL, "-p", "64", "-n", "8", "-r", "1", "--json"]));
+    let out = success(
+        aimos().args(["bench", "-m", TEST_MODEL, "-p", "64", "-n", "8", "-r", "1", "--json"]),
+    );
     let rows: Vec<Value> = serde_json::from_str(&out).expect("JSON");
     let tests: Vec<&str> = rows.iter().filter_map(|r| r["test"].as_str()).collect();
     assert_eq!(tests, ["pp64", "tg8@d64"]);

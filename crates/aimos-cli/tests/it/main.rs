@@ -1,7 +1,10 @@
 //! The `aimos` binary as a user runs it: real processes, real model files, real exit codes.
 
+#![allow(clippy::panic, clippy::unwrap_used)]
+
 mod chat;
 mod models;
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -27,7 +30,11 @@ pub fn run(command: &mut Command) -> (Output, String, String) {
 /// Runs `command`, failing the test with its stderr unless it succeeds; returns stdout.
 pub fn success(command: &mut Command) -> String {
     let (output, stdout, stderr) = run(command);
-    assert!(output.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
     stdout
 }
 

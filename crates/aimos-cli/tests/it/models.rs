@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{TEST_MODEL, aimos, empty_home, failure, home_with_test_model, success, test_model_file};
+use crate::{
+    TEST_MODEL, aimos, empty_home, failure, home_with_test_model, success, test_model_file,
+};
 
 #[test]
 fn list_json_describes_the_whole_catalog() {
@@ -36,7 +38,8 @@ fn list_table_says_what_is_present_in_a_given_home() {
 #[test]
 fn path_of_a_model_not_pulled_exits_1_and_says_how() {
     let home = empty_home();
-    let stderr = failure(aimos().args(["models", "path", TEST_MODEL]).env("AIMOS_HOME", home.path()));
+    let stderr =
+        failure(aimos().args(["models", "path", TEST_MODEL]).env("AIMOS_HOME", home.path()));
     assert!(stderr.contains("aimos models pull smollm2-135m"), "{stderr}");
 }
 
@@ -52,7 +55,10 @@ fn pull_fetches_verifies_and_a_second_pull_is_a_no_op() {
     let home = empty_home();
     let stderr = {
         let (output, _, stderr) = crate::run(
-            aimos().args(["models", "pull", TEST_MODEL]).env("AIMOS_HOME", home.path()).env("HF_HUB_OFFLINE", "1"),
+            aimos()
+                .args(["models", "pull", TEST_MODEL])
+                .env("AIMOS_HOME", home.path())
+                .env("HF_HUB_OFFLINE", "1"),
         );
         assert!(output.status.success(), "{stderr}");
         stderr
@@ -61,7 +67,8 @@ fn pull_fetches_verifies_and_a_second_pull_is_a_no_op() {
     let file = home.path().join("models").join(test_model_file().file_name().expect("name"));
     assert_eq!(std::fs::metadata(&file).expect("pulled file").len(), 98_362_432);
 
-    let (output, _, again) = crate::run(aimos().args(["models", "pull", TEST_MODEL]).env("AIMOS_HOME", home.path()));
+    let (output, _, again) =
+        crate::run(aimos().args(["models", "pull", TEST_MODEL]).env("AIMOS_HOME", home.path()));
     assert!(output.status.success(), "{again}");
     assert!(again.contains("already pulled"), "{again}");
     let leftovers: Vec<_> = std::fs::read_dir(home.path().join("models"))
@@ -123,9 +130,18 @@ fn a_killed_pull_leaves_nothing_that_passes_for_whole() {
     );
     assert!(stderr.contains("not pulled yet"), "{stderr}");
 
-    success(aimos().args(["models", "pull", TEST_MODEL]).env("AIMOS_HOME", home.path()).env("HF_HUB_OFFLINE", "1"));
+    success(
+        aimos()
+            .args(["models", "pull", TEST_MODEL])
+            .env("AIMOS_HOME", home.path())
+            .env("HF_HUB_OFFLINE", "1"),
+    );
     assert!(target.exists());
-    assert!(partial_files(&models).is_empty(), "the next pull cleans up: {:?}", partial_files(&models));
+    assert!(
+        partial_files(&models).is_empty(),
+        "the next pull cleans up: {:?}",
+        partial_files(&models)
+    );
 }
 
 #[test]
@@ -137,14 +153,27 @@ fn a_damaged_model_is_caught_naming_expected_and_actual_checksums() {
     bytes[middle] ^= 0xff;
     std::fs::write(&file, &bytes).expect("write");
 
-    let stderr = failure(aimos().args(["chat", "--no-pull", "-m", TEST_MODEL, "hi"]).env("AIMOS_HOME", home.path()));
+    let stderr = failure(
+        aimos().args(["chat", "--no-pull", "-m", TEST_MODEL, "hi"]).env("AIMOS_HOME", home.path()),
+    );
     assert!(stderr.contains("checksum mismatch"), "{stderr}");
-    assert!(stderr.contains("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"), "{stderr}");
+    assert!(
+        stderr.contains("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
+        "{stderr}"
+    );
     assert!(stderr.contains("got "), "{stderr}");
 
-    let stderr = failure(aimos().args(["models", "verify", TEST_MODEL]).env("AIMOS_HOME", home.path()));
-    assert!(stderr.contains("checksum mismatch") && stderr.contains("aimos models pull"), "{stderr}");
-    assert_eq!(std::fs::read(&file).expect("still there"), bytes, "checking must not touch the file");
+    let stderr =
+        failure(aimos().args(["models", "verify", TEST_MODEL]).env("AIMOS_HOME", home.path()));
+    assert!(
+        stderr.contains("checksum mismatch") && stderr.contains("aimos models pull"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&file).expect("still there"),
+        bytes,
+        "checking must not touch the file"
+    );
 }
 
 #[test]
@@ -164,7 +193,8 @@ fn without_pip_and_hub_the_error_says_what_to_install() {
 fn verify_passes_a_good_copy() {
     let home = home_with_test_model();
     let stderr = {
-        let (output, _, stderr) = crate::run(aimos().args(["models", "verify"]).env("AIMOS_HOME", home.path()));
+        let (output, _, stderr) =
+            crate::run(aimos().args(["models", "verify"]).env("AIMOS_HOME", home.path()));
         assert!(output.status.success(), "{stderr}");
         stderr
     };

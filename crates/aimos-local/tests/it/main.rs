@@ -3,6 +3,8 @@
 //! The model is pulled on first use (from the hub, or pip packages where only registries are
 //! reachable), so these tests need no setup beyond what `aimos models pull` needs.
 
+#![allow(clippy::panic, clippy::unwrap_used)]
+
 mod engine;
 mod errors;
 

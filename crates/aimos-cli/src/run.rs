@@ -1,0 +1,182 @@
+//! `aimos run`: one task through the pipeline, then its cost table.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aimos_context::{Limits, ingest};
+use aimos_core::{Model, Pipeline, RunOptions, RunRecord, Strategy, Task};
+use aimos_local::{LoadOptions, LocalOptions};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::progress::Bars;
+use crate::store::{StoreArgs, open_store};
+
+#[derive(Debug, Args)]
+#[command(
+    args_override_self = true,
+    after_help = "Examples:
+  aimos run \"Why does parse_header panic on empty input?\" --context src/
+  cargo test 2>&1 | aimos run - --context src/ --strategy consult
+  aimos run --problem-file bug.md --context . --json"
+)]
+pub struct RunArgs {
+    /// The problem; `-` reads it from stdin (real problems carry long logs)
+    problem: Option<String>,
+    /// Read the problem from this file
+    #[arg(long, value_name = "FILE", conflicts_with = "problem")]
+    problem_file: Option<PathBuf>,
+    /// A file or folder the task is about (folders are read recursively); repeat for several
+    #[arg(short, long, value_name = "PATH")]
+    context: Vec<PathBuf>,
+    /// cheap: the cheap model alone; smart: the smart model alone; consult: the smart model
+    /// advises on a brief, the cheap model does the work
+    #[arg(short, long, default_value = "consult", value_parser = parse_strategy)]
+    strategy: Strategy,
+    /// The smart (consulted) model: a catalog name or .gguf path
+    #[arg(long, env = "AIMOS_SMART", default_value = "qwen2.5-coder-1.5b")]
+    smart: String,
+    /// The cheap (executing) model: a catalog name or .gguf path
+    #[arg(long, env = "AIMOS_CHEAP", default_value = "qwen2.5-coder-0.5b")]
+    cheap: String,
+    /// Most tokens of the brief the smart model sees
+    #[arg(long, default_value_t = 1024)]
+    budget: usize,
+    /// Most tokens of the result
+    #[arg(long, default_value_t = 1024)]
+    max_tokens: u32,
+    /// Context window of the embedded models (default: the model's, at most 8192)
+    #[arg(long)]
+    ctx: Option<u32>,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print the whole run record as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_strategy(text: &str) -> Result<Strategy, String> {
+    text.parse()
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let problem = read_problem(&args)?;
+    let ingested = ingest(&args.context, Limits::default())?;
+    for skipped in &ingested.skipped {
+        eprintln!("note: skipped {} ({})", skipped.path, skipped.reason);
+    }
+    let store = open_store(&args.store)?;
+    let options = LoadOptions {
+        run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
+        ..LoadOptions::default()
+    };
+    let load = |role: &str, name: &str| -> Result<Arc<dyn Model>> {
+        if let Some((provider, _)) = name.split_once(':').filter(|(p, _)| *p != "local") {
+            bail!(
+                "the {role} model `{name}` needs the `{provider}` provider, which this build does not have yet; use a catalog model (`aimos models list`) or a .gguf path"
+            );
+        }
+        let mut bars = Bars::new();
+        let model = aimos_local::load(name, &options, &mut bars)
+            .with_context(|| format!("loading the {role} model `{name}`"))?;
+        Ok(model)
+    };
+    let cheap = load("cheap", &args.cheap)?;
+    // Loaded for every strategy: the counterfactual needs its tokenizer and price.
+    let smart = load("smart", &args.smart)?;
+    let pipeline = Pipeline { smart, cheap, store };
+    let task = Task { problem, context: ingested.documents };
+    let run_options = RunOptions {
+        strategy: args.strategy,
+        brief_budget: args.budget,
+        max_result_tokens: args.max_tokens,
+    };
+
+    let spinner = Bars::spinner(&format!("running the {} strategy", args.strategy));
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let record = runtime.block_on(pipeline.run(&task, &run_options));
+    drop(spinner);
+    let record = record?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        println!("{}\n", record.result.trim_end());
+        print_table(&record);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_problem(args: &RunArgs) -> Result<String> {
+    let text = match (&args.problem, &args.problem_file) {
+        (_, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the problem from {}", path.display()))?,
+        (Some(text), None) if text == "-" => read_stdin()?,
+        (Some(text), None) => text.clone(),
+        (None, None) if !std::io::stdin().is_terminal() => read_stdin()?,
+        (None, None) => {
+            bail!("no problem: pass it as an argument, with --problem-file, or on stdin with `-`")
+        }
+    };
+    if text.trim().is_empty() {
+        bail!("the problem is empty; say what you need done");
+    }
+    Ok(text)
+}
+
+fn read_stdin() -> Result<String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).context("reading the problem from stdin")?;
+    Ok(text)
+}
+
+/// The per-step cost table, the total, the smart-only counterfactual and the savings.
+pub fn print_table(record: &RunRecord) {
+    let latency = |ms: f64| {
+        if ms >= 1000.0 { format!("{:.1} s", ms / 1000.0) } else { format!("{ms:.0} ms") }
+    };
+    println!(
+        "{:<9} {:<28} {:>8} {:>10} {:>11} {:>9}",
+        "STEP", "MODEL", "PROMPT", "COMPLETION", "COST", "LATENCY"
+    );
+    for step in &record.steps {
+        println!(
+            "{:<9} {:<28} {:>8} {:>10} {:>11} {:>9}",
+            step.kind.as_str(),
+            step.model.as_deref().unwrap_or("-"),
+            step.prompt_tokens,
+            step.completion_tokens,
+            step.cost.to_string(),
+            latency(step.latency_ms)
+        );
+    }
+    let prompt: u64 = record.steps.iter().map(|s| s.prompt_tokens).sum();
+    let completion: u64 = record.steps.iter().map(|s| s.completion_tokens).sum();
+    println!(
+        "{:<9} {:<28} {:>8} {:>10} {:>11} {:>9}",
+        "total",
+        "",
+        prompt,
+        completion,
+        record.cost.to_string(),
+        latency(record.latency_ms)
+    );
+    let cf = &record.counterfactual;
+    println!(
+        "{:<9} {:<28} {:>8} {:>10} {:>11} {:>9}  ({})",
+        "smart-only",
+        cf.model,
+        cf.prompt_tokens,
+        cf.completion_tokens,
+        cf.cost.to_string(),
+        latency(cf.latency_ms),
+        if cf.latency_measured { "measured" } else { "latency estimated" }
+    );
+    println!("savings: {:.0}% of the smart-only cost · run {}", record.savings * 100.0, record.id);
+    for step in &record.steps {
+        if let Some(note) = &step.note {
+            println!("note ({}): {note}", step.kind.as_str());
+        }
+    }
+}

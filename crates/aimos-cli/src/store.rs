@@ -1,0 +1,179 @@
+//! The store options every subcommand shares, and `aimos insights` / `aimos runs`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aimos_core::{Insight, Store};
+use aimos_store::SqliteStore;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The store file (default: $AIMOS_HOME/aimos.db, else ~/.local/share/aimos/aimos.db)
+    #[arg(long, env = "AIMOS_STORE", value_name = "PATH", global = true)]
+    store: Option<PathBuf>,
+}
+
+pub fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>> {
+    let path = match &args.store {
+        Some(path) => path.clone(),
+        None => aimos_store::default_path()
+            .context("no folder for the store: set AIMOS_HOME, or pass --store")?,
+    };
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("opening the store {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InsightsCommand {
+    /// Newest insights first
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One insight in full
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Insights whose problem, diagnosis or key facts share words with TEXT, best first
+    Search {
+        text: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Newest runs first
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run with its steps and cost table
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn insights(command: InsightsCommand, store_args: &StoreArgs) -> Result<ExitCode> {
+    let store = open_store(store_args)?;
+    let (found, json) = match command {
+        InsightsCommand::List { limit, offset, json } => {
+            (store.insights(None, limit, offset)?, json)
+        }
+        InsightsCommand::Search { text, limit, json } => {
+            (store.insights(Some(&text), limit, 0)?, json)
+        }
+        InsightsCommand::Show { id, json } => {
+            let Some(insight) = store.insight(&id)? else {
+                bail!("no insight with id {id}; `aimos insights list` shows the stored ones");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&insight)?);
+            } else {
+                show_insight(&insight);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else if found.is_empty() {
+        eprintln!("no insights yet; `aimos run --strategy consult` stores one per consultation");
+    } else {
+        for insight in &found {
+            println!(
+                "{}  {:.2}  {}  {}",
+                insight.id,
+                insight.draft.confidence,
+                insight.created_at,
+                one_line(&insight.problem, 70)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_insight(insight: &Insight) {
+    println!("id:          {}", insight.id);
+    println!("created:     {}", insight.created_at);
+    println!("smart model: {} ({})", insight.smart_model, insight.cost);
+    println!("confidence:  {:.2} (as stated)", insight.draft.confidence);
+    println!(
+        "applied:     {} (succeeded {}, failed {})",
+        insight.applied, insight.succeeded, insight.failed
+    );
+    println!("\nproblem:\n{}\n", insight.problem.trim());
+    println!("{}", insight.as_guidance());
+    println!("reasoning: {}", insight.draft.reasoning.trim());
+}
+
+pub fn runs(command: RunsCommand, store_args: &StoreArgs) -> Result<ExitCode> {
+    let store = open_store(store_args)?;
+    match command {
+        RunsCommand::List { limit, offset, json } => {
+            let runs = store.runs(limit, offset)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else if runs.is_empty() {
+                eprintln!("no runs yet; `aimos run` records one per task");
+            }
+            if !json {
+                for run in &runs {
+                    println!(
+                        "{}  {:<8} {:<9} {:>11}  saved {:>4.0}%  {}",
+                        run.id,
+                        run.strategy.as_str(),
+                        if run.error.is_none() { "ok" } else { "failed" },
+                        run.cost.to_string(),
+                        run.savings * 100.0,
+                        one_line(&run.problem, 50)
+                    );
+                }
+            }
+        }
+        RunsCommand::Show { id, json } => {
+            let Some(run) = store.run(&id)? else {
+                bail!("no run with id {id}; `aimos runs list` shows the recorded ones");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+            } else {
+                println!("problem: {}\n", one_line(&run.problem, 200));
+                if let Some(error) = &run.error {
+                    println!("failed: {error}\n");
+                }
+                println!("{}\n", run.result.trim_end());
+                crate::run::print_table(&run);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn one_line(text: &str, max_chars: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max_chars {
+        line
+    } else {
+        format!("{}…", line.chars().take(max_chars.saturating_sub(1)).collect::<String>())
+    }
+}

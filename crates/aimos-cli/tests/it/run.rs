@@ -1,0 +1,248 @@
+//! `aimos run`, `aimos insights` and `aimos runs` end to end: the real embedded model in both
+//! roles and a real SQLite file.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{TEST_MODEL, aimos, failure, success, test_model_file};
+
+/// A small project with a bug, as context.
+fn project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    std::fs::write(
+        dir.join("src/stack.rs"),
+        "pub struct Stack { items: Vec<i32> }\n\nimpl Stack {\n    pub fn peek(&self) -> i32 {\n        self.items[self.items.len()]\n    }\n}\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("README.md"), "# stack\nA tiny stack.\n").expect("write");
+}
+
+const PROBLEM: &str =
+    "peek() panics with index out of bounds: the len is 3 but the index is 3. Fix it.";
+
+fn run_command(store: &Path, context: &Path) -> Command {
+    test_model_file();
+    let mut command = aimos();
+    command
+        .args([
+            "run",
+            "--smart",
+            TEST_MODEL,
+            "--cheap",
+            TEST_MODEL,
+            "--ctx",
+            "2048",
+            "--max-tokens",
+            "96",
+            "--budget",
+            "300",
+        ])
+        .arg("--store")
+        .arg(store)
+        .arg("--context")
+        .arg(context);
+    command
+}
+
+#[test]
+fn consult_prints_the_result_and_a_cost_table_and_stores_the_insight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    let out = success(run_command(&store, &dir.path().join("project")).arg(PROBLEM));
+    for needle in ["STEP", "distill", "consult", "execute", "total", "smart-only", "savings:"] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+
+    let listed = success(aimos().args(["insights", "list", "--json"]).arg("--store").arg(&store));
+    let insights: Vec<Value> = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(insights.len(), 1, "{listed}");
+    let id = insights[0]["id"].as_str().expect("id");
+    assert!(insights[0]["brief"].as_str().is_some_and(|b| b.contains("index out of bounds")));
+    let shown = success(aimos().args(["insights", "show", id]).arg("--store").arg(&store));
+    assert!(shown.contains("Diagnosis:") && shown.contains("Plan:"), "{shown}");
+    let found = success(
+        aimos().args(["insights", "search", "peek bounds", "--json"]).arg("--store").arg(&store),
+    );
+    assert!(found.contains(id), "{found}");
+
+    let runs: Vec<Value> = serde_json::from_str(&success(
+        aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store),
+    ))
+    .expect("JSON");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["insight_id"].as_str(), Some(id));
+}
+
+#[test]
+fn json_prints_the_whole_run_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    for strategy in ["cheap", "consult", "smart"] {
+        let out = success(run_command(&store, &dir.path().join("project")).args([
+            "--json",
+            "--strategy",
+            strategy,
+            PROBLEM,
+        ]));
+        let record: Value = serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"));
+        for field in
+            ["id", "strategy", "insight_id", "result", "cost", "counterfactual", "savings", "steps"]
+        {
+            assert!(record.get(field).is_some(), "{strategy}: no {field} in {record}");
+        }
+        assert_eq!(record["strategy"], strategy);
+        let kinds: Vec<&str> = record["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["kind"].as_str())
+            .collect();
+        match strategy {
+            "consult" => assert_eq!(kinds, ["distill", "consult", "execute"], "{record}"),
+            _ => assert_eq!(kinds, ["execute"], "{record}"),
+        }
+        for step in record["steps"].as_array().expect("steps") {
+            for field in ["model", "prompt_tokens", "completion_tokens", "cost", "latency_ms"] {
+                assert!(step.get(field).is_some(), "no {field} in {step}");
+            }
+        }
+        assert_eq!(record["counterfactual"]["latency_measured"], strategy == "smart");
+        let shown = success(
+            aimos()
+                .args(["runs", "show", record["id"].as_str().expect("id")])
+                .arg("--store")
+                .arg(&store),
+        );
+        assert!(shown.contains("smart-only"), "{shown}");
+    }
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    let missing = dir.path().join("no-such-folder");
+    let stderr = failure(run_command(&store, &missing).arg(PROBLEM));
+    assert!(stderr.contains("no-such-folder") && stderr.contains("does not exist"), "{stderr}");
+
+    let stderr = failure(run_command(&store, &dir.path().join("project")).arg("   "));
+    assert!(stderr.contains("the problem is empty"), "{stderr}");
+
+    let stderr = failure(run_command(&store, &dir.path().join("project")).args([
+        "--smart",
+        "openai:gpt-4.1",
+        PROBLEM,
+    ]));
+    assert!(stderr.contains("openai") && stderr.contains("provider"), "{stderr}");
+
+    // A usage error: clap's exit status 2.
+    let (output, _, stderr) = crate::run(run_command(&store, &dir.path().join("project")).args([
+        "--strategy",
+        "fastest",
+        PROBLEM,
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cheap, smart, consult"), "{stderr}");
+
+    let not_a_store = dir.path().join("notes.txt");
+    std::fs::write(&not_a_store, "my notes ".repeat(500)).expect("write");
+    let stderr = failure(run_command(&not_a_store, &dir.path().join("project")).arg(PROBLEM));
+    assert!(stderr.contains("not an aimos store"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&not_a_store).expect("read"), "my notes ".repeat(500));
+
+    if store.exists() {
+        let runs: Vec<Value> = serde_json::from_str(&success(
+            aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store),
+        ))
+        .expect("JSON");
+        assert!(runs.is_empty(), "{runs:?}");
+    }
+}
+
+#[test]
+fn binary_files_in_the_context_are_skipped_with_a_note() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project_dir = dir.path().join("project");
+    project(&project_dir);
+    std::fs::write(project_dir.join("logo.png"), [0x89, b'P', b'N', b'G', 0, 0, 0, 13])
+        .expect("write");
+    let (output, _, stderr) =
+        crate::run(run_command(&dir.path().join("aimos.db"), &project_dir).args([
+            "--strategy",
+            "cheap",
+            PROBLEM,
+        ]));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("skipped") && stderr.contains("logo.png") && stderr.contains("binary"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn killing_runs_at_random_moments_never_corrupts_the_store_or_loses_an_insight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    // A reference run tells how long a whole run takes here.
+    let started = Instant::now();
+    success(run_command(&store, &dir.path().join("project")).arg(PROBLEM));
+    let whole = started.elapsed();
+
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(std::process::id());
+    for _ in 0..8 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = whole.mul_f64((seed % 1000) as f64 / 1000.0 * 1.2);
+        let mut child = run_command(&store, &dir.path().join("project"))
+            .arg(PROBLEM)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(at.max(Duration::from_millis(20)));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+
+    let conn = rusqlite::Connection::open(&store).expect("open");
+    let check: String =
+        conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).expect("check");
+    assert_eq!(check, "ok");
+    let insights: Vec<Value> = serde_json::from_str(&success(
+        aimos().args(["insights", "list", "--limit", "100", "--json"]).arg("--store").arg(&store),
+    ))
+    .expect("JSON");
+    assert!(!insights.is_empty(), "the reference run's insight is there");
+    for insight in &insights {
+        let shown = success(
+            aimos()
+                .args(["insights", "show", insight["id"].as_str().expect("id"), "--json"])
+                .arg("--store")
+                .arg(&store),
+        );
+        let full: Value = serde_json::from_str(&shown).expect("JSON");
+        assert!(full["diagnosis"].is_string() && full["plan"].is_array(), "{full}");
+    }
+    // Every recorded run that names an insight finds it.
+    let runs: Vec<Value> = serde_json::from_str(&success(
+        aimos().args(["runs", "list", "--limit", "100", "--json"]).arg("--store").arg(&store),
+    ))
+    .expect("JSON");
+    for run in &runs {
+        if let Some(id) = run["insight_id"].as_str() {
+            assert!(
+                insights.iter().any(|i| i["id"] == id),
+                "run {} names a missing insight",
+                run["id"]
+            );
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The context of a task: reading it from disk, and fitting it into a model's token budget.
+//!
+//! This is the plain first version: whole files, ranked by word overlap with the problem.
+//! It knows nothing of models or storage; token counts come from a function the caller passes
+//! (the target model's tokenizer where known).
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// One file (or stdin) of context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Where the text came from, as the user named it (`src/main.rs`, `-` for stdin).
+    pub path: String,
+    pub text: String,
+}
+
+/// A file that was not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Limits on what [`ingest`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Files larger than this are skipped.
+    pub max_file_bytes: u64,
+    /// Reading stops (and the rest is skipped) once this much text has been read.
+    pub max_total_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_file_bytes: 1 << 20, max_total_bytes: 64 << 20 }
+    }
+}
+
+/// What [`ingest`] read and what it left.
+#[derive(Debug, Default, Clone)]
+pub struct Ingested {
+    pub documents: Vec<Document>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// A path that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("context path {path} does not exist")]
+    NotFound { path: PathBuf },
+    #[error("reading {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Folders that hold build output or dependencies, not the user's own material.
+const SKIPPED_DIRS: &[&str] =
+    &["target", "node_modules", "vendor", "dist", "build", "__pycache__", ".venv", "venv"];
+
+/// Reads files and folders (recursively, in sorted order, skipping hidden and build folders).
+/// Binary and oversized files are skipped and listed, never an error.
+pub fn ingest(paths: &[PathBuf], limits: Limits) -> Result<Ingested, IngestError> {
+    let mut out = Ingested::default();
+    let mut total = 0u64;
+    for path in paths {
+        if !path.exists() {
+            return Err(IngestError::NotFound { path: path.clone() });
+        }
+        let mut files = Vec::new();
+        collect_files(path, &mut files)?;
+        for file in files {
+            read_file(&file, limits, &mut total, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+    let io = |source| IngestError::Io { path: path.to_owned(), source };
+    if !path.is_dir() {
+        files.push(path.to_owned());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> =
+        fs::read_dir(path).map_err(io)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for entry in entries {
+        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with('.') || (entry.is_dir() && SKIPPED_DIRS.contains(&name.as_str())) {
+            continue;
+        }
+        collect_files(&entry, files)?;
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path, limits: Limits, total: &mut u64, out: &mut Ingested) {
+    let shown = path.display().to_string();
+    let skip = |out: &mut Ingested, reason: String| {
+        out.skipped.push(Skipped { path: shown.clone(), reason })
+    };
+    let size = match fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(err) => return skip(out, format!("unreadable: {err}")),
+    };
+    if size > limits.max_file_bytes {
+        return skip(
+            out,
+            format!("{size} bytes, over the {} byte limit per file", limits.max_file_bytes),
+        );
+    }
+    if *total + size > limits.max_total_bytes {
+        return skip(
+            out,
+            format!("over the {} byte limit for all context", limits.max_total_bytes),
+        );
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    if let Err(err) = fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+        return skip(out, format!("unreadable: {err}"));
+    }
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return skip(out, "binary".into());
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            *total += size;
+            out.documents.push(Document { path: shown, text });
+        }
+        Err(_) => skip(out, "not UTF-8 text".into()),
+    }
+}
+
+/// Text fitted into a budget, with an account of what did not fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packed {
+    pub text: String,
+    pub tokens: usize,
+    /// Paths included whole.
+    pub included: Vec<String>,
+    /// Paths included in part (cut to fit).
+    pub truncated: Vec<String>,
+    /// Paths left out.
+    pub left_out: Vec<String>,
+}
+
+impl Packed {
+    /// A sentence saying what was cut or left out, if anything was.
+    pub fn note(&self) -> Option<String> {
+        if self.truncated.is_empty() && self.left_out.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !self.truncated.is_empty() {
+            parts.push(format!("cut to fit: {}", self.truncated.join(", ")));
+        }
+        if !self.left_out.is_empty() {
+            parts.push(format!("left out: {}", self.left_out.join(", ")));
+        }
+        Some(parts.join("; "))
+    }
+}
+
+/// Fits `documents` into `budget` tokens, most relevant to `problem` first, each under a
+/// `### path` header. A document that does not fit whole is cut at a line boundary when at
+/// least a few lines of it fit; otherwise it is left out.
+pub fn pack(
+    documents: &[Document],
+    problem: &str,
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Packed {
+    let mut order: Vec<(usize, f64)> =
+        documents.iter().enumerate().map(|(idx, doc)| (idx, relevance(problem, doc))).collect();
+    // Most relevant first; ties keep the order the user gave.
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut packed = Packed {
+        text: String::new(),
+        tokens: 0,
+        included: vec![],
+        truncated: vec![],
+        left_out: vec![],
+    };
+    for (idx, _) in order {
+        let doc = &documents[idx];
+        let section = format!("### {}\n{}\n\n", doc.path, doc.text.trim_end());
+        let tokens = count(&section);
+        if packed.tokens + tokens <= budget {
+            packed.text.push_str(&section);
+            packed.tokens += tokens;
+            packed.included.push(doc.path.clone());
+            continue;
+        }
+        let room = budget.saturating_sub(packed.tokens);
+        match cut_to_fit(doc, room, count) {
+            Some((section, tokens)) => {
+                packed.text.push_str(&section);
+                packed.tokens += tokens;
+                packed.truncated.push(doc.path.clone());
+            }
+            None => packed.left_out.push(doc.path.clone()),
+        }
+    }
+    packed
+}
+
+/// The longest head of `doc` (whole lines) whose section fits in `room` tokens, if it has at
+/// least three lines.
+fn cut_to_fit(
+    doc: &Document,
+    room: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Option<(String, usize)> {
+    let lines: Vec<&str> = doc.text.lines().collect();
+    let section =
+        |n: usize| format!("### {} (first {n} lines)\n{}\n\n", doc.path, lines[..n].join("\n"));
+    // Binary search on the number of lines.
+    let (mut lo, mut hi) = (0usize, lines.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if count(&section(mid)) <= room { lo = mid } else { hi = mid - 1 }
+    }
+    (lo >= 3).then(|| {
+        let text = section(lo);
+        let tokens = count(&text);
+        (text, tokens)
+    })
+}
+
+/// Word overlap between the problem and a document, favouring documents named in the problem.
+fn relevance(problem: &str, doc: &Document) -> f64 {
+    let words = |text: &str| -> HashSet<String> {
+        text.split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| w.len() > 2)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let wanted = words(problem);
+    let have = words(&doc.text);
+    let overlap = wanted.intersection(&have).count() as f64;
+    let file_name = Path::new(&doc.path).file_name().map(|n| n.to_string_lossy().to_lowercase());
+    let named = file_name.is_some_and(|name| problem.to_lowercase().contains(&name));
+    overlap / (1.0 + (have.len() as f64).sqrt()) + if named { 10.0 } else { 0.0 }
+}
+
+/// A rough token count (four characters a token) for when no tokenizer is at hand.
+pub fn estimate_tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(path: &str, text: &str) -> Document {
+        Document { path: path.into(), text: text.into() }
+    }
+
+    #[test]
+    fn the_most_relevant_document_goes_first_and_the_rest_is_accounted_for() {
+        let docs = vec![
+            doc("README.md", &"general words about the project ".repeat(40)),
+            doc(
+                "src/parser.rs",
+                "fn parse_header(input: &str) -> Header { todo }\nfn parse_body() {}\n",
+            ),
+            doc("src/big.rs", &"let x = 1;\n".repeat(500)),
+        ];
+        let packed = pack(&docs, "parse_header panics on an empty input", 200, &estimate_tokens);
+        assert!(packed.text.starts_with("### src/parser.rs\n"), "{}", packed.text);
+        assert!(packed.tokens <= 200);
+        let mut all: Vec<&String> =
+            packed.included.iter().chain(&packed.truncated).chain(&packed.left_out).collect();
+        all.sort();
+        assert_eq!(all, ["README.md", "src/big.rs", "src/parser.rs"]);
+        assert!(packed.note().is_some());
+    }
+
+    #[test]
+    fn a_document_that_does_not_fit_is_cut_at_a_line_boundary() {
+        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let packed = pack(&[doc("log.txt", &text)], "why", 60, &estimate_tokens);
+        assert_eq!(packed.truncated, ["log.txt"]);
+        assert!(packed.tokens <= 60, "{}", packed.tokens);
+        assert!(packed.text.contains("line 0\nline 1\n"), "{}", packed.text);
+        assert!(packed.text.starts_with("### log.txt (first "), "{}", packed.text);
+    }
+
+    #[test]
+    fn ingest_reads_text_and_lists_what_it_skips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("src")).expect("mkdir");
+        fs::create_dir_all(root.join("target")).expect("mkdir");
+        fs::create_dir_all(root.join(".git")).expect("mkdir");
+        fs::write(root.join("src/main.rs"), "fn main() {}\n").expect("write");
+        fs::write(root.join("image.png"), [0x89, b'P', b'N', b'G', 0, 0, 1]).expect("write");
+        fs::write(root.join("huge.log"), vec![b'a'; 5000]).expect("write");
+        fs::write(root.join("target/out.rs"), "built").expect("write");
+        fs::write(root.join(".git/HEAD"), "ref").expect("write");
+        let limits = Limits { max_file_bytes: 4096, ..Limits::default() };
+        let ingested = ingest(&[root.to_owned()], limits).expect("ingest");
+        let read: Vec<&str> = ingested.documents.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(read.len(), 1);
+        assert!(read[0].ends_with("src/main.rs"), "{read:?}");
+        let mut reasons: Vec<String> = ingested.skipped.iter().map(|s| s.reason.clone()).collect();
+        reasons.sort();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(
+            reasons[0].contains("byte limit per file") && reasons[1] == "binary",
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_path_is_an_error_that_names_it() {
+        let err =
+            ingest(&[PathBuf::from("/no/such/place")], Limits::default()).expect_err("missing");
+        assert!(err.to_string().contains("/no/such/place"), "{err}");
+    }
+}

@@ -1,0 +1,711 @@
+//! The pipeline for one task: distill → consult → store → execute → record.
+//!
+//! Strategies: `cheap` and `smart` run one model on the full context (the baselines); `consult`
+//! asks the smart model about a brief only, stores its insight, and has the cheap model do the
+//! work with the full context plus the insight. Every model call becomes a step in the ledger, and
+//! every run carries the smart-only counterfactual: what the smart model alone would have cost.
+//! This module does not choose strategies (that is the policy's job) and does not verify results.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aimos_context::{Document, Packed, estimate_tokens, pack};
+use sha2::{Digest, Sha256};
+
+use crate::chat::{ChatRequest, ChatResponse, Message, ResponseFormat, Usage};
+use crate::insight::{Insight, InsightDraft};
+use crate::model::{Model, ModelError};
+use crate::price::Cost;
+use crate::run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
+use crate::store::{Store, StoreError};
+
+/// One task: a problem and the material it is about.
+#[derive(Debug, Clone, Default)]
+pub struct Task {
+    pub problem: String,
+    pub context: Vec<Document>,
+}
+
+/// Knobs of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub strategy: Strategy,
+    /// Most tokens of the brief the smart model sees when consulted.
+    pub brief_budget: usize,
+    /// Most tokens of the result.
+    pub max_result_tokens: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { strategy: Strategy::Consult, brief_budget: 1024, max_result_tokens: 1024 }
+    }
+}
+
+/// The models and the store a pipeline works with.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub smart: Arc<dyn Model>,
+    pub cheap: Arc<dyn Model>,
+    pub store: Arc<dyn Store>,
+}
+
+/// Why a run failed. A failed run is still recorded in the ledger when the store allows.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    #[error("the problem is empty; say what you need done")]
+    EmptyProblem,
+    #[error("{role} model {model} failed")]
+    Model {
+        role: &'static str,
+        model: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error(
+        "the smart model {model} did not answer with a valid insight, twice: {reason}; \
+         try a stronger smart model"
+    )]
+    InvalidInsight { model: String, reason: String, run_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const CONSULTANT_SYSTEM: &str = "You are a senior engineer consulted on a problem. You see only a \
+short brief, not the whole codebase or document set. Another, less capable model will do the \
+work with the full material and your guidance. Answer with a JSON object: a diagnosis, a plan of \
+concrete steps for the executor, the key facts it must not miss, pitfalls to avoid, your \
+confidence from 0 to 1 that the plan solves the problem, and brief reasoning.";
+
+const EXECUTOR_SYSTEM: &str = "You are an engineer doing the work described by the user, using \
+the context provided. Be concrete and complete; answer with the result itself.";
+
+const EXECUTOR_WITH_INSIGHT_SYSTEM: &str = "You are an engineer doing the work described by the \
+user, using the context provided. A senior consultant has studied the problem and left guidance: \
+follow its plan, keep its key facts in mind and avoid its pitfalls. Be concrete and complete; \
+answer with the result itself.";
+
+/// Tokens kept free for chat-template markup around the messages.
+const TEMPLATE_OVERHEAD: usize = 64;
+
+struct Call {
+    response: ChatResponse,
+    step: Step,
+}
+
+impl Pipeline {
+    /// Runs `task` to the end and records it. The returned record is already in the store.
+    pub async fn run(&self, task: &Task, options: &RunOptions) -> Result<RunRecord, PipelineError> {
+        if task.problem.trim().is_empty() {
+            return Err(PipelineError::EmptyProblem);
+        }
+        let started = Instant::now();
+        let mut record = RunRecord {
+            id: new_id(),
+            created_at: now_rfc3339(),
+            strategy: options.strategy,
+            reason: "chosen by the caller".into(),
+            task_digest: task_digest(task),
+            problem: task.problem.clone(),
+            status: RunStatus::Failed,
+            result: String::new(),
+            error: None,
+            insight_id: None,
+            cost: Cost::default(),
+            counterfactual: Counterfactual {
+                model: self.smart.info().id.clone(),
+                cost: Cost::default(),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                latency_ms: 0.0,
+                latency_measured: false,
+            },
+            savings: 0.0,
+            latency_ms: 0.0,
+            steps: Vec::new(),
+        };
+        let outcome = self.run_steps(task, options, &mut record).await;
+        record.latency_ms = ms(started.elapsed());
+        record.cost = record.steps.iter().map(|s| s.cost).sum();
+        record.savings = savings(record.cost, record.counterfactual.cost);
+        match outcome {
+            Ok(result) => {
+                record.status = RunStatus::Succeeded;
+                record.result = result;
+                self.store.record_run(&record)?;
+                Ok(record)
+            }
+            Err(err) => {
+                record.error = Some(error_chain(&err));
+                // The failure is worth a ledger entry, but the original error matters more.
+                let _ = self.store.record_run(&record);
+                Err(err)
+            }
+        }
+    }
+
+    async fn run_steps(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        record: &mut RunRecord,
+    ) -> Result<String, PipelineError> {
+        let mut guidance = None;
+        let mut smart_rates = None;
+        if options.strategy == Strategy::Consult {
+            let distill_started = Instant::now();
+            let (brief, packed) = self.distill(task, options.brief_budget);
+            record.steps.push(Step {
+                kind: StepKind::Distill,
+                model: None,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cost: Cost::default(),
+                latency_ms: ms(distill_started.elapsed()),
+                prompt_digest: Some(digest(&brief)),
+                note: Some(format!(
+                    "brief of {} tokens{}",
+                    packed.tokens,
+                    packed.note().map(|n| format!("; {n}")).unwrap_or_default()
+                )),
+            });
+            let (insight, consult_rates) = self.consult(task, &brief, record).await?;
+            smart_rates = Some(consult_rates);
+            record.insight_id = Some(insight.id.clone());
+            guidance = Some(insight.as_guidance());
+        }
+        let executor = match options.strategy {
+            Strategy::Smart => Arc::clone(&self.smart),
+            _ => Arc::clone(&self.cheap),
+        };
+        let role = if options.strategy == Strategy::Smart { "smart" } else { "cheap" };
+        let (request, packed) =
+            execution_request(&*executor, task, guidance.as_deref(), options.max_result_tokens);
+        let call = self.call(role, &*executor, request, StepKind::Execute, packed.note()).await?;
+        let completion_tokens = call.response.usage.completion_tokens;
+        let execute_rates = rates(&call.response);
+        record.steps.push(call.step.clone());
+
+        record.counterfactual = if options.strategy == Strategy::Smart {
+            Counterfactual {
+                model: self.smart.info().id.clone(),
+                cost: call.step.cost,
+                prompt_tokens: call.step.prompt_tokens,
+                completion_tokens,
+                latency_ms: call.step.latency_ms,
+                latency_measured: true,
+            }
+        } else {
+            // What the smart model alone would have been sent, counted with its own tokenizer.
+            let (request, _) =
+                execution_request(&*self.smart, task, None, options.max_result_tokens);
+            let prompt_tokens =
+                request.messages.iter().map(|m| count(&*self.smart, &m.content)).sum::<usize>()
+                    as u64;
+            let usage = Usage { prompt_tokens, completion_tokens, cached_prompt_tokens: 0 };
+            let (prompt_rate, gen_rate) = smart_rates.unwrap_or(execute_rates);
+            Counterfactual {
+                model: self.smart.info().id.clone(),
+                cost: self.smart.info().price.cost(&usage),
+                prompt_tokens,
+                completion_tokens,
+                latency_ms: 1000.0
+                    * (prompt_tokens as f64 / prompt_rate + completion_tokens as f64 / gen_rate),
+                latency_measured: false,
+            }
+        };
+        Ok(call.response.content)
+    }
+
+    /// The brief: the problem, then as much of the most relevant context as fits the budget.
+    fn distill(&self, task: &Task, budget: usize) -> (String, Packed) {
+        let counter = |text: &str| count(&*self.smart, text);
+        let problem = fit_problem(&task.problem, budget / 2, &counter);
+        let header = format!("Problem:\n{problem}\n\nContext excerpts:\n");
+        let room = budget.saturating_sub(counter(&header));
+        let packed = pack(&task.context, &task.problem, room, &counter);
+        (format!("{header}{}", packed.text), packed)
+    }
+
+    /// Asks the smart model about `brief`, retrying once with the reason an answer was invalid;
+    /// stores and returns the insight with the speeds the smart model showed.
+    async fn consult(
+        &self,
+        task: &Task,
+        brief: &str,
+        record: &mut RunRecord,
+    ) -> Result<(Insight, (f64, f64)), PipelineError> {
+        let model = &*self.smart;
+        let mut messages = vec![Message::system(CONSULTANT_SYSTEM), Message::user(brief)];
+        let mut last_reason = String::new();
+        for attempt in 0..2 {
+            let request = ChatRequest {
+                messages: messages.clone(),
+                max_tokens: Some(1024),
+                temperature: Some(0.0),
+                response_format: Some(ResponseFormat::JsonSchema {
+                    name: "insight".into(),
+                    schema: InsightDraft::schema(),
+                }),
+                ..ChatRequest::default()
+            };
+            let note =
+                (attempt > 0).then(|| format!("retry after an invalid answer: {last_reason}"));
+            let call = self.call("smart", model, request, StepKind::Consult, note).await?;
+            record.steps.push(call.step.clone());
+            match InsightDraft::parse(&call.response.content) {
+                Ok(draft) => {
+                    let insight = Insight {
+                        id: new_id(),
+                        fingerprint: digest(&normalise(&task.problem)),
+                        problem: task.problem.clone(),
+                        brief: brief.to_owned(),
+                        draft,
+                        smart_model: model.info().id.clone(),
+                        cost: record
+                            .steps
+                            .iter()
+                            .filter(|s| s.kind == StepKind::Consult)
+                            .map(|s| s.cost)
+                            .sum(),
+                        created_at: now_rfc3339(),
+                        applied: 1,
+                        succeeded: 0,
+                        failed: 0,
+                    };
+                    self.store.put_insight(&insight)?;
+                    return Ok((insight, rates(&call.response)));
+                }
+                Err(reason) => {
+                    messages.push(Message::assistant(call.response.content));
+                    messages.push(Message::user(format!(
+                        "That answer is invalid: {reason}. Answer again with only the JSON object."
+                    )));
+                    last_reason = reason;
+                }
+            }
+        }
+        Err(PipelineError::InvalidInsight {
+            model: model.info().id.clone(),
+            reason: last_reason,
+            run_id: record.id.clone(),
+        })
+    }
+
+    async fn call(
+        &self,
+        role: &'static str,
+        model: &dyn Model,
+        request: ChatRequest,
+        kind: StepKind,
+        note: Option<String>,
+    ) -> Result<Call, PipelineError> {
+        let prompt_digest = digest(
+            &request.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\u{1f}"),
+        );
+        let started = Instant::now();
+        let response = model.chat(request).await.map_err(|source| PipelineError::Model {
+            role,
+            model: model.info().id.clone(),
+            source,
+        })?;
+        let step = Step {
+            kind,
+            model: Some(model.info().id.clone()),
+            prompt_tokens: response.usage.prompt_tokens,
+            completion_tokens: response.usage.completion_tokens,
+            cost: model.info().price.cost(&response.usage),
+            latency_ms: ms(started.elapsed()),
+            prompt_digest: Some(prompt_digest),
+            note,
+        };
+        Ok(Call { response, step })
+    }
+}
+
+/// The request that has `model` do the task: the context packed into what its window leaves.
+fn execution_request(
+    model: &dyn Model,
+    task: &Task,
+    guidance: Option<&str>,
+    max_tokens: u32,
+) -> (ChatRequest, Packed) {
+    let system = if guidance.is_some() { EXECUTOR_WITH_INSIGHT_SYSTEM } else { EXECUTOR_SYSTEM };
+    let tail = match guidance {
+        Some(guidance) => {
+            format!("Guidance from the consultant:\n{guidance}\nTask:\n{}", task.problem)
+        }
+        None => format!("Task:\n{}", task.problem),
+    };
+    let window = model.info().context_window.map_or(usize::MAX, |w| w as usize);
+    let fixed =
+        count(model, system) + count(model, &tail) + max_tokens as usize + TEMPLATE_OVERHEAD;
+    let packed =
+        pack(&task.context, &task.problem, window.saturating_sub(fixed), &|t| count(model, t));
+    let user =
+        if packed.text.is_empty() { tail } else { format!("Context:\n{}\n{tail}", packed.text) };
+    let request = ChatRequest {
+        messages: vec![Message::system(system), Message::user(user)],
+        max_tokens: Some(max_tokens),
+        temperature: Some(0.0),
+        ..ChatRequest::default()
+    };
+    (request, packed)
+}
+
+fn count(model: &dyn Model, text: &str) -> usize {
+    model.count_tokens(text).unwrap_or_else(|| estimate_tokens(text))
+}
+
+/// Keeps the start and, mostly, the end of an overlong problem (logs put the error last).
+fn fit_problem(problem: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> String {
+    if count(problem) <= budget {
+        return problem.to_owned();
+    }
+    let lines: Vec<&str> = problem.lines().collect();
+    let mut head = 0;
+    let mut tail = 0;
+    let join = |head: usize, tail: usize| {
+        format!(
+            "{}\n[… {} lines left out …]\n{}",
+            lines[..head].join("\n"),
+            lines.len() - head - tail,
+            lines[lines.len() - tail..].join("\n")
+        )
+    };
+    // Grow the tail twice as fast as the head while it fits.
+    while head + tail < lines.len() {
+        let (next_head, next_tail) =
+            if tail < 2 * (head + 1) { (head, tail + 1) } else { (head + 1, tail) };
+        if count(&join(next_head, next_tail)) > budget {
+            break;
+        }
+        head = next_head;
+        tail = next_tail;
+    }
+    join(head, tail)
+}
+
+/// (prompt tokens/s, generation tokens/s) of a call, for latency estimates.
+fn rates(response: &ChatResponse) -> (f64, f64) {
+    let usage = &response.usage;
+    let prompt = response.timings.prompt_tokens_per_second(usage).unwrap_or(f64::INFINITY);
+    let generation = response.timings.generation_tokens_per_second(usage).unwrap_or(f64::INFINITY);
+    (prompt, generation)
+}
+
+fn savings(cost: Cost, counterfactual: Cost) -> f64 {
+    if counterfactual.usd > 0.0 { 1.0 - cost.usd / counterfactual.usd } else { 0.0 }
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn normalise(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn task_digest(task: &Task) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(task.problem.as_bytes());
+    for doc in &task.context {
+        hasher.update([0x1f]);
+        hasher.update(doc.path.as_bytes());
+        hasher.update([0x1e]);
+        hasher.update(doc.text.as_bytes());
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// A new UUIDv7, as text.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The current time, RFC 3339 in UTC with millisecond precision.
+pub fn now_rfc3339() -> String {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{ChatEvent, FinishReason, Timings};
+    use crate::model::{ChatStream, ModelInfo};
+    use crate::price::Price;
+    use std::sync::Mutex;
+
+    /// A test double of `Model` that answers with scripted texts, in order.
+    struct ScriptedModel {
+        info: ModelInfo,
+        answers: Mutex<Vec<String>>,
+        requests: Mutex<Vec<ChatRequest>>,
+    }
+
+    impl ScriptedModel {
+        fn new(id: &str, price: f64, answers: &[&str]) -> Arc<ScriptedModel> {
+            Arc::new(ScriptedModel {
+                info: ModelInfo {
+                    id: id.into(),
+                    context_window: Some(4096),
+                    price: Price {
+                        input_per_mtok: price,
+                        cached_input_per_mtok: price,
+                        output_per_mtok: price * 4.0,
+                    },
+                },
+                answers: Mutex::new(answers.iter().rev().map(|a| a.to_string()).collect()),
+                requests: Mutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl Model for ScriptedModel {
+        fn info(&self) -> &ModelInfo {
+            &self.info
+        }
+
+        fn chat_stream(&self, request: ChatRequest) -> ChatStream {
+            let prompt_tokens: usize =
+                request.messages.iter().map(|m| estimate_tokens(&m.content)).sum();
+            self.requests.lock().expect("lock").push(request);
+            let content = self.answers.lock().expect("lock").pop().unwrap_or_default();
+            let response = ChatResponse {
+                model: self.info.id.clone(),
+                usage: Usage {
+                    prompt_tokens: prompt_tokens as u64,
+                    completion_tokens: estimate_tokens(&content) as u64,
+                    cached_prompt_tokens: 0,
+                },
+                content,
+                finish_reason: FinishReason::Stop,
+                timings: Timings {
+                    prompt: std::time::Duration::from_millis(100),
+                    generation: std::time::Duration::from_millis(400),
+                    ..Timings::default()
+                },
+            };
+            ChatStream::new(Events(vec![Ok(ChatEvent::Done(response))]))
+        }
+    }
+
+    struct Events(Vec<Result<ChatEvent, ModelError>>);
+
+    impl futures_core::Stream for Events {
+        type Item = Result<ChatEvent, ModelError>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(if self.0.is_empty() { None } else { Some(self.0.remove(0)) })
+        }
+    }
+
+    /// A test double of `Store` that keeps everything in memory.
+    #[derive(Default)]
+    struct MemoryStore {
+        insights: Mutex<Vec<Insight>>,
+        runs: Mutex<Vec<RunRecord>>,
+    }
+
+    impl Store for MemoryStore {
+        fn put_insight(&self, insight: &Insight) -> Result<(), StoreError> {
+            self.insights.lock().expect("lock").push(insight.clone());
+            Ok(())
+        }
+        fn insight(&self, id: &str) -> Result<Option<Insight>, StoreError> {
+            Ok(self.insights.lock().expect("lock").iter().find(|i| i.id == id).cloned())
+        }
+        fn insights(
+            &self,
+            _: Option<&str>,
+            _: usize,
+            _: usize,
+        ) -> Result<Vec<Insight>, StoreError> {
+            Ok(self.insights.lock().expect("lock").clone())
+        }
+        fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+            self.runs.lock().expect("lock").push(run.clone());
+            Ok(())
+        }
+        fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+            Ok(self.runs.lock().expect("lock").iter().find(|r| r.id == id).cloned())
+        }
+        fn runs(&self, _: usize, _: usize) -> Result<Vec<RunRecord>, StoreError> {
+            Ok(self.runs.lock().expect("lock").clone())
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    const GOOD: &str = r#"{"diagnosis":"the loop reads one past the end","plan":["change <= to <"],"key_facts":["len is 3"],"pitfalls":[],"confidence":0.8,"reasoning":"index 3 of 3"}"#;
+
+    fn task() -> Task {
+        Task {
+            problem: "index out of bounds: the len is 3 but the index is 3".into(),
+            context: vec![Document {
+                path: "src/lib.rs".into(),
+                text: "for i in 0..=v.len() { v[i] }".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn consult_stores_the_insight_and_the_cheap_model_sees_it_with_the_context() {
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["use 0..v.len()"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline =
+            Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
+        let record = block_on(pipeline.run(&task(), &RunOptions::default())).expect("run");
+
+        assert_eq!(record.result, "use 0..v.len()");
+        let kinds: Vec<StepKind> = record.steps.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [StepKind::Distill, StepKind::Consult, StepKind::Execute]);
+        let stored = store.insights.lock().expect("lock");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(record.insight_id.as_deref(), Some(stored[0].id.as_str()));
+        assert!(stored[0].brief.contains("index out of bounds"));
+
+        let executed = &cheap.requests.lock().expect("lock")[0];
+        let user = &executed.messages[1].content;
+        assert!(user.contains("### src/lib.rs") && user.contains("change <= to <"), "{user}");
+        let consulted = &smart.requests.lock().expect("lock")[0];
+        assert!(matches!(consulted.response_format, Some(ResponseFormat::JsonSchema { .. })));
+
+        assert!(record.counterfactual.cost.usd > 0.0);
+        assert!(!record.counterfactual.latency_measured);
+        assert!(
+            (record.savings - (1.0 - record.cost.usd / record.counterfactual.cost.usd)).abs()
+                < 1e-12
+        );
+        assert_eq!(store.runs.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn an_invalid_insight_is_retried_once_with_the_reason() {
+        let smart = ScriptedModel::new("smart", 3.0, &[r#"{"diagnosis":"x"}"#, GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["done"]);
+        let pipeline =
+            Pipeline { smart: smart.clone(), cheap, store: Arc::new(MemoryStore::default()) };
+        let record = block_on(pipeline.run(&task(), &RunOptions::default()))
+            .expect("second answer is valid");
+        let consults = record.steps.iter().filter(|s| s.kind == StepKind::Consult).count();
+        assert_eq!(consults, 2);
+        let retry = &smart.requests.lock().expect("lock")[1];
+        let last = &retry.messages.last().expect("message").content;
+        assert!(last.contains("missing field"), "{last}");
+    }
+
+    #[test]
+    fn two_invalid_insights_fail_the_run_and_the_ledger_says_so() {
+        let smart = ScriptedModel::new("smart", 3.0, &["nonsense", "more nonsense"]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["never asked"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart, cheap: cheap.clone(), store: store.clone() };
+        let err = block_on(pipeline.run(&task(), &RunOptions::default())).expect_err("fails");
+        assert!(matches!(err, PipelineError::InvalidInsight { .. }), "{err:?}");
+        assert!(cheap.requests.lock().expect("lock").is_empty());
+        let runs = store.runs.lock().expect("lock");
+        assert_eq!(runs[0].status, RunStatus::Failed);
+        assert!(runs[0].error.as_deref().is_some_and(|e| e.contains("valid insight")));
+    }
+
+    #[test]
+    fn the_smart_baseline_measures_its_own_counterfactual_and_saves_nothing() {
+        let smart = ScriptedModel::new("smart", 3.0, &["fixed"]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &[]);
+        let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+        let options = RunOptions { strategy: Strategy::Smart, ..RunOptions::default() };
+        let record = block_on(pipeline.run(&task(), &options)).expect("run");
+        assert!(record.counterfactual.latency_measured);
+        assert_eq!(record.counterfactual.cost, record.cost);
+        assert_eq!(record.savings, 0.0);
+    }
+
+    #[test]
+    fn an_empty_problem_is_refused() {
+        let model = ScriptedModel::new("m", 1.0, &[]);
+        let pipeline = Pipeline {
+            smart: model.clone(),
+            cheap: model,
+            store: Arc::new(MemoryStore::default()),
+        };
+        let task = Task { problem: "  \n".into(), context: vec![] };
+        assert!(matches!(
+            block_on(pipeline.run(&task, &RunOptions::default())),
+            Err(PipelineError::EmptyProblem)
+        ));
+    }
+
+    #[test]
+    fn an_overlong_problem_keeps_its_start_and_more_of_its_end() {
+        let log: String = (0..400).map(|i| format!("log line {i}\n")).collect();
+        let fitted = fit_problem(&log, 100, &estimate_tokens);
+        assert!(estimate_tokens(&fitted) <= 100, "{}", estimate_tokens(&fitted));
+        assert!(fitted.starts_with("log line 0\n"), "{fitted}");
+        assert!(fitted.ends_with("log line 399"), "{fitted}");
+        assert!(fitted.contains("lines left out"), "{fitted}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let now = now_rfc3339();
+        assert_eq!(now.len(), 24, "{now}");
+        assert!(now.ends_with('Z') && now.as_bytes()[10] == b'T', "{now}");
+        assert!(now.starts_with("20"), "{now}");
+    }
+
+    #[test]
+    fn ids_sort_by_creation_time() {
+        let a = new_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id();
+        assert!(a < b, "{a} {b}");
+    }
+}

@@ -1,0 +1,173 @@
+//! The ledger's records: one run per task, one step per model call or pipeline stage.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::Usage;
+use crate::price::Cost;
+
+/// How a task is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Strategy {
+    /// The cheap model alone, with the full context (a baseline).
+    Cheap,
+    /// The smart model alone, with the full context (the other baseline).
+    Smart,
+    /// The smart model sees a brief and answers with an insight; the cheap model does the work.
+    Consult,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::Cheap, Strategy::Smart, Strategy::Consult];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Cheap => "cheap",
+            Strategy::Smart => "smart",
+            Strategy::Consult => "consult",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        Strategy::ALL.into_iter().find(|strategy| strategy.as_str() == s).ok_or_else(|| {
+            let known: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown strategy `{s}`; use one of: {}", known.join(", "))
+        })
+    }
+}
+
+/// What a step of a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Distill,
+    Recall,
+    Decide,
+    Consult,
+    Execute,
+    Verify,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Distill => "distill",
+            StepKind::Recall => "recall",
+            StepKind::Decide => "decide",
+            StepKind::Consult => "consult",
+            StepKind::Execute => "execute",
+            StepKind::Verify => "verify",
+        }
+    }
+}
+
+impl FromStr for StepKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StepKind, String> {
+        use StepKind::*;
+        [Distill, Recall, Decide, Consult, Execute, Verify]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| format!("unknown step kind `{s}`"))
+    }
+}
+
+/// One stage of a run, with what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    /// The model called, or `None` for stages that call none (distill).
+    pub model: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: Cost,
+    pub latency_ms: f64,
+    /// SHA-256 of the exact prompt sent, so that runs can be compared without storing prompts.
+    pub prompt_digest: Option<String>,
+    /// A short human note (what was left out of the context, why a retry happened, …).
+    pub note: Option<String>,
+}
+
+impl Step {
+    pub fn usage(&self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cached_prompt_tokens: 0,
+        }
+    }
+}
+
+/// What the smart model alone would have cost on this task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Counterfactual {
+    pub model: String,
+    pub cost: Cost,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub latency_ms: f64,
+    /// Whether `latency_ms` was measured (the smart model really ran) or estimated.
+    pub latency_measured: bool,
+}
+
+/// Whether a run finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+/// The ledger's record of one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// UUIDv7.
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub strategy: Strategy,
+    /// Why this strategy was used.
+    pub reason: String,
+    /// SHA-256 of the problem and context, to find repeated tasks.
+    pub task_digest: String,
+    pub problem: String,
+    pub status: RunStatus,
+    pub result: String,
+    pub error: Option<String>,
+    pub insight_id: Option<String>,
+    pub cost: Cost,
+    pub counterfactual: Counterfactual,
+    /// Fraction of the counterfactual cost saved (negative when the run cost more).
+    pub savings: f64,
+    pub latency_ms: f64,
+    pub steps: Vec<Step>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_round_trip_through_their_names() {
+        for strategy in Strategy::ALL {
+            assert_eq!(strategy.as_str().parse::<Strategy>(), Ok(strategy));
+        }
+        let err = "fast".parse::<Strategy>().expect_err("unknown");
+        assert!(err.contains("cheap, smart, consult"), "{err}");
+    }
+}

@@ -1,0 +1,470 @@
+//! Where aimos keeps insights and the ledger: one SQLite file by default.
+//!
+//! The file runs in WAL mode with full synchronisation, so a committed insight or run survives
+//! the process being killed at any moment. Schema versions live in `PRAGMA user_version`;
+//! opening a file written by a newer aimos is refused rather than guessed at.
+//! This crate knows nothing of models.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aimos_core::{
+    Cost, Counterfactual, Insight, InsightDraft, RunRecord, RunStatus, Step, Store, StoreError,
+};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+
+/// The newest schema this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1: insights with full-text search, runs, steps, outcomes.
+    r#"
+    CREATE TABLE insights (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        brief TEXT NOT NULL,
+        diagnosis TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        key_facts TEXT NOT NULL,
+        pitfalls TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        calibrated_confidence REAL,
+        reasoning TEXT NOT NULL,
+        smart_model TEXT NOT NULL,
+        cost_usd REAL NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        applied INTEGER NOT NULL DEFAULT 0,
+        succeeded INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        embedding BLOB
+    );
+    CREATE INDEX insights_fingerprint ON insights (fingerprint);
+    CREATE VIRTUAL TABLE insights_fts USING fts5 (
+        problem, diagnosis, key_facts, content = 'insights', content_rowid = 'rowid'
+    );
+    CREATE TRIGGER insights_fts_insert AFTER INSERT ON insights BEGIN
+        INSERT INTO insights_fts (rowid, problem, diagnosis, key_facts)
+        VALUES (new.rowid, new.problem, new.diagnosis, new.key_facts);
+    END;
+    CREATE TRIGGER insights_fts_delete AFTER DELETE ON insights BEGIN
+        INSERT INTO insights_fts (insights_fts, rowid, problem, diagnosis, key_facts)
+        VALUES ('delete', old.rowid, old.problem, old.diagnosis, old.key_facts);
+    END;
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        task_digest TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        status TEXT NOT NULL,
+        result TEXT NOT NULL,
+        error TEXT,
+        insight_id TEXT REFERENCES insights (id),
+        cost_usd REAL NOT NULL,
+        counterfactual TEXT NOT NULL,
+        savings REAL NOT NULL,
+        latency_ms REAL NOT NULL
+    );
+    CREATE INDEX runs_created_at ON runs (created_at);
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        idx INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        model TEXT,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        latency_ms REAL NOT NULL,
+        prompt_digest TEXT,
+        note TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE TABLE outcomes (
+        run_id TEXT,
+        insight_id TEXT,
+        passed INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        note TEXT,
+        created_at TEXT NOT NULL
+    );
+    "#,
+];
+
+/// The default store file: `$AIMOS_HOME/aimos.db`, else `$XDG_DATA_HOME/aimos/aimos.db`
+/// (`~/.local/share/aimos/aimos.db`).
+pub fn default_path() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(home) = var("AIMOS_HOME") {
+        return Some(home.join("aimos.db"));
+    }
+    if let Some(data) = var("XDG_DATA_HOME") {
+        return Some(data.join("aimos/aimos.db"));
+    }
+    var("HOME").map(|home| home.join(".local/share/aimos/aimos.db"))
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`, migrating an older schema.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let location = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| StoreError::Backend {
+                location: location.clone(),
+                message: format!("creating {}: {err}", parent.display()),
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection =
+            Connection::open_with_flags(path, flags).map_err(|err| classify(&location, err))?;
+        let store = SqliteStore { connection: Mutex::new(connection), location };
+        store.prepare()?;
+        Ok(store)
+    }
+
+    /// A store in memory, for tests of the logic above it.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        let location = ":memory:".to_owned();
+        let connection = Connection::open_in_memory().map_err(|err| classify(&location, err))?;
+        let store = SqliteStore { connection: Mutex::new(connection), location };
+        store.prepare()?;
+        Ok(store)
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |err| classify(&self.location, err)
+    }
+
+    fn prepare(&self) -> Result<(), StoreError> {
+        let mut conn = self.connection();
+        conn.busy_timeout(Duration::from_secs(5)).map_err(self.err())?;
+        // WAL keeps readers and the writer apart; FULL makes every commit durable.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(self.err())?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(self.err())?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(self.err())?;
+        let version: i64 =
+            conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(self.err())?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                location: self.location.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version == 0 {
+            let foreign: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(self.err())?;
+            if foreign > 0 {
+                return Err(StoreError::Corrupt {
+                    location: self.location.clone(),
+                    message: "it is a SQLite database with someone else's tables".into(),
+                });
+            }
+        }
+        for (idx, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction().map_err(self.err())?;
+            tx.execute_batch(migration).map_err(self.err())?;
+            tx.pragma_update(None, "user_version", idx as i64 + 1).map_err(self.err())?;
+            tx.commit().map_err(self.err())?;
+        }
+        Ok(())
+    }
+}
+
+fn classify(location: &str, err: rusqlite::Error) -> StoreError {
+    let location = location.to_owned();
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Locked { location }
+        }
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { location, message: err.to_string() }
+        }
+        _ => StoreError::Backend { location, message: err.to_string() },
+    }
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(idx: usize, text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+/// A unit enum stored by its serde name (`consult`, `succeeded`, …).
+fn from_name<T: serde::de::DeserializeOwned>(idx: usize, name: String) -> rusqlite::Result<T> {
+    from_json(idx, &serde_json::Value::String(name).to_string())
+}
+
+const INSIGHT_COLUMNS: &str = "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
+     reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed";
+
+fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
+    Ok(Insight {
+        id: row.get(0)?,
+        fingerprint: row.get(1)?,
+        problem: row.get(2)?,
+        brief: row.get(3)?,
+        draft: InsightDraft {
+            diagnosis: row.get(4)?,
+            plan: from_json(5, &row.get::<_, String>(5)?)?,
+            key_facts: from_json(6, &row.get::<_, String>(6)?)?,
+            pitfalls: from_json(7, &row.get::<_, String>(7)?)?,
+            confidence: row.get(8)?,
+            reasoning: row.get(9)?,
+        },
+        smart_model: row.get(10)?,
+        cost: Cost { usd: row.get(11)? },
+        created_at: row.get(12)?,
+        applied: row.get::<_, i64>(13)? as u64,
+        succeeded: row.get::<_, i64>(14)? as u64,
+        failed: row.get::<_, i64>(15)? as u64,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
+     cost_usd, counterfactual, savings, latency_ms";
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        created_at: row.get(1)?,
+        strategy: from_name(2, row.get(2)?)?,
+        reason: row.get(3)?,
+        task_digest: row.get(4)?,
+        problem: row.get(5)?,
+        status: from_name(6, row.get(6)?)?,
+        result: row.get(7)?,
+        error: row.get(8)?,
+        insight_id: row.get(9)?,
+        cost: Cost { usd: row.get(10)? },
+        counterfactual: from_json::<Counterfactual>(11, &row.get::<_, String>(11)?)?,
+        savings: row.get(12)?,
+        latency_ms: row.get(13)?,
+        steps: Vec::new(),
+    })
+}
+
+fn step_from_row(row: &Row<'_>) -> rusqlite::Result<Step> {
+    Ok(Step {
+        kind: from_name(0, row.get(0)?)?,
+        model: row.get(1)?,
+        prompt_tokens: row.get::<_, i64>(2)? as u64,
+        completion_tokens: row.get::<_, i64>(3)? as u64,
+        cost: Cost { usd: row.get(4)? },
+        latency_ms: row.get(5)?,
+        prompt_digest: row.get(6)?,
+        note: row.get(7)?,
+    })
+}
+
+/// Words of `text` as an FTS5 query that matches any of them.
+fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" OR "))
+}
+
+impl Store for SqliteStore {
+    fn put_insight(&self, insight: &Insight) -> Result<(), StoreError> {
+        let conn = self.connection();
+        let draft = &insight.draft;
+        conn.execute(
+            &format!("INSERT INTO insights ({INSIGHT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            params![
+                insight.id,
+                insight.fingerprint,
+                insight.problem,
+                insight.brief,
+                draft.diagnosis,
+                json_list(&draft.plan),
+                json_list(&draft.key_facts),
+                json_list(&draft.pitfalls),
+                draft.confidence,
+                draft.reasoning,
+                insight.smart_model,
+                insight.cost.usd,
+                insight.created_at,
+                insight.applied as i64,
+                insight.succeeded as i64,
+                insight.failed as i64,
+            ],
+        )
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn insight(&self, id: &str) -> Result<Option<Insight>, StoreError> {
+        let conn = self.connection();
+        conn.query_row(
+            &format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE id = ?1"),
+            [id],
+            insight_from_row,
+        )
+        .optional()
+        .map_err(self.err())
+    }
+
+    fn insights(
+        &self,
+        text: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Insight>, StoreError> {
+        let conn = self.connection();
+        let (limit, offset) = (limit as i64, offset as i64);
+        match text.and_then(fts_query) {
+            Some(query) => {
+                let columns = INSIGHT_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("i.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut statement = conn
+                    .prepare(&format!(
+                        "SELECT {columns} FROM insights_fts f JOIN insights i ON i.rowid = f.rowid \
+                         WHERE insights_fts MATCH ?1 ORDER BY bm25(insights_fts), i.id DESC LIMIT ?2 OFFSET ?3"
+                    ))
+                    .map_err(self.err())?;
+                let rows = statement
+                    .query_map(params![query, limit, offset], insight_from_row)
+                    .map_err(self.err())?;
+                rows.collect::<Result<_, _>>().map_err(self.err())
+            }
+            None => {
+                let mut statement = conn
+                    .prepare(&format!(
+                        "SELECT {INSIGHT_COLUMNS} FROM insights ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+                    ))
+                    .map_err(self.err())?;
+                let rows = statement
+                    .query_map(params![limit, offset], insight_from_row)
+                    .map_err(self.err())?;
+                rows.collect::<Result<_, _>>().map_err(self.err())
+            }
+        }
+    }
+
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let mut conn = self.connection();
+        let tx = conn.transaction().map_err(self.err())?;
+        let counterfactual = serde_json::to_string(&run.counterfactual).map_err(|err| {
+            StoreError::Backend { location: self.location.clone(), message: err.to_string() }
+        })?;
+        let status = match run.status {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        };
+        tx.execute(
+            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            params![
+                run.id,
+                run.created_at,
+                run.strategy.as_str(),
+                run.reason,
+                run.task_digest,
+                run.problem,
+                status,
+                run.result,
+                run.error,
+                run.insight_id,
+                run.cost.usd,
+                counterfactual,
+                run.savings,
+                run.latency_ms,
+            ],
+        )
+        .map_err(self.err())?;
+        for (idx, step) in run.steps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    run.id,
+                    idx as i64,
+                    step.kind.as_str(),
+                    step.model,
+                    step.prompt_tokens as i64,
+                    step.completion_tokens as i64,
+                    step.cost.usd,
+                    step.latency_ms,
+                    step.prompt_digest,
+                    step.note,
+                ],
+            )
+            .map_err(self.err())?;
+        }
+        tx.commit().map_err(self.err())
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let conn = self.connection();
+        let run = conn
+            .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [id], run_from_row)
+            .optional()
+            .map_err(self.err())?;
+        let Some(mut run) = run else { return Ok(None) };
+        let mut statement = conn
+            .prepare(
+                "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note \
+                 FROM steps WHERE run_id = ?1 ORDER BY idx",
+            )
+            .map_err(self.err())?;
+        run.steps = statement
+            .query_map([id], step_from_row)
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(Some(run))
+    }
+
+    fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let ids: Vec<String> = {
+            let conn = self.connection();
+            let mut statement = conn
+                .prepare("SELECT id FROM runs ORDER BY id DESC LIMIT ?1 OFFSET ?2")
+                .map_err(self.err())?;
+            let rows = statement
+                .query_map(params![limit as i64, offset as i64], |row| row.get(0))
+                .map_err(self.err())?;
+            rows.collect::<Result<_, _>>().map_err(self.err())?
+        };
+        ids.iter().filter_map(|id| self.run(id).transpose()).collect()
+    }
+}

@@ -1,0 +1,176 @@
+//! The SQLite store against real files.
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use aimos_core::{
+    Cost, Counterfactual, Insight, InsightDraft, RunRecord, RunStatus, Step, StepKind, Store,
+    StoreError, Strategy,
+};
+use aimos_store::{SCHEMA_VERSION, SqliteStore};
+
+fn insight(id: &str, problem: &str, diagnosis: &str) -> Insight {
+    Insight {
+        id: id.into(),
+        fingerprint: format!("fp-{id}"),
+        problem: problem.into(),
+        brief: format!("Problem: {problem}"),
+        draft: InsightDraft {
+            diagnosis: diagnosis.into(),
+            plan: vec!["look".into(), "fix".into()],
+            key_facts: vec!["a fact".into()],
+            pitfalls: vec![],
+            confidence: 0.7,
+            reasoning: "because".into(),
+        },
+        smart_model: "local:qwen2.5-coder-1.5b".into(),
+        cost: Cost { usd: 0.0001 },
+        created_at: "2026-11-26T05:00:00.000Z".into(),
+        applied: 1,
+        succeeded: 0,
+        failed: 0,
+    }
+}
+
+fn run(id: &str, insight_id: Option<&str>) -> RunRecord {
+    RunRecord {
+        id: id.into(),
+        created_at: "2026-11-26T05:00:01.000Z".into(),
+        strategy: Strategy::Consult,
+        reason: "chosen by the caller".into(),
+        task_digest: "digest".into(),
+        problem: "why does it panic".into(),
+        status: RunStatus::Succeeded,
+        result: "fixed".into(),
+        error: None,
+        insight_id: insight_id.map(str::to_owned),
+        cost: Cost { usd: 0.0002 },
+        counterfactual: Counterfactual {
+            model: "local:qwen2.5-coder-1.5b".into(),
+            cost: Cost { usd: 0.001 },
+            prompt_tokens: 900,
+            completion_tokens: 100,
+            latency_ms: 20_000.0,
+            latency_measured: false,
+        },
+        savings: 0.8,
+        latency_ms: 9_000.0,
+        steps: vec![
+            Step {
+                kind: StepKind::Distill,
+                model: None,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cost: Cost::default(),
+                latency_ms: 1.0,
+                prompt_digest: Some("d".into()),
+                note: Some("brief of 200 tokens".into()),
+            },
+            Step {
+                kind: StepKind::Consult,
+                model: Some("local:qwen2.5-coder-1.5b".into()),
+                prompt_tokens: 300,
+                completion_tokens: 120,
+                cost: Cost { usd: 0.00003 },
+                latency_ms: 5000.0,
+                prompt_digest: Some("c".into()),
+                note: None,
+            },
+        ],
+    }
+}
+
+#[test]
+fn insights_and_runs_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/aimos.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .put_insight(&insight("0001", "index out of bounds in parser", "off by one"))
+            .expect("put");
+        store.record_run(&run("r1", Some("0001"))).expect("record");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    let back = store.insight("0001").expect("query").expect("stored");
+    assert_eq!(back, insight("0001", "index out of bounds in parser", "off by one"));
+    let back_run = store.run("r1").expect("query").expect("stored");
+    assert_eq!(back_run, run("r1", Some("0001")));
+    assert_eq!(store.runs(10, 0).expect("list").len(), 1);
+    assert!(store.insight("missing").expect("query").is_none());
+}
+
+#[test]
+fn search_finds_insights_by_words_newest_first_without_search() {
+    let store = SqliteStore::in_memory().expect("open");
+    store
+        .put_insight(&insight("0001", "index out of bounds in parser", "off by one in the loop"))
+        .expect("put");
+    store
+        .put_insight(&insight("0002", "slow database query", "missing index on user_id"))
+        .expect("put");
+    store.put_insight(&insight("0003", "test fails on CI only", "timezone differs")).expect("put");
+
+    let all: Vec<String> =
+        store.insights(None, 10, 0).expect("list").into_iter().map(|i| i.id).collect();
+    assert_eq!(all, ["0003", "0002", "0001"]);
+    let paged: Vec<String> =
+        store.insights(None, 1, 1).expect("list").into_iter().map(|i| i.id).collect();
+    assert_eq!(paged, ["0002"]);
+    let found: Vec<String> = store
+        .insights(Some("parser bounds"), 10, 0)
+        .expect("search")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(found, ["0001"]);
+    let by_diagnosis: Vec<String> = store
+        .insights(Some("timezone"), 10, 0)
+        .expect("search")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(by_diagnosis, ["0003"]);
+    assert!(
+        store
+            .insights(Some("\"; DROP TABLE insights; --"), 10, 0)
+            .expect("odd input is just words")
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_file_from_a_newer_aimos_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("aimos.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    {
+        let conn = rusqlite_connection(&path);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("bump");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let err = SqliteStore::open(&path).expect_err("newer");
+    assert!(matches!(err, StoreError::NewerSchema { .. }), "{err:?}");
+    assert!(err.to_string().contains("upgrade aimos"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
+
+#[test]
+fn a_file_that_is_not_an_aimos_store_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.db");
+    std::fs::write(&text, "these are my notes, not a database ".repeat(200)).expect("write");
+    let err = SqliteStore::open(&text).expect_err("not a database");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(std::fs::read_to_string(&text).expect("untouched").len(), 35 * 200);
+
+    let other = dir.path().join("other.db");
+    rusqlite_connection(&other)
+        .execute_batch("CREATE TABLE customers (id INTEGER)")
+        .expect("create");
+    let err = SqliteStore::open(&other).expect_err("someone else's database");
+    assert!(err.to_string().contains("someone else's tables"), "{err}");
+}
+
+fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).expect("open with rusqlite")
+}
