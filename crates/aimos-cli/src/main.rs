@@ -44,6 +44,14 @@ enum Command {
         #[command(flatten)]
         store: store::StoreArgs,
     },
+    /// Runs, spend, the smart-only counterfactual and savings, by day and by model
+    Stats {
+        /// Print JSON instead of tables
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: store::StoreArgs,
+    },
     /// The ledger of runs
     Runs {
         #[command(subcommand)]
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Insights { command, store } => store::insights(command, &store),
         Command::Runs { command, store } => store::runs(command, &store),
+        Command::Stats { json, store } => store::stats(json, &store),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use aimos_core::{Insight, Store};
+use aimos_core::{Insight, Outcome, Stats, Store};
 use aimos_store::SqliteStore;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -44,6 +44,22 @@ pub enum InsightsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Say whether following an insight worked; the counts feed calibration
+    Feedback {
+        id: String,
+        /// It worked
+        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        passed: bool,
+        /// It did not work
+        #[arg(long)]
+        failed: bool,
+        /// What happened, in a few words
+        #[arg(long)]
+        note: Option<String>,
+        /// The run it was applied in
+        #[arg(long)]
+        run: Option<String>,
+    },
     /// Insights whose problem, diagnosis or key facts share words with TEXT, best first
     Search {
         text: String,
@@ -81,6 +97,24 @@ pub fn insights(command: InsightsCommand, store_args: &StoreArgs) -> Result<Exit
         }
         InsightsCommand::Search { text, limit, json } => {
             (store.insights(Some(&text), limit, 0)?, json)
+        }
+        InsightsCommand::Feedback { id, passed, failed: _, note, run } => {
+            let outcome = Outcome {
+                insight_id: id.clone(),
+                run_id: run,
+                passed,
+                source: "user".into(),
+                note,
+                created_at: aimos_core::pipeline::now_rfc3339(),
+            };
+            let Some(insight) = store.record_outcome(&outcome)? else {
+                bail!("no insight with id {id}; `aimos insights list` shows the stored ones");
+            };
+            println!(
+                "recorded: {id} has succeeded {} and failed {} times",
+                insight.succeeded, insight.failed
+            );
+            return Ok(ExitCode::SUCCESS);
         }
         InsightsCommand::Show { id, json } => {
             let Some(insight) = store.insight(&id)? else {
@@ -176,4 +210,46 @@ fn one_line(text: &str, max_chars: usize) -> String {
     } else {
         format!("{}…", line.chars().take(max_chars.saturating_sub(1)).collect::<String>())
     }
+}
+
+/// `aimos stats`: runs, spend, the smart-only counterfactual and savings, by day and by model.
+pub fn stats(json: bool, store_args: &StoreArgs) -> Result<ExitCode> {
+    let store = open_store(store_args)?;
+    let stats: Stats = store.stats()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let line = |label: &str, t: &aimos_core::Totals| {
+        println!(
+            "{:<12} {:>6} {:>7} {:>12} {:>12} {:>8.0}%",
+            label,
+            t.runs,
+            t.failed,
+            t.cost.to_string(),
+            t.counterfactual.to_string(),
+            t.savings() * 100.0
+        );
+    };
+    println!(
+        "{:<12} {:>6} {:>7} {:>12} {:>12} {:>9}",
+        "DAY", "RUNS", "FAILED", "COST", "SMART-ONLY", "SAVINGS"
+    );
+    for (day, totals) in &stats.by_day {
+        line(day, totals);
+    }
+    line("total", &stats.total);
+    println!();
+    println!("{:<28} {:>6} {:>10} {:>11} {:>12}", "MODEL", "CALLS", "PROMPT", "COMPLETION", "COST");
+    for usage in &stats.by_model {
+        println!(
+            "{:<28} {:>6} {:>10} {:>11} {:>12}",
+            usage.model,
+            usage.calls,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cost.to_string()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,10 @@
 //! The context of a task: reading it from disk, and fitting it into a model's token budget.
 //!
-//! This is the plain first version: whole files, ranked by word overlap with the problem.
+//! This is the plain first version: whole files, ranked by BM25 against the problem's words.
 //! It knows nothing of models or storage; token counts come from a function the caller passes
 //! (the target model's tokenizer where known).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -151,23 +151,37 @@ pub struct Packed {
 }
 
 impl Packed {
-    /// A sentence saying what was cut or left out, if anything was.
+    /// A sentence saying what was cut or left out, if anything was (at most five paths named
+    /// per list).
     pub fn note(&self) -> Option<String> {
         if self.truncated.is_empty() && self.left_out.is_empty() {
             return None;
         }
+        let list = |paths: &[String]| {
+            let mut text = paths.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            if paths.len() > 5 {
+                text.push_str(&format!(" and {} more", paths.len() - 5));
+            }
+            text
+        };
         let mut parts = Vec::new();
         if !self.truncated.is_empty() {
-            parts.push(format!("cut to fit: {}", self.truncated.join(", ")));
+            parts.push(format!("cut to fit: {}", list(&self.truncated)));
         }
         if !self.left_out.is_empty() {
-            parts.push(format!("left out: {}", self.left_out.join(", ")));
+            parts.push(format!(
+                "left out {} of {} files: {}",
+                self.left_out.len(),
+                self.included.len() + self.truncated.len() + self.left_out.len(),
+                list(&self.left_out)
+            ));
         }
         Some(parts.join("; "))
     }
 }
 
-/// Fits `documents` into `budget` tokens, most relevant to `problem` first, each under a
+/// Fits `documents` into `budget` tokens, most relevant to `problem` first (BM25; a file the
+/// problem names goes first), each under a
 /// `### path` header. A document that does not fit whole is cut at a line boundary when at
 /// least a few lines of it fit; otherwise it is left out.
 pub fn pack(
@@ -177,7 +191,7 @@ pub fn pack(
     count: &dyn Fn(&str) -> usize,
 ) -> Packed {
     let mut order: Vec<(usize, f64)> =
-        documents.iter().enumerate().map(|(idx, doc)| (idx, relevance(problem, doc))).collect();
+        relevance(problem, documents).into_iter().enumerate().collect();
     // Most relevant first; ties keep the order the user gave.
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut packed = Packed {
@@ -233,20 +247,53 @@ fn cut_to_fit(
     })
 }
 
-/// Word overlap between the problem and a document, favouring documents named in the problem.
-fn relevance(problem: &str, doc: &Document) -> f64 {
-    let words = |text: &str| -> HashSet<String> {
-        text.split(|c: char| !c.is_alphanumeric() && c != '_')
-            .filter(|w| w.len() > 2)
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let wanted = words(problem);
-    let have = words(&doc.text);
-    let overlap = wanted.intersection(&have).count() as f64;
-    let file_name = Path::new(&doc.path).file_name().map(|n| n.to_string_lossy().to_lowercase());
-    let named = file_name.is_some_and(|name| problem.to_lowercase().contains(&name));
-    overlap / (1.0 + (have.len() as f64).sqrt()) + if named { 10.0 } else { 0.0 }
+/// Lower-cased words of three or more characters.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| w.len() > 2)
+        .map(str::to_lowercase)
+}
+
+/// BM25 scores of whole documents against the problem's words, plus a large bonus for a
+/// document whose file name the problem mentions.
+fn relevance(problem: &str, documents: &[Document]) -> Vec<f64> {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+    let query: HashSet<String> = words(problem).collect();
+    let counts: Vec<HashMap<String, usize>> = documents
+        .iter()
+        .map(|doc| {
+            let mut tf = HashMap::new();
+            for word in words(&doc.text) {
+                *tf.entry(word).or_insert(0) += 1;
+            }
+            tf
+        })
+        .collect();
+    let lengths: Vec<f64> = counts.iter().map(|tf| tf.values().sum::<usize>() as f64).collect();
+    let n = documents.len() as f64;
+    let average = (lengths.iter().sum::<f64>() / n.max(1.0)).max(1.0);
+    let problem_lower = problem.to_lowercase();
+    documents
+        .iter()
+        .zip(&counts)
+        .zip(&lengths)
+        .map(|((doc, tf), &length)| {
+            let score: f64 = query
+                .iter()
+                .filter_map(|word| tf.get(word).map(|&f| (word, f as f64)))
+                .map(|(word, f)| {
+                    let df = counts.iter().filter(|other| other.contains_key(word)).count() as f64;
+                    let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+                    idf * f * (K1 + 1.0) / (f + K1 * (1.0 - B + B * length / average))
+                })
+                .sum();
+            let file_name =
+                Path::new(&doc.path).file_name().map(|n| n.to_string_lossy().to_lowercase());
+            let named = file_name.is_some_and(|name| problem_lower.contains(&name));
+            score + if named { 100.0 } else { 0.0 }
+        })
+        .collect()
 }
 
 /// A rough token count (four characters a token) for when no tokenizer is at hand.

@@ -20,4 +20,16 @@ pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo};
 pub use pipeline::{Pipeline, PipelineError, RunOptions, Task};
 pub use price::{Cost, Price};
 pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
-pub use store::{Store, StoreError};
+pub use store::{ModelUsage, Outcome, Stats, Store, StoreError, Totals};
+
+/// An error and its sources, joined with `: ` — for messages and records that keep the cause.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

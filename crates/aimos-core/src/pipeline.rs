@@ -137,7 +137,7 @@ impl Pipeline {
                 Ok(record)
             }
             Err(err) => {
-                record.error = Some(error_chain(&err));
+                record.error = Some(crate::error_chain(&err));
                 // The failure is worth a ledger entry, but the original error matters more.
                 let _ = self.store.record_run(&record);
                 Err(err)
@@ -333,18 +333,27 @@ fn execution_request(
 ) -> (ChatRequest, Packed) {
     let system = if guidance.is_some() { EXECUTOR_WITH_INSIGHT_SYSTEM } else { EXECUTOR_SYSTEM };
     let tail = match guidance {
-        Some(guidance) => {
-            format!("Guidance from the consultant:\n{guidance}\nTask:\n{}", task.problem)
-        }
-        None => format!("Task:\n{}", task.problem),
+        Some(guidance) => format!(
+            "Guidance from the consultant:\n{guidance}\nTask:\n{}\n\n\
+             Answer the task now, using the context and following the guidance.",
+            task.problem
+        ),
+        None => format!("Task:\n{}\n\nAnswer the task now, using the context.", task.problem),
     };
     let window = model.info().context_window.map_or(usize::MAX, |w| w as usize);
-    let fixed =
-        count(model, system) + count(model, &tail) + max_tokens as usize + TEMPLATE_OVERHEAD;
+    let fixed = count(model, system)
+        + count(model, &tail)
+        + count(model, &task.problem)
+        + max_tokens as usize
+        + TEMPLATE_OVERHEAD;
     let packed =
         pack(&task.context, &task.problem, window.saturating_sub(fixed), &|t| count(model, t));
-    let user =
-        if packed.text.is_empty() { tail } else { format!("Context:\n{}\n{tail}", packed.text) };
+    // The task comes first too, so that the context is read with it in mind.
+    let user = if packed.text.is_empty() {
+        tail
+    } else {
+        format!("Task:\n{}\n\nContext:\n{}\n{tail}", task.problem, packed.text)
+    };
     let request = ChatRequest {
         messages: vec![Message::system(system), Message::user(user)],
         max_tokens: Some(max_tokens),
@@ -421,17 +430,6 @@ fn task_digest(task: &Task) -> String {
         hasher.update(doc.text.as_bytes());
     }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// A new UUIDv7, as text.
@@ -570,6 +568,12 @@ mod tests {
         }
         fn runs(&self, _: usize, _: usize) -> Result<Vec<RunRecord>, StoreError> {
             Ok(self.runs.lock().expect("lock").clone())
+        }
+        fn record_outcome(&self, _: &crate::store::Outcome) -> Result<Option<Insight>, StoreError> {
+            Ok(None)
+        }
+        fn stats(&self) -> Result<crate::store::Stats, StoreError> {
+            Ok(crate::store::Stats::default())
         }
     }
 

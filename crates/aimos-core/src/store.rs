@@ -3,7 +3,10 @@
 //! aimos-store implements it for SQLite (one file, the default) and, later, PostgreSQL.
 //! Calls are blocking and short; a caller on an async runtime may move them off its threads.
 
+use serde::Serialize;
+
 use crate::insight::Insight;
+use crate::price::Cost;
 use crate::run::RunRecord;
 
 /// Persistent insights and runs.
@@ -28,6 +31,67 @@ pub trait Store: Send + Sync {
 
     /// Newest first.
     fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Records whether following an insight worked, and returns the insight with its new
+    /// counts, or `None` when no insight has that id.
+    fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError>;
+
+    /// Totals over the ledger: overall, by day and by model.
+    fn stats(&self) -> Result<Stats, StoreError>;
+}
+
+/// Whether following an insight worked, from a verifier or a person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub insight_id: String,
+    pub run_id: Option<String>,
+    pub passed: bool,
+    /// `user` for feedback, or the verifier that judged.
+    pub source: String,
+    pub note: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// Runs and money over some span of the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub runs: u64,
+    pub failed: u64,
+    pub cost: Cost,
+    /// What the smart model alone would have cost for the same runs.
+    pub counterfactual: Cost,
+}
+
+impl Totals {
+    /// Fraction of the counterfactual cost saved (negative when the runs cost more).
+    pub fn savings(&self) -> f64 {
+        if self.counterfactual.usd > 0.0 {
+            1.0 - self.cost.usd / self.counterfactual.usd
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What one model was used for across the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelUsage {
+    pub model: String,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: Cost,
+}
+
+/// The ledger summed up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub total: Totals,
+    /// Newest day first; days are UTC dates (`2026-11-26`).
+    pub by_day: Vec<(String, Totals)>,
+    /// Most expensive first.
+    pub by_model: Vec<ModelUsage>,
 }
 
 /// Why the store could not do what was asked. Nothing already stored is harmed by any of these.

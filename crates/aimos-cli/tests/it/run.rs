@@ -75,6 +75,27 @@ fn consult_prints_the_result_and_a_cost_table_and_stores_the_insight() {
     .expect("JSON");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["insight_id"].as_str(), Some(id));
+
+    let recorded = success(
+        aimos()
+            .args(["insights", "feedback", id, "--passed", "--note", "fixed it"])
+            .arg("--store")
+            .arg(&store),
+    );
+    assert!(recorded.contains("succeeded 1"), "{recorded}");
+    let stderr = failure(
+        aimos().args(["insights", "feedback", "no-such-id", "--failed"]).arg("--store").arg(&store),
+    );
+    assert!(stderr.contains("no insight with id no-such-id"), "{stderr}");
+
+    let stats: Value = serde_json::from_str(&success(
+        aimos().args(["stats", "--json"]).arg("--store").arg(&store),
+    ))
+    .expect("JSON");
+    assert_eq!(stats["total"]["runs"], 1);
+    assert_eq!(stats["by_model"][0]["model"], "local:smollm2-135m");
+    let table = success(aimos().args(["stats"]).arg("--store").arg(&store));
+    assert!(table.contains("SMART-ONLY") && table.contains("total"), "{table}");
 }
 
 #[test]

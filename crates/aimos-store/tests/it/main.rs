@@ -174,3 +174,63 @@ fn a_file_that_is_not_an_aimos_store_is_refused() {
 fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).expect("open with rusqlite")
 }
+
+#[test]
+fn outcomes_count_on_the_insight_and_unknown_ids_are_reported() {
+    let store = SqliteStore::in_memory().expect("open");
+    store.put_insight(&insight("0001", "flaky test", "race on a shared port")).expect("put");
+    let outcome = |passed| aimos_core::Outcome {
+        insight_id: "0001".into(),
+        run_id: None,
+        passed,
+        source: "user".into(),
+        note: Some("checked by hand".into()),
+        created_at: "2026-11-26T06:00:00.000Z".into(),
+    };
+    store.record_outcome(&outcome(true)).expect("record").expect("known insight");
+    let after = store.record_outcome(&outcome(false)).expect("record").expect("known insight");
+    assert_eq!((after.succeeded, after.failed), (1, 1));
+    let unknown = aimos_core::Outcome { insight_id: "nope".into(), ..outcome(true) };
+    assert!(store.record_outcome(&unknown).expect("no error").is_none());
+}
+
+#[test]
+fn stats_sum_runs_by_day_and_model() {
+    let store = SqliteStore::in_memory().expect("open");
+    store.put_insight(&insight("0001", "p", "d")).expect("put");
+    store.record_run(&run("r1", Some("0001"))).expect("record");
+    let mut second = run("r2", None);
+    second.created_at = "2026-11-27T01:00:00.000Z".into();
+    second.status = RunStatus::Failed;
+    store.record_run(&second).expect("record");
+    let stats = store.stats().expect("stats");
+    assert_eq!(stats.total.runs, 2);
+    assert_eq!(stats.total.failed, 1);
+    assert!((stats.total.cost.usd - 0.0004).abs() < 1e-12);
+    assert!((stats.total.counterfactual.usd - 0.002).abs() < 1e-12);
+    assert!((stats.total.savings() - 0.8).abs() < 1e-9);
+    let days: Vec<&str> = stats.by_day.iter().map(|(day, _)| day.as_str()).collect();
+    assert_eq!(days, ["2026-11-27", "2026-11-26"]);
+    assert_eq!(stats.by_model.len(), 1);
+    assert_eq!(stats.by_model[0].model, "local:qwen2.5-coder-1.5b");
+    assert_eq!(stats.by_model[0].calls, 2);
+    assert_eq!(stats.by_model[0].prompt_tokens, 600);
+}
+
+#[test]
+fn a_store_locked_by_another_writer_is_reported_as_locked_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("aimos.db");
+    let store = SqliteStore::open(&path).expect("open");
+    store.put_insight(&insight("0001", "first", "kept")).expect("put");
+    let other = rusqlite_connection(&path);
+    other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let err = store.put_insight(&insight("0002", "second", "waits")).expect_err("locked");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked by another process"), "{err}");
+    other.execute_batch("ROLLBACK").expect("unlock");
+    store.put_insight(&insight("0002", "second", "waits")).expect("put after the lock is gone");
+    let ids: Vec<String> =
+        store.insights(None, 10, 0).expect("list").into_iter().map(|i| i.id).collect();
+    assert_eq!(ids, ["0002", "0001"]);
+}
