@@ -5,6 +5,7 @@
 
 mod bench;
 mod chat;
+mod config;
 mod models;
 mod progress;
 mod run;
@@ -37,12 +38,16 @@ enum Command {
     /// Run a task: the smart model consults on a brief, the cheap model does the work;
     /// prints the result and a cost table against the smart model alone
     Run(run::RunArgs),
+    /// Write a commented aimos.toml from a preset
+    Init(config::InitArgs),
     /// Stored insights
     Insights {
         #[command(subcommand)]
         command: store::InsightsCommand,
         #[command(flatten)]
         store: store::StoreArgs,
+        #[command(flatten)]
+        config: config::ConfigArgs,
     },
     /// Runs, spend, the smart-only counterfactual and savings, by day and by model
     Stats {
@@ -51,6 +56,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         store: store::StoreArgs,
+        #[command(flatten)]
+        config: config::ConfigArgs,
     },
     /// The ledger of runs
     Runs {
@@ -58,6 +65,8 @@ enum Command {
         command: store::RunsCommand,
         #[command(flatten)]
         store: store::StoreArgs,
+        #[command(flatten)]
+        config: config::ConfigArgs,
     },
 }
 
@@ -69,9 +78,10 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Run(args) => run::run(args),
-        Command::Insights { command, store } => store::insights(command, &store),
-        Command::Runs { command, store } => store::runs(command, &store),
-        Command::Stats { json, store } => store::stats(json, &store),
+        Command::Init(args) => config::init(&args),
+        Command::Insights { command, store, config } => store::insights(command, &store, &config),
+        Command::Runs { command, store, config } => store::runs(command, &store, &config),
+        Command::Stats { json, store, config } => store::stats(json, &store, &config),
     };
     match result {
         Ok(code) => code,

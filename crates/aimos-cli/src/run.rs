@@ -11,6 +11,7 @@ use aimos_local::{LoadOptions, LocalOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use crate::config::{Config, ConfigArgs, DEFAULT_CHEAP, DEFAULT_SMART};
 use crate::progress::Bars;
 use crate::store::{StoreArgs, open_store};
 
@@ -36,11 +37,13 @@ pub struct RunArgs {
     #[arg(short, long, default_value = "consult", value_parser = parse_strategy)]
     strategy: Strategy,
     /// The smart (consulted) model: a catalog name or .gguf path
-    #[arg(long, env = "AIMOS_SMART", default_value = "qwen2.5-coder-1.5b")]
-    smart: String,
+    /// [default: the config's, else qwen2.5-coder-1.5b]
+    #[arg(long, env = "AIMOS_SMART")]
+    smart: Option<String>,
     /// The cheap (executing) model: a catalog name or .gguf path
-    #[arg(long, env = "AIMOS_CHEAP", default_value = "qwen2.5-coder-0.5b")]
-    cheap: String,
+    /// [default: the config's, else qwen2.5-coder-0.5b]
+    #[arg(long, env = "AIMOS_CHEAP")]
+    cheap: Option<String>,
     /// Most tokens of the brief the smart model sees
     #[arg(long, default_value_t = 1024)]
     budget: usize,
@@ -52,6 +55,8 @@ pub struct RunArgs {
     ctx: Option<u32>,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Print the whole run record as JSON
     #[arg(long)]
     json: bool,
@@ -67,12 +72,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     for skipped in &ingested.skipped {
         eprintln!("note: skipped {} ({})", skipped.path, skipped.reason);
     }
-    let store = open_store(&args.store)?;
-    let options = LoadOptions {
-        run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
-        ..LoadOptions::default()
-    };
+    let config = Config::load(&args.config)?;
+    let store = open_store(&args.store, &config)?;
     let load = |role: &str, name: &str| -> Result<Arc<dyn Model>> {
+        let options = LoadOptions {
+            run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
+            price: config.price(name),
+            ..LoadOptions::default()
+        };
         if let Some((provider, _)) = name.split_once(':').filter(|(p, _)| *p != "local") {
             bail!(
                 "the {role} model `{name}` needs the `{provider}` provider, which this build does not have yet; use a catalog model (`aimos models list`) or a .gguf path"
@@ -83,9 +90,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .with_context(|| format!("loading the {role} model `{name}`"))?;
         Ok(model)
     };
-    let cheap = load("cheap", &args.cheap)?;
+    let cheap_name =
+        args.cheap.clone().or_else(|| config.cheap.clone()).unwrap_or_else(|| DEFAULT_CHEAP.into());
+    let smart_name =
+        args.smart.clone().or_else(|| config.smart.clone()).unwrap_or_else(|| DEFAULT_SMART.into());
+    let cheap = load("cheap", &cheap_name)?;
     // Loaded for every strategy: the counterfactual needs its tokenizer and price.
-    let smart = load("smart", &args.smart)?;
+    let smart = load("smart", &smart_name)?;
     let pipeline = Pipeline { smart, cheap, store };
     let task = Task { problem, context: ingested.documents };
     let run_options = RunOptions {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use aimos_core::{Insight, Outcome, Stats, Store};
 use aimos_store::SqliteStore;
 use anyhow::{Context, Result, bail};
+
+use crate::config::{Config, ConfigArgs};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]
@@ -16,9 +18,10 @@ pub struct StoreArgs {
     store: Option<PathBuf>,
 }
 
-pub fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>> {
-    let path = match &args.store {
-        Some(path) => path.clone(),
+/// The store named by `--store`/`AIMOS_STORE`, else by the config file, else the default.
+pub fn open_store(args: &StoreArgs, config: &Config) -> Result<Arc<dyn Store>> {
+    let path = match args.store.clone().or_else(|| config.store.clone()) {
+        Some(path) => path,
         None => aimos_store::default_path()
             .context("no folder for the store: set AIMOS_HOME, or pass --store")?,
     };
@@ -89,8 +92,12 @@ pub enum RunsCommand {
     },
 }
 
-pub fn insights(command: InsightsCommand, store_args: &StoreArgs) -> Result<ExitCode> {
-    let store = open_store(store_args)?;
+pub fn insights(
+    command: InsightsCommand,
+    store_args: &StoreArgs,
+    config: &ConfigArgs,
+) -> Result<ExitCode> {
+    let store = open_store(store_args, &Config::load(config)?)?;
     let (found, json) = match command {
         InsightsCommand::List { limit, offset, json } => {
             (store.insights(None, limit, offset)?, json)
@@ -160,8 +167,8 @@ fn show_insight(insight: &Insight) {
     println!("reasoning: {}", insight.draft.reasoning.trim());
 }
 
-pub fn runs(command: RunsCommand, store_args: &StoreArgs) -> Result<ExitCode> {
-    let store = open_store(store_args)?;
+pub fn runs(command: RunsCommand, store_args: &StoreArgs, config: &ConfigArgs) -> Result<ExitCode> {
+    let store = open_store(store_args, &Config::load(config)?)?;
     match command {
         RunsCommand::List { limit, offset, json } => {
             let runs = store.runs(limit, offset)?;
@@ -213,8 +220,8 @@ fn one_line(text: &str, max_chars: usize) -> String {
 }
 
 /// `aimos stats`: runs, spend, the smart-only counterfactual and savings, by day and by model.
-pub fn stats(json: bool, store_args: &StoreArgs) -> Result<ExitCode> {
-    let store = open_store(store_args)?;
+pub fn stats(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Result<ExitCode> {
+    let store = open_store(store_args, &Config::load(config)?)?;
     let stats: Stats = store.stats()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);

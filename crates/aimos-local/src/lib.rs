@@ -89,6 +89,8 @@ pub struct LoadOptions {
     pub pull_if_missing: bool,
     pub pull: PullOptions,
     pub run: LocalOptions,
+    /// Overrides the catalog's nominal price.
+    pub price: Option<Price>,
 }
 
 impl Default for LoadOptions {
@@ -97,6 +99,7 @@ impl Default for LoadOptions {
             pull_if_missing: true,
             pull: PullOptions::from_env(),
             run: LocalOptions::default(),
+            price: None,
         }
     }
 }
@@ -155,7 +158,8 @@ pub fn load(
 ) -> Result<Arc<GgufModel>, ResolveError> {
     let model = ModelRef::parse(name)?;
     let path = ensure_file(&model, options, progress)?;
-    Ok(GgufModel::load_shared(&path, &model.id(), model.price(), &options.run)?)
+    let price = options.price.unwrap_or_else(|| model.price());
+    Ok(GgufModel::load_shared(&path, &model.id(), price, &options.run)?)
 }
 
 /// Where `entry` is once pulled, if the models folder is known.

@@ -267,3 +267,58 @@ fn killing_runs_at_random_moments_never_corrupts_the_store_or_loses_an_insight()
         }
     }
 }
+
+#[test]
+fn a_config_file_chooses_models_store_and_prices_and_options_win_over_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let config = dir.path().join("aimos.toml");
+    success(aimos().args(["init", "--preset", "local", "--path"]).arg(&config));
+    let text = std::fs::read_to_string(&config).expect("written");
+    assert!(text.contains("smart = \"qwen2.5-coder-1.5b\""), "{text}");
+    let stderr = failure(aimos().args(["init", "--path"]).arg(&config));
+    assert!(stderr.contains("--force"), "{stderr}");
+
+    let store = dir.path().join("from-config.db");
+    std::fs::write(
+        &config,
+        format!(
+            "[models]\nsmart = \"{TEST_MODEL}\"\ncheap = \"{TEST_MODEL}\"\n[store]\npath = \"{}\"\n\
+             [prices.\"{TEST_MODEL}\"]\ninput = 1000.0\noutput = 2000.0\n",
+            store.display()
+        ),
+    )
+    .expect("write config");
+    test_model_file();
+    let out = success(
+        aimos()
+            .args([
+                "run",
+                "--strategy",
+                "cheap",
+                "--ctx",
+                "2048",
+                "--max-tokens",
+                "16",
+                "--json",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("--context")
+            .arg(dir.path().join("project"))
+            .arg(PROBLEM),
+    );
+    let record: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(record["steps"][0]["model"], "local:smollm2-135m");
+    let step = &record["steps"][0];
+    let expected = step["prompt_tokens"].as_f64().expect("n") * 1e-3
+        + step["completion_tokens"].as_f64().expect("n") * 2e-3;
+    assert!((record["cost"]["usd"].as_f64().expect("usd") - expected).abs() < 1e-9, "{record}");
+    assert!(store.exists(), "the config's store was used");
+
+    let stderr = failure(aimos().args(["stats", "--config"]).arg(dir.path().join("missing.toml")));
+    assert!(stderr.contains("missing.toml") && stderr.contains("does not exist"), "{stderr}");
+    std::fs::write(&config, "[models]\nsmrat = \"x\"\n").expect("write");
+    let stderr = failure(aimos().args(["stats", "--config"]).arg(&config));
+    assert!(stderr.contains("smrat"), "{stderr}");
+}
