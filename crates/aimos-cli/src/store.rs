@@ -30,17 +30,24 @@ pub fn open_store(args: &StoreArgs, config: &Config) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// Paging and output options of the list subcommands.
+#[derive(Debug, Args)]
+pub struct Page {
+    /// Most rows to show
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Rows to skip first
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum InsightsCommand {
     /// Newest insights first
-    List {
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        #[arg(long, default_value_t = 0)]
-        offset: usize,
-        #[arg(long)]
-        json: bool,
-    },
+    List(Page),
     /// One insight in full
     Show {
         id: String,
@@ -76,14 +83,7 @@ pub enum InsightsCommand {
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// Newest runs first
-    List {
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        #[arg(long, default_value_t = 0)]
-        offset: usize,
-        #[arg(long)]
-        json: bool,
-    },
+    List(Page),
     /// One run with its steps and cost table
     Show {
         id: String,
@@ -99,7 +99,7 @@ pub fn insights(
 ) -> Result<ExitCode> {
     let store = open_store(store_args, &Config::load(config)?)?;
     let (found, json) = match command {
-        InsightsCommand::List { limit, offset, json } => {
+        InsightsCommand::List(Page { limit, offset, json }) => {
             (store.insights(None, limit, offset)?, json)
         }
         InsightsCommand::Search { text, limit, json } => {
@@ -170,7 +170,7 @@ fn show_insight(insight: &Insight) {
 pub fn runs(command: RunsCommand, store_args: &StoreArgs, config: &ConfigArgs) -> Result<ExitCode> {
     let store = open_store(store_args, &Config::load(config)?)?;
     match command {
-        RunsCommand::List { limit, offset, json } => {
+        RunsCommand::List(Page { limit, offset, json }) => {
             let runs = store.runs(limit, offset)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
