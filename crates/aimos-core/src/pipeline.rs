@@ -242,7 +242,8 @@ impl Pipeline {
         for attempt in 0..2 {
             let request = ChatRequest {
                 messages: messages.clone(),
-                max_tokens: Some(1024),
+                // Room for the longest answer the schema allows.
+                max_tokens: Some(2048),
                 temperature: Some(0.0),
                 response_format: Some(ResponseFormat::JsonSchema {
                     name: "insight".into(),
