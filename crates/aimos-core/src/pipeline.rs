@@ -418,7 +418,7 @@ fn normalise(text: &str) -> String {
 }
 
 fn digest(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn task_digest(task: &Task) -> String {
@@ -430,7 +430,7 @@ fn task_digest(task: &Task) -> String {
         hasher.update([0x1e]);
         hasher.update(doc.text.as_bytes());
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&hasher.finalize())
 }
 
 /// A new UUIDv7, as text.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
+use aimos_core::hex;
 use sha2::{Digest, Sha256};
 
 use crate::catalog::CatalogEntry;
@@ -484,10 +485,6 @@ fn remove_leftovers(entry: &CatalogEntry, models_dir: &Path) {
         let path = item.path();
         let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn tail(text: &str, max_chars: usize) -> String {
