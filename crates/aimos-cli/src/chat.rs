@@ -3,23 +3,28 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use aimos_core::{ChatRequest, ChatResponse, FinishReason, Message, Model, ResponseFormat};
 use aimos_local::{LoadOptions, LocalOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use crate::config::{Config, ConfigArgs};
+use crate::open::{is_remote, open_models};
 use crate::progress::Bars;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   aimos chat --model qwen2.5-coder-0.5b \"Write a Rust function that reverses a string\"
   git diff | aimos chat --model smollm2-135m --system \"Review this diff\" -
-  aimos chat --model smollm2-135m --json-schema person.json --temperature 0 \"Invent a person\"")]
+  aimos chat --model smollm2-135m --json-schema person.json --temperature 0 \"Invent a person\"
+  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 aimos chat --model openai:any-name \"hi\"")]
 pub struct ChatArgs {
     /// The prompt; `-` (or nothing, with input piped in) reads it from stdin
     prompt: Option<String>,
-    /// A catalog name (see `aimos models list`) or a path to a .gguf file
+    /// A catalog name (see `aimos models list`), a path to a .gguf file, or PROVIDER:MODEL
+    /// (`openai:gpt-4.1`, `anthropic:claude-sonnet-4-5`, or a provider from aimos.toml)
     #[arg(short, long, env = "AIMOS_MODEL", default_value = "qwen2.5-coder-0.5b")]
     model: String,
     /// A system message to put before the prompt
@@ -55,28 +60,46 @@ pub struct ChatArgs {
     /// Print token counts and speeds on stderr when done
     #[arg(short, long)]
     verbose: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 pub fn run(args: ChatArgs) -> Result<ExitCode> {
     let prompt = read_prompt(args.prompt.as_deref())?;
     let response_format = match &args.json_schema {
-        Some(path) => Some(read_schema(path)?),
+        Some(path) => Some(read_schema(path, !is_remote(&args.model))?),
         None => None,
     };
 
-    let options = LoadOptions {
-        pull_if_missing: !args.no_pull,
-        run: LocalOptions {
-            context_window: args.ctx,
-            threads: args.threads,
-            ..LocalOptions::default()
-        },
-        ..LoadOptions::default()
+    let config = Config::load(&args.config)?;
+    let (model, threads): (Arc<dyn Model>, Option<u32>) = if is_remote(&args.model) {
+        let providers = config.providers();
+        let model = open_models(
+            std::slice::from_ref(&args.model),
+            "chat",
+            &config,
+            &providers,
+            &LoadOptions::default(),
+        )?;
+        (model, None)
+    } else {
+        let options = LoadOptions {
+            pull_if_missing: !args.no_pull,
+            run: LocalOptions {
+                context_window: args.ctx,
+                threads: args.threads,
+                ..LocalOptions::default()
+            },
+            price: config.price(&args.model),
+            ..LoadOptions::default()
+        };
+        let mut bars = Bars::new();
+        let model = aimos_local::load(&args.model, &options, &mut bars)
+            .with_context(|| format!("loading model `{}`", args.model))?;
+        drop(bars);
+        let threads = model.threads();
+        (model, Some(threads))
     };
-    let mut bars = Bars::new();
-    let model = aimos_local::load(&args.model, &options, &mut bars)
-        .with_context(|| format!("loading model `{}`", args.model))?;
-    drop(bars);
 
     let mut messages = Vec::with_capacity(2);
     if let Some(system) = args.system {
@@ -94,7 +117,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     };
     let is_json = request.response_format.is_some();
 
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut stdout = std::io::stdout().lock();
     let response = runtime.block_on(model.chat_stream(request).collect(|piece| {
         // A closed stdout (`| head`) is not an error worth reporting mid-stream.
@@ -107,7 +130,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     drop(stdout);
 
     if args.verbose {
-        report(&response, model.threads());
+        report(&response, threads);
     }
     if is_json && let Err(err) = serde_json::from_str::<serde_json::Value>(&response.content) {
         if response.finish_reason == FinishReason::Length {
@@ -139,25 +162,27 @@ fn read_stdin() -> Result<String> {
     Ok(text)
 }
 
-fn read_schema(path: &PathBuf) -> Result<ResponseFormat> {
+fn read_schema(path: &PathBuf, embedded: bool) -> Result<ResponseFormat> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the JSON Schema {}", path.display()))?;
     let schema: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    // Check the schema before spending time on loading a model.
-    aimos_local::json_schema_to_gbnf(&schema)
-        .with_context(|| format!("{} cannot be used as a JSON Schema", path.display()))?;
+    // Check the schema before spending time on loading a model (remote models check their own).
+    if embedded {
+        aimos_local::json_schema_to_gbnf(&schema)
+            .with_context(|| format!("{} cannot be used as a JSON Schema", path.display()))?;
+    }
     let name = path.file_stem().map_or("schema".into(), |s| s.to_string_lossy().into_owned());
     Ok(ResponseFormat::JsonSchema { name, schema })
 }
 
-fn report(response: &ChatResponse, threads: u32) {
+fn report(response: &ChatResponse, threads: Option<u32>) {
     let usage = &response.usage;
     let timings = &response.timings;
     let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.1} tokens/s"));
     eprintln!(
         "prompt: {} tokens in {:.2} s ({}); generation: {} tokens in {:.2} s ({}); \
-         finish: {}; threads: {threads}; model: {}",
+         finish: {}; threads: {}; model: {}",
         usage.prompt_tokens,
         timings.prompt.as_secs_f64(),
         rate(timings.prompt_tokens_per_second(usage)),
@@ -165,6 +190,7 @@ fn report(response: &ChatResponse, threads: u32) {
         timings.generation.as_secs_f64(),
         rate(timings.generation_tokens_per_second(usage)),
         response.finish_reason.as_str(),
+        threads.map_or("-".to_owned(), |t| t.to_string()),
         response.model,
     );
 }

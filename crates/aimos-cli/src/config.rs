@@ -34,13 +34,46 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     prices: BTreeMap<String, RawPrice>,
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModels {
-    smart: Option<String>,
-    cheap: Option<String>,
+    smart: Option<ModelList>,
+    cheap: Option<ModelList>,
+}
+
+/// One model name, or a fallback list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ModelList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ModelList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            ModelList::One(name) => vec![name],
+            ModelList::Many(names) => names,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    api: String,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    /// Seconds.
+    connect_timeout: Option<f64>,
+    first_token_timeout: Option<f64>,
+    idle_timeout: Option<f64>,
+    total_timeout: Option<f64>,
+    max_retries: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,14 +87,18 @@ struct RawStore {
 struct RawPrice {
     input: f64,
     cached_input: Option<f64>,
+    cache_write: Option<f64>,
     output: f64,
 }
 
 /// The validated configuration.
 #[derive(Debug, Default)]
 pub struct Config {
-    pub smart: Option<String>,
-    pub cheap: Option<String>,
+    /// The smart model, or a fallback list of them, in order.
+    pub smart: Option<Vec<String>>,
+    pub cheap: Option<Vec<String>>,
+    /// Providers added to (or replacing) the built-in `openai` and `anthropic`.
+    pub providers: BTreeMap<String, aimos_providers::ProviderConfig>,
     pub store: Option<PathBuf>,
     /// Price overrides by model name, in dollars per million tokens.
     pub prices: BTreeMap<String, Price>,
@@ -85,7 +122,9 @@ impl Config {
         let mut prices = BTreeMap::new();
         for (model, price) in raw.prices {
             let cached = price.cached_input.unwrap_or(price.input);
-            if [price.input, cached, price.output].iter().any(|p| !p.is_finite() || *p < 0.0) {
+            let write = price.cache_write.unwrap_or(price.input);
+            if [price.input, cached, write, price.output].iter().any(|p| !p.is_finite() || *p < 0.0)
+            {
                 bail!("{}: prices for `{model}` must be zero or more", path.display());
             }
             prices.insert(
@@ -94,11 +133,41 @@ impl Config {
                     input_per_mtok: price.input,
                     cached_input_per_mtok: cached,
                     output_per_mtok: price.output,
+                    cache_write_input_per_mtok: price.cache_write,
                 },
             );
         }
         let store = raw.store.path.map(|p| expand_home(&p));
-        Ok(Config { smart: raw.models.smart, cheap: raw.models.cheap, store, prices })
+        let mut providers = BTreeMap::new();
+        for (name, raw) in raw.providers {
+            let provider = provider_config(&name, raw)
+                .with_context(|| format!("{}: [providers.{name}]", path.display()))?;
+            providers.insert(name, provider);
+        }
+        let models = |list: Option<ModelList>, role: &str| -> Result<Option<Vec<String>>> {
+            match list.map(ModelList::into_vec) {
+                Some(names) if names.is_empty() => {
+                    bail!("{}: [models] {role} is an empty list", path.display())
+                }
+                other => Ok(other),
+            }
+        };
+        Ok(Config {
+            smart: models(raw.models.smart, "smart")?,
+            cheap: models(raw.models.cheap, "cheap")?,
+            providers,
+            store,
+            prices,
+        })
+    }
+
+    /// The built-in providers with this config's added.
+    pub fn providers(&self) -> aimos_providers::Providers {
+        let mut providers = aimos_providers::Providers::from_env();
+        for (name, config) in &self.providers {
+            providers.configure(name.clone(), config.clone());
+        }
+        providers
     }
 
     /// The price override for `model` (with or without its `local:` prefix), if any.
@@ -108,6 +177,49 @@ impl Config {
             .or_else(|| self.prices.get(model.strip_prefix("local:").unwrap_or(model)))
             .copied()
     }
+}
+
+fn provider_config(name: &str, raw: RawProvider) -> Result<aimos_providers::ProviderConfig> {
+    use aimos_providers::{Api, ProviderConfig};
+    if name == "local" || name.is_empty() || name.contains(':') {
+        bail!("`{name}` cannot name a provider (`local` is the embedded runtime)");
+    }
+    let api: Api = raw.api.parse().map_err(anyhow::Error::msg)?;
+    let mut config = match (api, name) {
+        (Api::OpenAi, "openai") => ProviderConfig::openai_from_env(),
+        (Api::Anthropic, "anthropic") => ProviderConfig::anthropic_from_env(),
+        (api, _) => {
+            let Some(url) = raw.base_url.clone() else {
+                bail!("base_url is required (for example \"http://127.0.0.1:8000/v1\")");
+            };
+            ProviderConfig::new(api, url)
+        }
+    };
+    if let Some(url) = raw.base_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("base_url must start with http:// or https://, not `{url}`");
+        }
+        config.base_url = url;
+    }
+    if let Some(var) = raw.api_key_env {
+        config.key_env = Some(var);
+        config.key_required = true;
+    }
+    let seconds = |value: Option<f64>, what: &str, default: std::time::Duration| match value {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(std::time::Duration::from_secs_f64(s)),
+        Some(s) => bail!("{what} must be a positive number of seconds, not {s}"),
+    };
+    let t = config.timeouts;
+    config.timeouts.connect = seconds(raw.connect_timeout, "connect_timeout", t.connect)?;
+    config.timeouts.first_token =
+        seconds(raw.first_token_timeout, "first_token_timeout", t.first_token)?;
+    config.timeouts.idle = seconds(raw.idle_timeout, "idle_timeout", t.idle)?;
+    config.timeouts.total = seconds(raw.total_timeout, "total_timeout", t.total)?;
+    if let Some(retries) = raw.max_retries {
+        config.retry.max_retries = retries;
+    }
+    Ok(config)
 }
 
 fn discover() -> Option<PathBuf> {
@@ -171,17 +283,17 @@ pub fn init(args: &InitArgs) -> Result<ExitCode> {
         Preset::Openai => (
             "openai:gpt-4.1",
             "openai:gpt-4.1-mini",
-            "Reads the key from OPENAI_API_KEY (and OPENAI_BASE_URL for another endpoint). Remote providers are not in this build yet.",
+            "Reads the key from OPENAI_API_KEY (and OPENAI_BASE_URL for another endpoint).",
         ),
         Preset::Anthropic => (
             "anthropic:claude-sonnet-4-5",
             "anthropic:claude-haiku-4-5",
-            "Reads the key from ANTHROPIC_API_KEY. Remote providers are not in this build yet.",
+            "Reads the key from ANTHROPIC_API_KEY.",
         ),
         Preset::Mixed => (
             "anthropic:claude-sonnet-4-5",
             DEFAULT_CHEAP,
-            "A hosted smart model consults; the embedded cheap model does the work with the full context, which never leaves this machine. Remote providers are not in this build yet.",
+            "A hosted smart model consults; the embedded cheap model does the work with the full context, which never leaves this machine.",
         ),
     };
     let text = format!(
@@ -195,7 +307,17 @@ smart = "{smart}"
 # Does the work with the full context plus the insight.
 cheap = "{cheap}"
 # Model names: a catalog name (`aimos models list`), a path to a .gguf file,
-# `openai:MODEL` or `anthropic:MODEL`.
+# `openai:MODEL`, `anthropic:MODEL`, or `NAME:MODEL` for a provider below.
+# A list is a fallback chain: smart = ["anthropic:claude-sonnet-4-5", "openai:gpt-4.1"]
+
+# Another OpenAI-compatible (or Anthropic) endpoint; keys stay in the environment:
+# [providers.vllm]
+# api = "openai"
+# base_url = "http://127.0.0.1:8000/v1"
+# api_key_env = "VLLM_API_KEY"
+# first_token_timeout = 120
+# total_timeout = 600
+# max_retries = 2
 
 [store]
 # One SQLite file holds insights and the ledger of runs.
@@ -205,6 +327,7 @@ cheap = "{cheap}"
 # [prices."qwen2.5-coder-1.5b"]
 # input = 0.05
 # cached_input = 0.05
+# cache_write = 0.05
 # output = 0.10
 "#,
         preset = args.preset,
@@ -231,13 +354,34 @@ mod tests {
             "[models]\nsmart = \"a.gguf\"\ncheap = \"smollm2-135m\"\n[store]\npath = \"/tmp/x.db\"\n[prices.\"smollm2-135m\"]\ninput = 1.0\noutput = 2.0\n",
         )
         .expect("valid");
-        assert_eq!(config.smart.as_deref(), Some("a.gguf"));
+        assert_eq!(config.smart, Some(vec!["a.gguf".to_owned()]));
         assert_eq!(config.store, Some(PathBuf::from("/tmp/x.db")));
         let price = config.price("local:smollm2-135m").expect("override");
         assert_eq!(
             (price.input_per_mtok, price.cached_input_per_mtok, price.output_per_mtok),
             (1.0, 1.0, 2.0)
         );
+    }
+
+    #[test]
+    fn providers_and_fallback_lists_are_read() {
+        let config = load(
+            "[models]\nsmart = [\"anthropic:claude-sonnet-4-5\", \"vllm:qwen\"]\n[providers.vllm]\napi = \"openai\"\nbase_url = \"http://127.0.0.1:8000/v1\"\napi_key_env = \"VLLM_KEY\"\ntotal_timeout = 30\n",
+        )
+        .expect("valid");
+        assert_eq!(config.smart.as_ref().map(Vec::len), Some(2));
+        let vllm = &config.providers["vllm"];
+        assert_eq!(vllm.base_url, "http://127.0.0.1:8000/v1");
+        assert_eq!(vllm.key_env.as_deref(), Some("VLLM_KEY"));
+        assert_eq!(vllm.timeouts.total, std::time::Duration::from_secs(30));
+        assert!(config.providers().is_remote("vllm:qwen"));
+        let err = load("[providers.x]\napi = \"openai\"\n").expect_err("no base_url");
+        assert!(format!("{err:#}").contains("base_url is required"), "{err:#}");
+        let err =
+            load("[providers.x]\napi = \"gemini\"\nbase_url = \"http://h\"\n").expect_err("api");
+        assert!(format!("{err:#}").contains("unknown api"), "{err:#}");
+        let err = load("[models]\ncheap = []\n").expect_err("empty list");
+        assert!(format!("{err:#}").contains("empty list"), "{err:#}");
     }
 
     #[test]

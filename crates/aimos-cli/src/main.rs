@@ -7,6 +7,7 @@ mod bench;
 mod chat;
 mod config;
 mod models;
+mod open;
 mod progress;
 mod run;
 mod store;

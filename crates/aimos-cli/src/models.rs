@@ -36,6 +36,14 @@ pub enum ModelsCommand {
         /// Catalog names (default: every pulled model)
         names: Vec<String>,
     },
+    /// List the models an OpenAI-compatible provider serves (its `/models`), one per line,
+    /// as `PROVIDER:MODEL` names to use with --model, --smart and --cheap
+    Remote {
+        /// `openai` (honours OPENAI_BASE_URL and OPENAI_API_KEY) or a provider from aimos.toml
+        provider: String,
+        #[command(flatten)]
+        config: crate::config::ConfigArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -58,7 +66,24 @@ pub fn run(command: ModelsCommand) -> Result<ExitCode> {
         ModelsCommand::Pull(args) => pull_models(&args),
         ModelsCommand::Verify { names } => verify(&names),
         ModelsCommand::Prices { json } => prices(json),
+        ModelsCommand::Remote { provider, config } => remote(&provider, &config),
     }
+}
+
+fn remote(provider: &str, args: &crate::config::ConfigArgs) -> Result<ExitCode> {
+    let config = crate::config::Config::load(args)?;
+    let providers = config.providers();
+    if providers.config(provider).is_some_and(|c| c.api == aimos_providers::Api::Anthropic) {
+        anyhow::bail!("`{provider}` speaks Anthropic's API, which has no model listing here");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let names = runtime
+        .block_on(providers.list_models(provider))
+        .with_context(|| format!("listing the models of `{provider}`"))?;
+    for name in names {
+        println!("{provider}:{name}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn models_dir() -> Result<std::path::PathBuf> {

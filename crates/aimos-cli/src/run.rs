@@ -3,15 +3,15 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use aimos_context::{Limits, ingest};
-use aimos_core::{Model, Pipeline, RunOptions, RunRecord, Strategy, Task};
+use aimos_core::{Pipeline, RunOptions, RunRecord, Strategy, Task};
 use aimos_local::{LoadOptions, LocalOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::config::{Config, ConfigArgs, DEFAULT_CHEAP, DEFAULT_SMART};
+use crate::open::open_models;
 use crate::progress::Bars;
 use crate::store::{StoreArgs, open_store};
 
@@ -36,11 +36,11 @@ pub struct RunArgs {
     /// advises on a brief, the cheap model does the work
     #[arg(short, long, default_value = "consult", value_parser = parse_strategy)]
     strategy: Strategy,
-    /// The smart (consulted) model: a catalog name or .gguf path
-    /// [default: the config's, else qwen2.5-coder-1.5b]
+    /// The smart (consulted) model: a catalog name, a .gguf path or PROVIDER:MODEL
+    /// (`anthropic:claude-sonnet-4-5`) [default: the config's, else qwen2.5-coder-1.5b]
     #[arg(long, env = "AIMOS_SMART")]
     smart: Option<String>,
-    /// The cheap (executing) model: a catalog name or .gguf path
+    /// The cheap (executing) model: a catalog name, a .gguf path or PROVIDER:MODEL
     /// [default: the config's, else qwen2.5-coder-0.5b]
     #[arg(long, env = "AIMOS_CHEAP")]
     cheap: Option<String>,
@@ -74,29 +74,23 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let config = Config::load(&args.config)?;
     let store = open_store(&args.store, &config)?;
-    let load = |role: &str, name: &str| -> Result<Arc<dyn Model>> {
-        let options = LoadOptions {
-            run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
-            price: config.price(name),
-            ..LoadOptions::default()
-        };
-        if let Some((provider, _)) = name.split_once(':').filter(|(p, _)| *p != "local") {
-            bail!(
-                "the {role} model `{name}` needs the `{provider}` provider, which this build does not have yet; use a catalog model (`aimos models list`) or a .gguf path"
-            );
-        }
-        let mut bars = Bars::new();
-        let model = aimos_local::load(name, &options, &mut bars)
-            .with_context(|| format!("loading the {role} model `{name}`"))?;
-        Ok(model)
+    let providers = config.providers();
+    let local = LoadOptions {
+        run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
+        ..LoadOptions::default()
     };
-    let cheap_name =
-        args.cheap.clone().or_else(|| config.cheap.clone()).unwrap_or_else(|| DEFAULT_CHEAP.into());
-    let smart_name =
-        args.smart.clone().or_else(|| config.smart.clone()).unwrap_or_else(|| DEFAULT_SMART.into());
-    let cheap = load("cheap", &cheap_name)?;
-    // Loaded for every strategy: the counterfactual needs its tokenizer and price.
-    let smart = load("smart", &smart_name)?;
+    let names = |option: &Option<String>, configured: &Option<Vec<String>>, default: &str| {
+        option
+            .clone()
+            .map(|name| vec![name])
+            .or_else(|| configured.clone())
+            .unwrap_or_else(|| vec![default.to_owned()])
+    };
+    let cheap_names = names(&args.cheap, &config.cheap, DEFAULT_CHEAP);
+    let smart_names = names(&args.smart, &config.smart, DEFAULT_SMART);
+    let cheap = open_models(&cheap_names, "cheap", &config, &providers, &local)?;
+    // Opened for every strategy: the counterfactual needs its tokenizer and price.
+    let smart = open_models(&smart_names, "smart", &config, &providers, &local)?;
     let pipeline = Pipeline { smart, cheap, store };
     let task = Task { problem, context: ingested.documents };
     let run_options = RunOptions {
@@ -106,7 +100,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
 
     let spinner = Bars::spinner(&format!("running the {} strategy", args.strategy));
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let record = runtime.block_on(pipeline.run(&task, &run_options));
     drop(spinner);
     let record = record?;

@@ -123,6 +123,9 @@ pub struct Usage {
     /// Part of `prompt_tokens` that the model served from a cache (cheaper with most providers).
     #[serde(default)]
     pub cached_prompt_tokens: u64,
+    /// Part of `prompt_tokens` that the provider wrote into its cache (dearer with some).
+    #[serde(default)]
+    pub cache_write_prompt_tokens: u64,
 }
 
 impl Usage {
@@ -139,6 +142,8 @@ impl std::ops::Add for Usage {
             prompt_tokens: self.prompt_tokens + rhs.prompt_tokens,
             completion_tokens: self.completion_tokens + rhs.completion_tokens,
             cached_prompt_tokens: self.cached_prompt_tokens + rhs.cached_prompt_tokens,
+            cache_write_prompt_tokens: self.cache_write_prompt_tokens
+                + rhs.cache_write_prompt_tokens,
         }
     }
 }
@@ -230,7 +235,7 @@ mod tests {
 
     #[test]
     fn generation_rate_leaves_out_the_first_token() {
-        let usage = Usage { prompt_tokens: 100, completion_tokens: 11, cached_prompt_tokens: 0 };
+        let usage = Usage { prompt_tokens: 100, completion_tokens: 11, ..Usage::default() };
         let timings = Timings {
             prompt: Duration::from_millis(500),
             generation: Duration::from_secs(2),

@@ -17,7 +17,7 @@ pub use chat::{
     Usage,
 };
 pub use insight::{Insight, InsightDraft};
-pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo};
+pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo, TimeoutPhase};
 pub use pipeline::{Pipeline, PipelineError, RunOptions, Task};
 pub use price::{Cost, Price};
 pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};

@@ -8,6 +8,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_core::Stream;
 
@@ -50,6 +51,12 @@ pub trait Model: Send + Sync {
     /// Counts the tokens `text` takes for this model, where the model can tell.
     fn count_tokens(&self, _text: &str) -> Option<usize> {
         None
+    }
+
+    /// The price of the model named `id` in a [`ChatResponse`] from this one: a model that
+    /// stands for several (a fallback list) knows each of theirs.
+    fn price_of(&self, _id: &str) -> Price {
+        self.info().price
     }
 }
 
@@ -114,7 +121,9 @@ impl Stream for Once {
     }
 }
 
-/// Why a model could not answer. The class decides what a caller does next.
+/// Why a model could not answer. The class decides what a caller does next:
+/// [`is_retryable`](ModelError::is_retryable) says whether the same request may succeed later,
+/// [`falls_back`](ModelError::falls_back) whether another model may answer it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
@@ -127,7 +136,7 @@ pub enum ModelError {
     /// The request's JSON Schema cannot be used.
     #[error("invalid JSON Schema at {path}: {reason}")]
     InvalidSchema { path: String, reason: String },
-    /// The request itself is malformed (no messages, a bad option, …).
+    /// The request itself is malformed (no messages, a bad option, an unknown model, …).
     #[error("invalid request: {message}")]
     InvalidRequest { message: String },
     /// The model failed while working; retrying the same request may help.
@@ -136,6 +145,109 @@ pub enum ModelError {
     /// The model was shut down before the request finished.
     #[error("the model was unloaded before the request finished")]
     Unavailable,
+    /// The provider refused the credentials (or the account has no quota left).
+    #[error("authentication failed: {message}")]
+    Auth { message: String },
+    /// The provider asks the caller to slow down.
+    #[error("rate limited{}: {message}", after(retry_after))]
+    RateLimited { message: String, retry_after: Option<Duration> },
+    /// The provider has no capacity right now (HTTP 503, Anthropic's 529).
+    #[error("the provider is overloaded{}: {message}", after(retry_after))]
+    Overloaded { message: String, retry_after: Option<Duration> },
+    /// The provider answered with a server error.
+    #[error("the provider failed with HTTP {status}: {message}")]
+    Server { status: u16, message: String },
+    /// No answer within a time limit.
+    #[error("no {phase} within {:.1} s", after.as_secs_f64())]
+    Timeout { phase: TimeoutPhase, after: Duration },
+    /// The provider could not be reached (refused, reset, name not resolved) before it answered.
+    #[error("cannot reach {url}: {message}")]
+    Unreachable { url: String, message: String },
+    /// The answer broke off part way (connection reset, stream ended early).
+    #[error("the answer broke off: {message}")]
+    BrokenStream { message: String },
+    /// The provider answered with something that is not a valid answer (malformed or too large).
+    #[error("the provider's answer is malformed: {message}")]
+    BadResponse { message: String },
+    /// Requests to this upstream are paused after repeated failures.
+    #[error(
+        "{upstream} failed repeatedly; requests to it are paused for another {:.0} s",
+        retry_in.as_secs_f64().ceil()
+    )]
+    CircuitOpen { upstream: String, retry_in: Duration },
+}
+
+/// Which time limit a [`ModelError::Timeout`] ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Opening the connection.
+    Connect,
+    /// From sending the request to the first piece of the answer.
+    FirstToken,
+    /// Between two pieces of a streamed answer.
+    Idle,
+    /// The whole request, retries included.
+    Total,
+}
+
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutPhase::Connect => "connection",
+            TimeoutPhase::FirstToken => "first token",
+            TimeoutPhase::Idle => "next token",
+            TimeoutPhase::Total => "complete answer",
+        })
+    }
+}
+
+fn after(retry_after: &Option<Duration>) -> String {
+    retry_after.map_or(String::new(), |d| format!(" (retry after {:.1} s)", d.as_secs_f64()))
+}
+
+impl ModelError {
+    /// Whether sending the same request again, after a pause, may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ModelError::Backend { .. }
+                | ModelError::RateLimited { .. }
+                | ModelError::Overloaded { .. }
+                | ModelError::Server { .. }
+                | ModelError::Timeout { .. }
+                | ModelError::Unreachable { .. }
+                | ModelError::BrokenStream { .. }
+        )
+    }
+
+    /// Whether another model may answer where this one failed: everything except a request
+    /// that is wrong in itself.
+    pub fn falls_back(&self) -> bool {
+        !matches!(self, ModelError::InvalidRequest { .. } | ModelError::InvalidSchema { .. })
+    }
+
+    /// Whether the error says the upstream itself is unwell (what a circuit breaker counts).
+    pub fn is_upstream_failure(&self) -> bool {
+        matches!(
+            self,
+            ModelError::Overloaded { .. }
+                | ModelError::Server { .. }
+                | ModelError::Timeout { .. }
+                | ModelError::Unreachable { .. }
+                | ModelError::BrokenStream { .. }
+                | ModelError::BadResponse { .. }
+        )
+    }
+
+    /// How long the provider asked the caller to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ModelError::RateLimited { retry_after, .. }
+            | ModelError::Overloaded { retry_after, .. } => *retry_after,
+            ModelError::CircuitOpen { retry_in, .. } => Some(*retry_in),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -203,7 +203,7 @@ impl Pipeline {
             let prompt_tokens =
                 request.messages.iter().map(|m| count(&*self.smart, &m.content)).sum::<usize>()
                     as u64;
-            let usage = Usage { prompt_tokens, completion_tokens, cached_prompt_tokens: 0 };
+            let usage = Usage { prompt_tokens, completion_tokens, ..Usage::default() };
             let (prompt_rate, gen_rate) = smart_rates.unwrap_or(execute_rates);
             Counterfactual {
                 model: self.smart.info().id.clone(),
@@ -263,7 +263,7 @@ impl Pipeline {
                         problem: task.problem.clone(),
                         brief: brief.to_owned(),
                         draft,
-                        smart_model: model.info().id.clone(),
+                        smart_model: call.response.model.clone(),
                         cost: record
                             .steps
                             .iter()
@@ -313,10 +313,11 @@ impl Pipeline {
         })?;
         let step = Step {
             kind,
-            model: Some(model.info().id.clone()),
+            // The model that answered: behind a fallback list it may not be the first one.
+            model: Some(response.model.clone()),
             prompt_tokens: response.usage.prompt_tokens,
             completion_tokens: response.usage.completion_tokens,
-            cost: model.info().price.cost(&response.usage),
+            cost: model.price_of(&response.model).cost(&response.usage),
             latency_ms: ms(started.elapsed()),
             prompt_digest: Some(prompt_digest),
             note,
@@ -488,6 +489,7 @@ mod tests {
                         input_per_mtok: price,
                         cached_input_per_mtok: price,
                         output_per_mtok: price * 4.0,
+                        cache_write_input_per_mtok: None,
                     },
                 },
                 answers: Mutex::new(answers.iter().rev().map(|a| a.to_string()).collect()),
@@ -511,7 +513,7 @@ mod tests {
                 usage: Usage {
                     prompt_tokens: prompt_tokens as u64,
                     completion_tokens: estimate_tokens(&content) as u64,
-                    cached_prompt_tokens: 0,
+                    ..Usage::default()
                 },
                 content,
                 finish_reason: FinishReason::Stop,

@@ -44,6 +44,9 @@ pub fn known_prices() -> impl Iterator<Item = KnownPrice> {
             input_per_mtok: input,
             cached_input_per_mtok: cached,
             output_per_mtok: output,
+            // Anthropic charges five-minute cache writes at 1.25 times the input price;
+            // OpenAI's caching is automatic and writes cost the input price.
+            cache_write_input_per_mtok: (provider == "anthropic").then_some(input * 1.25),
         },
     })
 }

@@ -108,7 +108,7 @@ impl Step {
         Usage {
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
-            cached_prompt_tokens: 0,
+            ..Usage::default()
         }
     }
 }

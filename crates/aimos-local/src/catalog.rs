@@ -80,6 +80,7 @@ pub fn entries() -> Vec<CatalogEntry> {
                 input_per_mtok: 0.005,
                 cached_input_per_mtok: 0.005,
                 output_per_mtok: 0.01,
+                cache_write_input_per_mtok: None,
             },
         },
         CatalogEntry {
@@ -99,6 +100,7 @@ pub fn entries() -> Vec<CatalogEntry> {
                 input_per_mtok: 0.01,
                 cached_input_per_mtok: 0.01,
                 output_per_mtok: 0.02,
+                cache_write_input_per_mtok: None,
             },
         },
         CatalogEntry {
@@ -118,6 +120,7 @@ pub fn entries() -> Vec<CatalogEntry> {
                 input_per_mtok: 0.02,
                 cached_input_per_mtok: 0.02,
                 output_per_mtok: 0.04,
+                cache_write_input_per_mtok: None,
             },
         },
         CatalogEntry {
@@ -137,6 +140,7 @@ pub fn entries() -> Vec<CatalogEntry> {
                 input_per_mtok: 0.05,
                 cached_input_per_mtok: 0.05,
                 output_per_mtok: 0.10,
+                cache_write_input_per_mtok: None,
             },
         },
     ]

@@ -448,7 +448,7 @@ fn generate(
         usage: Usage {
             prompt_tokens: tokens.len() as u64,
             completion_tokens: n_generated as u64,
-            cached_prompt_tokens: 0,
+            ..Usage::default()
         },
         timings: Timings {
             queued: started.saturating_duration_since(job.enqueued),

@@ -4,6 +4,7 @@
 
 mod chat;
 mod models;
+mod remote;
 mod run;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,78 @@
+//! From a model name in options or config to a running model: catalog names and .gguf paths
+//! load in process, `PROVIDER:MODEL` opens a remote model, and a list becomes a fallback chain.
+
+use std::sync::Arc;
+
+use aimos_core::Model;
+use aimos_local::LoadOptions;
+use aimos_providers::{Fallback, Providers};
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::progress::Bars;
+
+/// Whether `name` asks for a remote provider (known or not) rather than an embedded model.
+pub fn is_remote(name: &str) -> bool {
+    name.split_once(':').is_some_and(|(provider, _)| {
+        provider != "local" && !provider.is_empty() && !name.ends_with(".gguf")
+    })
+}
+
+/// Opens `names` (one model, or a fallback chain in order) for `role`.
+pub fn open_models(
+    names: &[String],
+    role: &str,
+    config: &Config,
+    providers: &Providers,
+    local: &LoadOptions,
+) -> Result<Arc<dyn Model>> {
+    let mut models = Vec::with_capacity(names.len());
+    for name in names {
+        models.push(open_one(name, role, config, providers, local)?);
+    }
+    if models.len() == 1 {
+        return Ok(models.remove(0));
+    }
+    let chain = Fallback::new(models).context("an empty list of models")?;
+    Ok(Arc::new(chain))
+}
+
+fn open_one(
+    name: &str,
+    role: &str,
+    config: &Config,
+    providers: &Providers,
+    local: &LoadOptions,
+) -> Result<Arc<dyn Model>> {
+    if is_remote(name) {
+        let price = config.price(name);
+        let model = providers
+            .open(name, price)
+            .with_context(|| format!("opening the {role} model `{name}`"))?;
+        if price.is_none() && aimos_core::prices::known_price(name).is_none() {
+            eprintln!(
+                "note: no price is known for `{name}`; its calls count as $0 (set one under [prices.\"{name}\"] in aimos.toml)"
+            );
+        }
+        return Ok(model);
+    }
+    let options = LoadOptions { price: config.price(name), ..local.clone() };
+    let mut bars = Bars::new();
+    let model = aimos_local::load(name, &options, &mut bars)
+        .with_context(|| format!("loading the {role} model `{name}`"))?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_names_are_told_from_local_ones() {
+        assert!(is_remote("openai:gpt-4.1"));
+        assert!(is_remote("nosuch:model"));
+        assert!(!is_remote("smollm2-135m"));
+        assert!(!is_remote("local:smollm2-135m"));
+        assert!(!is_remote("/models/a:b.gguf"));
+    }
+}

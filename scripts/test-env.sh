@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Prepares the Python side of the test suite: a virtual environment holding
+# llama.cpp's OpenAI-compatible server (package llama-cpp-python[server], built
+# from source by pip, which takes several minutes the first time) and the
+# official OpenAI Python SDK.
+#
+# The environment lives outside the checkout so that clones share it:
+#   ${AIMOS_TEST_VENV:-$HOME/.cache/aimos/test-venv}
+# A second run reuses it and returns at once when the pinned versions are there.
+# Tests find it through the same variable and default.
+set -euo pipefail
+
+LLAMA_CPP_PYTHON=0.3.36
+OPENAI=3.57.0
+
+# llama.cpp's native build turns on every instruction set the CPU reports, AMX included; on
+# virtual machines that report AMX without enabling it the server crashes at the first
+# request. Build for the same vector instructions aimos's own embedded llama.cpp uses.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF"
+
+venv="${AIMOS_TEST_VENV:-$HOME/.cache/aimos/test-venv}"
+py="$venv/bin/python"
+stamp="$venv/.aimos-test-env"
+want="llama-cpp-python==$LLAMA_CPP_PYTHON openai==$OPENAI cmake: $LLAMA_CMAKE_ARGS"
+
+if [ -x "$py" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \
+  && "$py" -c "import llama_cpp.server.app, openai" 2>/dev/null; then
+  echo "test environment ready: $venv"
+  exit 0
+fi
+
+echo "preparing the test environment in $venv (pip builds llama.cpp: several minutes)"
+mkdir -p "$(dirname "$venv")"
+[ -x "$py" ] || python3 -m venv "$venv"
+rm -f "$stamp"
+"$py" -m pip install --quiet --upgrade pip
+# --no-cache-dir: a wheel cached from a build with other flags must not be reused.
+CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$py" -m pip install --quiet --no-cache-dir --force-reinstall \
+  "llama-cpp-python[server]==$LLAMA_CPP_PYTHON" "openai==$OPENAI"
+"$py" -c "import llama_cpp.server.app, openai" || {
+  echo "the test environment in $venv is incomplete after installing" >&2
+  exit 1
+}
+echo "$want" > "$stamp"
+echo "test environment ready: $venv"
