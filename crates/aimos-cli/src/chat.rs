@@ -114,6 +114,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
         seed: args.seed,
         stop: args.stop,
         response_format,
+        ..ChatRequest::default()
     };
     let is_json = request.response_format.is_some();
 

@@ -14,7 +14,7 @@ pub mod store;
 
 pub use chat::{
     ChatEvent, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat, Role, Timings,
-    Usage,
+    Tool, ToolCall, ToolChoice, Usage,
 };
 pub use insight::{Insight, InsightDraft};
 pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo, TimeoutPhase};

@@ -278,6 +278,7 @@ mod tests {
 
     fn response(content: &str) -> ChatResponse {
         ChatResponse {
+            tool_calls: Vec::new(),
             model: "test".into(),
             content: content.into(),
             finish_reason: FinishReason::Stop,

@@ -509,6 +509,7 @@ mod tests {
             self.requests.lock().expect("lock").push(request);
             let content = self.answers.lock().expect("lock").pop().unwrap_or_default();
             let response = ChatResponse {
+                tool_calls: Vec::new(),
                 model: self.info.id.clone(),
                 usage: Usage {
                     prompt_tokens: prompt_tokens as u64,

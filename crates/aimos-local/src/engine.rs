@@ -260,6 +260,11 @@ fn validate(request: &ChatRequest) -> Result<(), ModelError> {
     if request.max_tokens == Some(0) {
         return Err(ModelError::InvalidRequest { message: "max_tokens must be at least 1".into() });
     }
+    if !request.tools.is_empty() {
+        return Err(ModelError::InvalidRequest {
+            message: "embedded models do not call tools; send the request without tools, or to a remote model".into(),
+        });
+    }
     Ok(())
 }
 
@@ -442,6 +447,7 @@ fn generate(
     let finished = Instant::now();
     let first = first_token_at.unwrap_or(finished);
     Ok(Some(ChatResponse {
+        tool_calls: Vec::new(),
         model: config.id.clone(),
         content,
         finish_reason,

@@ -1,6 +1,9 @@
 //! Anthropic's Messages API.
 
-use aimos_core::{ChatRequest, FinishReason, ModelError, ResponseFormat, Role, Usage};
+use aimos_core::{
+    ChatRequest, FinishReason, Message, ModelError, ResponseFormat, Role, ToolCall, ToolChoice,
+    Usage,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,15 +53,7 @@ impl Wire for Anthropic {
             .filter(|m| m.role == Role::System)
             .map(|m| m.content.as_str())
             .collect();
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .filter(|m| m.role != Role::System)
-            .map(|m| {
-                let role = if m.role == Role::Assistant { "assistant" } else { "user" };
-                json!({ "role": role, "content": m.content })
-            })
-            .collect();
+        let messages = messages(&request.messages);
         if messages.is_empty() {
             return Err(ModelError::InvalidRequest {
                 message: "no user or assistant message to answer".into(),
@@ -85,6 +80,35 @@ impl Wire for Anthropic {
         if !request.stop.is_empty() {
             object.insert("stop_sequences".into(), json!(request.stop));
         }
+        if !request.tools.is_empty() {
+            if request.response_format.is_some() {
+                return Err(ModelError::InvalidRequest {
+                    message: "Anthropic models cannot combine tools with a JSON Schema answer"
+                        .into(),
+                });
+            }
+            let tools: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|t| {
+                    let mut tool = json!({ "name": t.name, "input_schema": t.parameters });
+                    if let Some(description) = &t.description {
+                        tool["description"] = json!(description);
+                    }
+                    tool
+                })
+                .collect();
+            object.insert("tools".into(), json!(tools));
+        }
+        if let Some(choice) = &request.tool_choice {
+            let choice = match choice {
+                ToolChoice::Auto => json!({ "type": "auto" }),
+                ToolChoice::None => json!({ "type": "none" }),
+                ToolChoice::Required => json!({ "type": "any" }),
+                ToolChoice::Tool(name) => json!({ "type": "tool", "name": name }),
+            };
+            object.insert("tool_choice".into(), choice);
+        }
         // Structured output through a tool the model must call: its input is the answer.
         if let Some(ResponseFormat::JsonSchema { name, schema }) = &request.response_format {
             if schema.get("type").and_then(Value::as_str) != Some("object") {
@@ -107,26 +131,84 @@ impl Wire for Anthropic {
         Ok(body)
     }
 
-    fn parse(&self, body: &[u8], _endpoint: &Endpoint) -> Result<Answer, ModelError> {
+    fn parse(
+        &self,
+        body: &[u8],
+        request: &ChatRequest,
+        _endpoint: &Endpoint,
+    ) -> Result<Answer, ModelError> {
         let message: MessageBody = parse_json(body)?;
+        let structured = request.response_format.is_some();
         let mut content = String::new();
+        let mut tool_calls = Vec::new();
         for block in message.content {
             match block {
                 Block::Text { text } => content.push_str(&text),
-                Block::ToolUse { input } => content.push_str(&input.to_string()),
+                Block::ToolUse { input, .. } if structured => content.push_str(&input.to_string()),
+                Block::ToolUse { id, name, input } => {
+                    tool_calls.push(ToolCall { id, name, arguments: input.to_string() })
+                }
                 Block::Other => {}
             }
         }
         Ok(Answer {
             content,
-            finish_reason: finish_reason(message.stop_reason.as_deref()),
+            tool_calls,
+            finish_reason: finish_reason(message.stop_reason.as_deref(), structured),
             usage: Some(message.usage.into_usage()),
         })
     }
 
-    fn decoder(&self) -> Decoder {
-        Decoder::default()
+    fn decoder(&self, request: &ChatRequest) -> Decoder {
+        Decoder { structured: request.response_format.is_some(), ..Decoder::default() }
     }
+}
+
+/// Messages in Anthropic's shape: assistant tool calls become `tool_use` blocks, and tool
+/// results `tool_result` blocks of a user turn (consecutive results share one turn).
+fn messages(messages: &[Message]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for m in messages.iter().filter(|m| m.role != Role::System) {
+        match m.role {
+            Role::Tool => {
+                let block = json!({
+                    "type": "tool_result",
+                    "tool_use_id": m.tool_call_id.clone().unwrap_or_default(),
+                    "content": m.content,
+                });
+                let previous = out.last_mut().filter(|last| {
+                    last["role"] == "user"
+                        && last["content"]
+                            .as_array()
+                            .is_some_and(|blocks| blocks.iter().all(|b| b["type"] == "tool_result"))
+                });
+                match previous.and_then(|last| last["content"].as_array_mut()) {
+                    Some(blocks) => blocks.push(block),
+                    None => out.push(json!({ "role": "user", "content": [block] })),
+                }
+            }
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let mut blocks = Vec::new();
+                if !m.content.is_empty() {
+                    blocks.push(json!({ "type": "text", "text": m.content }));
+                }
+                for call in &m.tool_calls {
+                    let input: Value =
+                        serde_json::from_str(&call.arguments).unwrap_or_else(|_| json!({}));
+                    blocks.push(json!({
+                        "type": "tool_use",
+                        "id": call.id,
+                        "name": call.name,
+                        "input": input,
+                    }));
+                }
+                out.push(json!({ "role": "assistant", "content": blocks }));
+            }
+            Role::Assistant => out.push(json!({ "role": "assistant", "content": m.content })),
+            _ => out.push(json!({ "role": "user", "content": m.content })),
+        }
+    }
+    out
 }
 
 /// Tool names allow letters, digits, `_` and `-`, at most 64.
@@ -139,10 +221,11 @@ fn tool_name(name: &str) -> String {
     if cleaned.is_empty() { "answer".into() } else { cleaned }
 }
 
-fn finish_reason(reason: Option<&str>) -> FinishReason {
+fn finish_reason(reason: Option<&str>, structured: bool) -> FinishReason {
     match reason {
         Some("max_tokens") => FinishReason::Length,
-        // `tool_use` here is the structured answer, not a call for the caller to make.
+        // With a JSON Schema answer the tool call is the answer, not a call to make.
+        Some("tool_use") if !structured => FinishReason::ToolCalls,
         _ => FinishReason::Stop,
     }
 }
@@ -161,6 +244,10 @@ enum Block {
         text: String,
     },
     ToolUse {
+        #[serde(default)]
+        id: String,
+        #[serde(default)]
+        name: String,
         input: Value,
     },
     #[serde(other)]
@@ -260,7 +347,12 @@ struct MessageDeltaBody {
 /// Reads the named events of a streamed message up to `message_stop`.
 #[derive(Default)]
 pub(crate) struct Decoder {
+    /// The request asked for a JSON Schema answer: tool input is the content.
+    structured: bool,
     content: String,
+    tool_calls: Vec<ToolCall>,
+    /// The block being streamed is a tool call (its input goes to the call, not the text).
+    in_tool_call: bool,
     stop_reason: Option<String>,
     usage: WireUsage,
     started: bool,
@@ -280,7 +372,22 @@ impl StreamDecoder for Decoder {
                 self.usage.update(message.usage);
             }
             StreamEvent::ContentBlockStart { content_block } => {
-                if let Some(text) = content_block.get("text").and_then(Value::as_str) {
+                let kind = content_block.get("type").and_then(Value::as_str);
+                self.in_tool_call = kind == Some("tool_use") && !self.structured;
+                if self.in_tool_call {
+                    let field = |name: &str| {
+                        content_block
+                            .get(name)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    self.tool_calls.push(ToolCall {
+                        id: field("id"),
+                        name: field("name"),
+                        arguments: String::new(),
+                    });
+                } else if let Some(text) = content_block.get("text").and_then(Value::as_str) {
                     delta.push_str(text);
                     self.content.push_str(text);
                 }
@@ -291,8 +398,13 @@ impl StreamDecoder for Decoder {
                     BlockDelta::InputJsonDelta { partial_json } => partial_json,
                     BlockDelta::Other => String::new(),
                 };
-                delta.push_str(&text);
-                self.content.push_str(&text);
+                match self.tool_calls.last_mut().filter(|_| self.in_tool_call) {
+                    Some(call) => call.arguments.push_str(&text),
+                    None => {
+                        delta.push_str(&text);
+                        self.content.push_str(&text);
+                    }
+                }
             }
             StreamEvent::MessageDelta { delta: body, usage } => {
                 if body.stop_reason.is_some() {
@@ -320,9 +432,17 @@ impl StreamDecoder for Decoder {
                 message: "the stream ended before `message_stop`".into(),
             });
         }
+        let mut tool_calls = self.tool_calls;
+        for call in &mut tool_calls {
+            // A call without arguments streams none; its input is the empty object.
+            if call.arguments.trim().is_empty() {
+                call.arguments = "{}".into();
+            }
+        }
         Ok(Answer {
             content: self.content,
-            finish_reason: finish_reason(self.stop_reason.as_deref()),
+            tool_calls,
+            finish_reason: finish_reason(self.stop_reason.as_deref(), self.structured),
             usage: Some(self.usage.into_usage()),
         })
     }
@@ -366,7 +486,9 @@ mod tests {
     #[test]
     fn cache_reads_and_writes_are_part_of_the_prompt() {
         let body = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":100,"cache_read_input_tokens":1000,"output_tokens":5}}"#;
-        let answer = Anthropic.parse(body, &crate::tests::endpoint()).expect("parse");
+        let answer = Anthropic
+            .parse(body, &ChatRequest::default(), &crate::tests::endpoint())
+            .expect("parse");
         let usage = answer.usage.expect("usage");
         assert_eq!(usage.prompt_tokens, 1110);
         assert_eq!(usage.cached_prompt_tokens, 1000);

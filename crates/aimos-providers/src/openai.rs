@@ -1,7 +1,9 @@
 //! OpenAI's chat completions API, as OpenAI, vLLM, llama.cpp's server, Ollama, OpenRouter and
 //! others speak it.
 
-use aimos_core::{ChatRequest, FinishReason, ModelError, ResponseFormat, Usage};
+use aimos_core::{
+    ChatRequest, FinishReason, Message, ModelError, ResponseFormat, ToolCall, ToolChoice, Usage,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -45,11 +47,7 @@ impl Wire for OpenAi {
         if request.messages.is_empty() {
             return Err(ModelError::InvalidRequest { message: "no messages to answer".into() });
         }
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-            .collect();
+        let messages: Vec<Value> = request.messages.iter().map(message).collect();
         let mut body = json!({ "model": model, "messages": messages, "stream": stream });
         let object = body.as_object_mut().ok_or_else(|| ModelError::InvalidRequest {
             message: "request body is not an object".into(),
@@ -73,6 +71,31 @@ impl Wire for OpenAi {
         }
         if !request.stop.is_empty() {
             object.insert("stop".into(), json!(request.stop));
+        }
+        if !request.tools.is_empty() {
+            let tools: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|t| {
+                    let mut function = json!({ "name": t.name, "parameters": t.parameters });
+                    if let Some(description) = &t.description {
+                        function["description"] = json!(description);
+                    }
+                    json!({ "type": "function", "function": function })
+                })
+                .collect();
+            object.insert("tools".into(), json!(tools));
+        }
+        if let Some(choice) = &request.tool_choice {
+            let choice = match choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Tool(name) => {
+                    json!({ "type": "function", "function": { "name": name } })
+                }
+            };
+            object.insert("tool_choice".into(), choice);
         }
         if let Some(ResponseFormat::JsonSchema { name, schema }) = &request.response_format {
             let format = if endpoint.uses_json_object_schema() {
@@ -104,21 +127,61 @@ impl Wire for OpenAi {
         true
     }
 
-    fn parse(&self, body: &[u8], _endpoint: &Endpoint) -> Result<Answer, ModelError> {
+    fn parse(
+        &self,
+        body: &[u8],
+        _request: &ChatRequest,
+        _endpoint: &Endpoint,
+    ) -> Result<Answer, ModelError> {
         let completion: Completion = parse_json(body)?;
         let choice = completion.choices.into_iter().next().ok_or_else(|| {
             ModelError::BadResponse { message: "the completion has no choices".into() }
         })?;
+        let tool_calls = choice
+            .message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| ToolCall {
+                id: c.id,
+                name: c.function.name,
+                arguments: c.function.arguments.unwrap_or_default(),
+            })
+            .collect();
         Ok(Answer {
             content: choice.message.content.unwrap_or_default(),
+            tool_calls,
             finish_reason: finish_reason(choice.finish_reason.as_deref()),
             usage: completion.usage.map(WireUsage::into_usage),
         })
     }
 
-    fn decoder(&self) -> Decoder {
+    fn decoder(&self, _request: &ChatRequest) -> Decoder {
         Decoder::default()
     }
+}
+
+/// One message in OpenAI's shape, with the tool calls it asked for or the call it answers.
+fn message(m: &Message) -> Value {
+    let mut value = json!({ "role": m.role.as_str(), "content": m.content });
+    if !m.tool_calls.is_empty() {
+        let calls: Vec<Value> = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": { "name": c.name, "arguments": c.arguments },
+                })
+            })
+            .collect();
+        value["tool_calls"] = json!(calls);
+    }
+    if let Some(id) = &m.tool_call_id {
+        value["tool_call_id"] = json!(id);
+    }
+    value
 }
 
 fn finish_reason(reason: Option<&str>) -> FinishReason {
@@ -144,6 +207,19 @@ struct Choice {
 #[derive(Deserialize)]
 struct ChoiceMessage {
     content: Option<String>,
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    id: String,
+    function: WireFunction,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    name: String,
+    arguments: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +250,7 @@ impl WireUsage {
 
 #[derive(Deserialize)]
 struct Chunk {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     choices: Vec<ChunkChoice>,
     usage: Option<WireUsage>,
     error: Option<Value>,
@@ -190,12 +266,38 @@ struct ChunkChoice {
 #[derive(Deserialize)]
 struct ChunkDelta {
     content: Option<String>,
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// A piece of a streamed tool call: the first names it, the rest extend its arguments.
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: usize,
+    id: Option<String>,
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+/// Some servers write `null` where OpenAI leaves a list out.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Reads `chat.completion.chunk` events up to `[DONE]`.
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
     content: String,
+    tool_calls: Vec<ToolCall>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
 }
@@ -220,9 +322,14 @@ impl StreamDecoder for Decoder {
             self.usage = Some(usage.into_usage());
         }
         for choice in chunk.choices {
-            if let Some(text) = choice.delta.and_then(|d| d.content) {
-                delta.push_str(&text);
-                self.content.push_str(&text);
+            if let Some(piece) = choice.delta {
+                if let Some(text) = piece.content {
+                    delta.push_str(&text);
+                    self.content.push_str(&text);
+                }
+                for call in piece.tool_calls.unwrap_or_default() {
+                    self.tool_call_piece(call)?;
+                }
             }
             if choice.finish_reason.is_some() {
                 self.finish_reason = choice.finish_reason;
@@ -232,6 +339,11 @@ impl StreamDecoder for Decoder {
     }
 
     fn finish(self, complete: bool) -> Result<Answer, ModelError> {
+        if self.tool_calls.iter().any(|c| c.name.is_empty()) {
+            return Err(ModelError::BadResponse {
+                message: "a streamed tool call has no name".into(),
+            });
+        }
         // Some servers close the stream without `[DONE]`; a finish reason still says the
         // answer is whole.
         if !complete && self.finish_reason.is_none() {
@@ -241,9 +353,40 @@ impl StreamDecoder for Decoder {
         }
         Ok(Answer {
             content: self.content,
+            tool_calls: self.tool_calls,
             finish_reason: finish_reason(self.finish_reason.as_deref()),
             usage: self.usage,
         })
+    }
+}
+
+impl Decoder {
+    fn tool_call_piece(&mut self, call: ToolCallDelta) -> Result<(), ModelError> {
+        if call.index >= 128 {
+            return Err(ModelError::BadResponse {
+                message: format!("tool call index {} in a stream", call.index),
+            });
+        }
+        while self.tool_calls.len() <= call.index {
+            let empty =
+                ToolCall { id: String::new(), name: String::new(), arguments: String::new() };
+            self.tool_calls.push(empty);
+        }
+        let slot = &mut self.tool_calls[call.index];
+        if let Some(id) = call.id {
+            slot.id = id;
+        }
+        if let Some(function) = call.function {
+            // OpenAI names the function in the first piece only; some servers repeat the
+            // whole name in every piece.
+            match function.name {
+                Some(name) if slot.name.is_empty() => slot.name = name,
+                Some(name) if name != slot.name => slot.name.push_str(&name),
+                _ => {}
+            }
+            slot.arguments.push_str(function.arguments.as_deref().unwrap_or_default());
+        }
+        Ok(())
     }
 }
 
@@ -334,7 +477,8 @@ mod tests {
     fn a_completion_with_cached_tokens_is_read() {
         let body = br#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"length"}],"usage":{"prompt_tokens":20,"completion_tokens":1,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":16}}}"#;
         let endpoint = crate::tests::endpoint();
-        let answer = OpenAi { max_completion_tokens: false }.parse(body, &endpoint).expect("parse");
+        let wire = OpenAi { max_completion_tokens: false };
+        let answer = wire.parse(body, &ChatRequest::default(), &endpoint).expect("parse");
         assert_eq!(answer.content, "Hi");
         assert_eq!(answer.finish_reason, FinishReason::Length);
         let usage = answer.usage.expect("usage");

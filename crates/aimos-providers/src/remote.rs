@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aimos_core::{
     BoxFuture, ChatEvent, ChatRequest, ChatResponse, ChatStream, FinishReason, Model, ModelError,
-    ModelInfo, TimeoutPhase, Timings, Usage,
+    ModelInfo, TimeoutPhase, Timings, ToolCall, Usage,
 };
 use tokio::sync::mpsc;
 use tokio::time::timeout_at;
@@ -133,10 +133,15 @@ pub(crate) trait Wire: Send + Sync + 'static {
     fn adapt(&self, _err: &ModelError, _endpoint: &Endpoint) -> bool {
         false
     }
-    /// Reads an answer that came in one piece.
-    fn parse(&self, body: &[u8], endpoint: &Endpoint) -> Result<Answer, ModelError>;
-    /// A decoder for one streamed answer.
-    fn decoder(&self) -> Self::Decoder;
+    /// Reads an answer to `request` that came in one piece.
+    fn parse(
+        &self,
+        body: &[u8],
+        request: &ChatRequest,
+        endpoint: &Endpoint,
+    ) -> Result<Answer, ModelError>;
+    /// A decoder for one streamed answer to `request`.
+    fn decoder(&self, request: &ChatRequest) -> Self::Decoder;
 }
 
 /// Reads one streamed answer, event by event.
@@ -156,6 +161,7 @@ pub(crate) trait StreamDecoder: Send + 'static {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Answer {
     pub content: String,
+    pub tool_calls: Vec<ToolCall>,
     pub finish_reason: FinishReason,
     /// `None` where the upstream did not say; aimos then estimates.
     pub usage: Option<Usage>,
@@ -187,7 +193,7 @@ impl<W: Wire> Model for RemoteModel<W> {
 
     fn chat_stream(&self, request: ChatRequest) -> ChatStream {
         // The work starts at the first poll, inside whatever Tokio runtime polls it.
-        ChatStream::new(TaskStream::Pending(Some((Arc::clone(&self.inner), request))))
+        ChatStream::new(TaskStream::Pending(Some(Box::new((Arc::clone(&self.inner), request)))))
     }
 
     fn chat(&self, request: ChatRequest) -> BoxFuture<'static, Result<ChatResponse, ModelError>> {
@@ -199,7 +205,7 @@ impl<W: Wire> Model for RemoteModel<W> {
 /// The events of a streamed answer, produced by a task that starts at the first poll and is
 /// cancelled when this is dropped.
 enum TaskStream<W> {
-    Pending(Option<(Arc<Inner<W>>, ChatRequest)>),
+    Pending(Option<Box<(Arc<Inner<W>>, ChatRequest)>>),
     Running { rx: mpsc::Receiver<Result<ChatEvent, ModelError>>, task: tokio::task::AbortHandle },
 }
 
@@ -208,7 +214,8 @@ impl<W: Wire> futures_core::Stream for TaskStream<W> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let TaskStream::Pending(pending) = &mut *self {
-            let Some((inner, request)) = pending.take() else { return Poll::Ready(None) };
+            let Some(work) = pending.take() else { return Poll::Ready(None) };
+            let (inner, request) = *work;
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 return Poll::Ready(Some(Err(ModelError::InvalidRequest {
                     message: "remote models must be polled inside a Tokio runtime".into(),
@@ -254,7 +261,8 @@ impl<W: Wire> Inner<W> {
         let mut adapted = false;
         loop {
             let permit = endpoint.breaker.admit()?;
-            let attempt = timeout_at(deadline, self.attempt(&body, tx, &mut emitted)).await;
+            let attempt =
+                timeout_at(deadline, self.attempt(&request, &body, tx, &mut emitted)).await;
             let outcome = attempt.unwrap_or(Err(ModelError::Timeout {
                 phase: TimeoutPhase::Total,
                 after: endpoint.timeouts.total,
@@ -299,6 +307,7 @@ impl<W: Wire> Inner<W> {
     /// One try. Returns the answer and when its first piece arrived.
     async fn attempt(
         &self,
+        request: &ChatRequest,
         body: &[u8],
         tx: Option<&Sender>,
         emitted: &mut bool,
@@ -340,12 +349,12 @@ impl<W: Wire> Inner<W> {
         }
         let Some(tx) = tx else {
             let body = read_body(&mut response, endpoint.max_response_bytes, timeouts.idle).await?;
-            let answer = self.wire.parse(&body, endpoint)?;
+            let answer = self.wire.parse(&body, request, endpoint)?;
             return Ok((answer, None));
         };
 
         let mut sse = sse::Decoder::new(endpoint.max_response_bytes);
-        let mut decoder = self.wire.decoder();
+        let mut decoder = self.wire.decoder(request);
         let mut events = Vec::new();
         let mut delta = String::new();
         let mut first: Option<Instant> = None;
@@ -413,6 +422,7 @@ impl<W: Wire> Inner<W> {
         ChatResponse {
             model: self.info.id.clone(),
             content: answer.content,
+            tool_calls: answer.tool_calls,
             finish_reason: answer.finish_reason,
             usage,
             timings: Timings {

@@ -56,6 +56,16 @@ fn malformed_requests_are_refused() {
         ChatRequest { temperature: Some(-1.0), ..ChatRequest::new(vec![Message::user("hi")]) };
     let err = ask(&*model, negative).expect_err("negative temperature");
     assert!(err.to_string().contains("temperature"), "{err}");
+    let tools = ChatRequest {
+        tools: vec![aimos_core::Tool {
+            name: "f".into(),
+            description: None,
+            parameters: serde_json::json!({"type": "object"}),
+        }],
+        ..ChatRequest::new(vec![Message::user("hi")])
+    };
+    let err = ask(&*model, tools).expect_err("tools");
+    assert!(err.to_string().contains("do not call tools"), "{err}");
 }
 
 #[test]

@@ -159,3 +159,74 @@ async fn anthropic_cache_tokens_and_a_bad_key() {
     assert!(text.contains("invalid x-api-key") && !text.contains("wrong-key"), "{text}");
     assert_eq!(server.hits(), 1, "an auth failure is not retried");
 }
+
+fn weather_tool() -> aimos_core::Tool {
+    aimos_core::Tool {
+        name: "get_weather".into(),
+        description: Some("Get the current weather in a given location".into()),
+        parameters: json!({
+            "type": "object",
+            "properties": { "location": { "type": "string", "maxLength": 32 } },
+            "required": ["location"],
+        }),
+    }
+}
+
+/// Tool calls pass through: the model asks for a call, in one piece and streamed.
+async fn calls_a_tool(model: &dyn Model, choice: aimos_core::ToolChoice) {
+    for streamed in [false, true] {
+        let mut request = greedy("What is the weather like in Paris?", 64);
+        request.tools = vec![weather_tool()];
+        request.tool_choice = Some(choice.clone());
+        let answer = if streamed {
+            within("tool stream", model.chat_stream(request).collect(|_| {})).await
+        } else {
+            within("tool", model.chat(request)).await
+        }
+        .unwrap_or_else(|err| panic!("tool request failed: {err}"));
+        let call = answer.tool_calls.first().unwrap_or_else(|| panic!("no tool call: {answer:?}"));
+        assert_eq!(call.name, "get_weather");
+        assert!(!call.id.is_empty(), "{call:?}");
+        let arguments: serde_json::Value = serde_json::from_str(&call.arguments)
+            .unwrap_or_else(|err| panic!("arguments are not JSON ({err}): {}", call.arguments));
+        assert!(arguments["location"].is_string(), "{arguments}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_pass_through_an_openai_compatible_server() {
+    let server = llama_server::start(1024).await;
+    let model = crate::open(ProviderConfig::new(Api::OpenAi, &server.base_url), "smollm2");
+    calls_a_tool(&*model, aimos_core::ToolChoice::Tool("get_weather".into())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_pass_through_anthropic() {
+    let server = anthropic_replay::start().await;
+    let model = anthropic(&server.url, Some(anthropic_replay::KEY));
+    calls_a_tool(&*model, aimos_core::ToolChoice::Auto).await;
+    let requests = server.requests();
+    let sent = &requests[0].body;
+    assert_eq!(sent["tools"][0]["input_schema"]["required"][0], "location");
+    assert_eq!(sent["tool_choice"], json!({"type": "auto"}));
+
+    // The call's result goes back as a tool_result block, and the answer is text again.
+    let mut request = greedy("What is the weather like in Paris?", 64);
+    request.tools = vec![weather_tool()];
+    request.messages.push(aimos_core::Message {
+        tool_calls: vec![aimos_core::ToolCall {
+            id: "toolu_01A09q90qw90lq917835lq9".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"location":"Paris"}"#.into(),
+        }],
+        ..aimos_core::Message::assistant("")
+    });
+    request.messages.push(aimos_core::Message::tool("toolu_01A09q90qw90lq917835lq9", "15 degrees"));
+    let answer = model.chat(request).await.unwrap();
+    assert_eq!(answer.finish_reason, FinishReason::Stop);
+    let requests = server.requests();
+    let sent = &requests.last().unwrap().body;
+    assert_eq!(sent["messages"][1]["content"][0]["type"], "tool_use");
+    assert_eq!(sent["messages"][2]["content"][0]["type"], "tool_result");
+    assert_eq!(sent["messages"][2]["content"][0]["tool_use_id"], "toolu_01A09q90qw90lq917835lq9");
+}
