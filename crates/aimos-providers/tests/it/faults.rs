@@ -22,6 +22,16 @@ fn ok_stream() -> Vec<Act> {
     ]
 }
 
+/// A stream of `n` one-character pieces, `pause` apart, that never finishes.
+fn drip(n: usize, pause: Duration) -> Vec<Act> {
+    let mut acts = vec![sse_head()];
+    for _ in 0..n {
+        acts.push(event(None, r#"{"choices":[{"index":0,"delta":{"content":"."}}]}"#));
+        acts.push(Act::Sleep(pause));
+    }
+    acts
+}
+
 fn request() -> ChatRequest {
     ChatRequest::new(vec![Message::user("hi")])
 }
@@ -201,15 +211,7 @@ async fn a_huge_response_is_refused_at_the_limit() {
 
 #[tokio::test]
 async fn a_slow_endless_stream_ends_at_the_total_limit() {
-    let server = Server::start(|_, _| {
-        let mut acts = vec![sse_head()];
-        for _ in 0..200 {
-            acts.push(event(None, r#"{"choices":[{"index":0,"delta":{"content":"."}}]}"#));
-            acts.push(Act::Sleep(Duration::from_millis(200)));
-        }
-        acts
-    })
-    .await;
+    let server = Server::start(|_, _| drip(200, Duration::from_millis(200))).await;
     let (seen, outcome, took) = stream(&*model(&server)).await;
     assert!(seen.len() > 10, "{seen}");
     let err = outcome.expect_err("endless");
@@ -315,15 +317,7 @@ async fn an_error_event_inside_an_anthropic_stream_is_classified() {
 
 #[tokio::test]
 async fn dropping_a_stream_cancels_the_upstream_request() {
-    let server = Server::start(|_, _| {
-        let mut acts = vec![sse_head()];
-        for _ in 0..100 {
-            acts.push(event(None, r#"{"choices":[{"index":0,"delta":{"content":"."}}]}"#));
-            acts.push(Act::Sleep(Duration::from_millis(50)));
-        }
-        acts
-    })
-    .await;
+    let server = Server::start(|_, _| drip(100, Duration::from_millis(50))).await;
     let model = model(&server);
     let mut stream = model.chat_stream(request());
     assert!(matches!(stream.next().await, Some(Ok(ChatEvent::Delta(_)))));
