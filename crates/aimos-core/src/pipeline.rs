@@ -97,6 +97,17 @@ struct Call {
 impl Pipeline {
     /// Runs `task` to the end and records it. The returned record is already in the store.
     pub async fn run(&self, task: &Task, options: &RunOptions) -> Result<RunRecord, PipelineError> {
+        self.run_streaming(task, options, &|_| {}).await
+    }
+
+    /// [`run`](Pipeline::run), handing each piece of the result to `on_delta` as the executor
+    /// writes it (the consultation, if any, is over before the first piece).
+    pub async fn run_streaming(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        on_delta: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<RunRecord, PipelineError> {
         if task.problem.trim().is_empty() {
             return Err(PipelineError::EmptyProblem);
         }
@@ -125,7 +136,7 @@ impl Pipeline {
             latency_ms: 0.0,
             steps: Vec::new(),
         };
-        let outcome = self.run_steps(task, options, &mut record).await;
+        let outcome = self.run_steps(task, options, &mut record, on_delta).await;
         record.latency_ms = ms(started.elapsed());
         record.cost = record.steps.iter().map(|s| s.cost).sum();
         record.savings = savings(record.cost, record.counterfactual.cost);
@@ -150,6 +161,7 @@ impl Pipeline {
         task: &Task,
         options: &RunOptions,
         record: &mut RunRecord,
+        on_delta: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<String, PipelineError> {
         let mut guidance = None;
         let mut smart_rates = None;
@@ -182,7 +194,9 @@ impl Pipeline {
         let role = if options.strategy == Strategy::Smart { "smart" } else { "cheap" };
         let (request, packed) =
             execution_request(&*executor, task, guidance.as_deref(), options.max_result_tokens);
-        let call = self.call(role, &*executor, request, StepKind::Execute, packed.note()).await?;
+        let note = packed.note();
+        let call =
+            self.call(role, &*executor, request, StepKind::Execute, note, Some(on_delta)).await?;
         let completion_tokens = call.response.usage.completion_tokens;
         let execute_rates = rates(&call.response);
         record.steps.push(call.step.clone());
@@ -253,7 +267,7 @@ impl Pipeline {
             };
             let note =
                 (attempt > 0).then(|| format!("retry after an invalid answer: {last_reason}"));
-            let call = self.call("smart", model, request, StepKind::Consult, note).await?;
+            let call = self.call("smart", model, request, StepKind::Consult, note, None).await?;
             record.steps.push(call.step.clone());
             match InsightDraft::parse(&call.response.content) {
                 Ok(draft) => {
@@ -301,12 +315,17 @@ impl Pipeline {
         request: ChatRequest,
         kind: StepKind,
         note: Option<String>,
+        on_delta: Option<&(dyn Fn(&str) + Send + Sync)>,
     ) -> Result<Call, PipelineError> {
         let prompt_digest = digest(
             &request.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\u{1f}"),
         );
         let started = Instant::now();
-        let response = model.chat(request).await.map_err(|source| PipelineError::Model {
+        let answer = match on_delta {
+            Some(on_delta) => model.chat_stream(request).collect(on_delta).await,
+            None => model.chat(request).await,
+        };
+        let response = answer.map_err(|source| PipelineError::Model {
             role,
             model: model.info().id.clone(),
             source,
@@ -578,6 +597,22 @@ mod tests {
         }
         fn stats(&self) -> Result<crate::store::Stats, StoreError> {
             Ok(crate::store::Stats::default())
+        }
+        // Keys are the gateway's business; the pipeline never touches them.
+        fn create_key(&self, _: &crate::store::KeyRecord) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn key_by_hash(&self, _: &str) -> Result<Option<crate::store::KeyRecord>, StoreError> {
+            Ok(None)
+        }
+        fn keys(&self) -> Result<Vec<crate::store::KeyRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn add_key_spend(&self, _: &str, _: f64) -> Result<f64, StoreError> {
+            Ok(0.0)
+        }
+        fn revoke_key(&self, _: &str) -> Result<bool, StoreError> {
+            Ok(false)
         }
     }
 

@@ -38,6 +38,38 @@ pub trait Store: Send + Sync {
 
     /// Totals over the ledger: overall, by day and by model.
     fn stats(&self) -> Result<Stats, StoreError>;
+
+    /// Stores a new gateway key (its hash only). Fails if the name is taken.
+    fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+
+    /// The key whose secret hashes to `hash`, revoked or not.
+    fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Every key, oldest first.
+    fn keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Adds `usd` to what key `id` has spent, atomically; returns the new total.
+    fn add_key_spend(&self, id: &str, usd: f64) -> Result<f64, StoreError>;
+
+    /// Revokes the key named `name`; false if there is none (or it was revoked already).
+    fn revoke_key(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// A gateway API key as stored: never the key itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyRecord {
+    pub id: String,
+    pub name: String,
+    /// Lower-case hex SHA-256 of the secret.
+    #[serde(skip)]
+    pub hash: String,
+    /// Most dollars the key may spend; `None` is no limit.
+    pub budget_usd: Option<f64>,
+    pub spent_usd: f64,
+    /// Most requests a minute; `None` is no limit.
+    pub rpm: Option<u32>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
 }
 
 /// Whether following an insight worked, from a verifier or a person.

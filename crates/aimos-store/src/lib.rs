@@ -10,13 +10,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aimos_core::{
-    Cost, Counterfactual, Insight, InsightDraft, ModelUsage, Outcome, RunRecord, RunStatus, Stats,
-    Step, Store, StoreError, Totals,
+    Cost, Counterfactual, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
+    RunStatus, Stats, Step, Store, StoreError, Totals,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -93,7 +93,35 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     "#,
+    // Version 2: gateway keys, by the hash of their secret.
+    r#"
+    CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL UNIQUE,
+        budget_usd REAL,
+        spent_usd REAL NOT NULL DEFAULT 0,
+        rpm INTEGER,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    "#,
 ];
+
+const KEY_COLUMNS: &str = "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at";
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        hash: row.get(2)?,
+        budget_usd: row.get(3)?,
+        spent_usd: row.get(4)?,
+        rpm: row.get::<_, Option<i64>>(5)?.map(|r| r.clamp(0, u32::MAX as i64) as u32),
+        created_at: row.get(6)?,
+        revoked_at: row.get(7)?,
+    })
+}
 
 /// The default store file: `$AIMOS_HOME/aimos.db`, else `$XDG_DATA_HOME/aimos/aimos.db`
 /// (`~/.local/share/aimos/aimos.db`).
@@ -535,5 +563,76 @@ impl Store for SqliteStore {
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
         Ok(Stats { total, by_day, by_model })
+    }
+
+    fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let conn = self.connection();
+        let taken: bool = conn
+            .query_row("SELECT count(*) > 0 FROM keys WHERE name = ?1", [&key.name], |row| {
+                row.get(0)
+            })
+            .map_err(self.err())?;
+        if taken {
+            return Err(StoreError::Backend {
+                location: self.location().to_owned(),
+                message: format!("a key named `{}` exists already; pick another name", key.name),
+            });
+        }
+        conn.execute(
+            &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![
+                key.id,
+                key.name,
+                key.hash,
+                key.budget_usd,
+                key.spent_usd,
+                key.rpm.map(i64::from),
+                key.created_at,
+                key.revoked_at
+            ],
+        )
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.connection()
+            .query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE hash = ?1"), [hash], key_row)
+            .optional()
+            .map_err(self.err())
+    }
+
+    fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created_at, name"))
+            .map_err(self.err())?;
+        let keys = statement
+            .query_map([], key_row)
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(keys)
+    }
+
+    fn add_key_spend(&self, id: &str, usd: f64) -> Result<f64, StoreError> {
+        self.connection()
+            .query_row(
+                "UPDATE keys SET spent_usd = spent_usd + ?2 WHERE id = ?1 RETURNING spent_usd",
+                params![id, usd.max(0.0)],
+                |row| row.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .connection()
+            .execute(
+                "UPDATE keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![name, aimos_core::pipeline::now_rfc3339()],
+            )
+            .map_err(self.err())?;
+        Ok(changed > 0)
     }
 }
