@@ -10,6 +10,7 @@ mod models;
 mod open;
 mod progress;
 mod run;
+mod serve;
 mod store;
 
 use std::process::ExitCode;
@@ -50,6 +51,17 @@ enum Command {
         #[command(flatten)]
         config: config::ConfigArgs,
     },
+    /// Serve the OpenAI-compatible gateway: models by name, and aimos/consult
+    Serve(serve::ServeArgs),
+    /// API keys of the gateway, with budgets and rate limits
+    Keys {
+        #[command(subcommand)]
+        command: serve::KeysCommand,
+        #[command(flatten)]
+        store: store::StoreArgs,
+        #[command(flatten)]
+        config: config::ConfigArgs,
+    },
     /// Runs, spend, the smart-only counterfactual and savings, by day and by model
     Stats {
         /// Print JSON instead of tables
@@ -83,6 +95,8 @@ fn main() -> ExitCode {
         Command::Insights { command, store, config } => store::insights(command, &store, &config),
         Command::Runs { command, store, config } => store::runs(command, &store, &config),
         Command::Stats { json, store, config } => store::stats(json, &store, &config),
+        Command::Serve(args) => serve::serve(args),
+        Command::Keys { command, store, config } => serve::keys(command, &store, &config),
     };
     match result {
         Ok(code) => code,

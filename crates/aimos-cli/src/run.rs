@@ -97,6 +97,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         strategy: args.strategy,
         brief_budget: args.budget,
         max_result_tokens: args.max_tokens,
+        ..RunOptions::default()
     };
 
     let spinner = Bars::spinner(&format!("running the {} strategy", args.strategy));

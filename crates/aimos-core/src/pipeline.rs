@@ -34,11 +34,19 @@ pub struct RunOptions {
     pub brief_budget: usize,
     /// Most tokens of the result.
     pub max_result_tokens: u32,
+    /// The run's id, where the caller must know it before the run ends (a gateway sends it
+    /// in a header before the answer streams); a new UUIDv7 otherwise.
+    pub run_id: Option<String>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { strategy: Strategy::Consult, brief_budget: 1024, max_result_tokens: 1024 }
+        RunOptions {
+            strategy: Strategy::Consult,
+            brief_budget: 1024,
+            max_result_tokens: 1024,
+            run_id: None,
+        }
     }
 }
 
@@ -113,7 +121,7 @@ impl Pipeline {
         }
         let started = Instant::now();
         let mut record = RunRecord {
-            id: new_id(),
+            id: options.run_id.clone().unwrap_or_else(new_id),
             created_at: now_rfc3339(),
             strategy: options.strategy,
             reason: "chosen by the caller".into(),

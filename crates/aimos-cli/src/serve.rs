@@ -1,0 +1,237 @@
+//! `aimos serve`: the OpenAI-compatible gateway; `aimos keys`: its API keys.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aimos_core::{Model, Pipeline, Store};
+use aimos_gateway::{Gateway, Limits, ModelSource};
+use aimos_local::{LoadOptions, LocalOptions};
+use aimos_providers::Providers;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+
+use crate::config::{Config, ConfigArgs, DEFAULT_CHEAP, DEFAULT_SMART};
+use crate::open::{is_remote, open_models};
+use crate::store::{StoreArgs, open_store};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  aimos serve --smart smollm2-135m --cheap smollm2-135m
+  aimos serve --bind 0.0.0.0:8080 --config aimos.toml
+Then point any OpenAI client at it:
+  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 python3 app.py   (model \"aimos/consult\" runs the pipeline)")]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// The smart model of aimos/consult [default: the config's, else qwen2.5-coder-1.5b]
+    #[arg(long, env = "AIMOS_SMART")]
+    smart: Option<String>,
+    /// The cheap model of aimos/consult [default: the config's, else qwen2.5-coder-0.5b]
+    #[arg(long, env = "AIMOS_CHEAP")]
+    cheap: Option<String>,
+    /// Context window of embedded models (default: the model's, at most 8192)
+    #[arg(long)]
+    ctx: Option<u32>,
+    /// Largest request body, in MiB
+    #[arg(long, default_value_t = 16)]
+    max_body_mib: usize,
+    /// Longest time for one request, in seconds (streamed answers included)
+    #[arg(long, default_value_t = 600)]
+    request_timeout: u64,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// The models the gateway serves by name: embedded catalog models, the configured ones, and
+/// `PROVIDER:MODEL` for every configured provider. Opened once, then shared.
+struct Served {
+    config: Config,
+    providers: Providers,
+    local: LoadOptions,
+    configured: Vec<String>,
+    opened: Mutex<HashMap<String, Arc<dyn Model>>>,
+}
+
+impl ModelSource for Served {
+    fn names(&self) -> Vec<String> {
+        let mut names = self.configured.clone();
+        for name in aimos_local::catalog::names() {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
+    fn open(&self, name: &str) -> Result<Option<Arc<dyn Model>>, String> {
+        if let Some(model) = self.opened.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(Some(Arc::clone(model)));
+        }
+        let servable = if is_remote(name) {
+            self.providers.is_remote(name)
+        } else {
+            // Clients name catalog models or configured ones, never arbitrary files.
+            let bare = name.strip_prefix("local:").unwrap_or(name);
+            self.configured.iter().any(|c| c == name) || aimos_local::catalog::find(bare).is_ok()
+        };
+        if !servable {
+            return Ok(None);
+        }
+        let model = open_models(
+            &[name.to_owned()],
+            "requested",
+            &self.config,
+            &self.providers,
+            &self.local,
+        )
+        .map_err(|err| format!("{err:#}"))?;
+        self.opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), Arc::clone(&model));
+        Ok(Some(model))
+    }
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let store = open_store(&args.store, &config)?;
+    let providers = config.providers();
+    let local = LoadOptions {
+        // A request never waits for a download: pull models before serving them.
+        pull_if_missing: false,
+        run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
+        ..LoadOptions::default()
+    };
+    let names = |option: &Option<String>, configured: &Option<Vec<String>>, default: &str| {
+        option
+            .clone()
+            .map(|n| vec![n])
+            .or_else(|| configured.clone())
+            .unwrap_or_else(|| vec![default.to_owned()])
+    };
+    let smart_names = names(&args.smart, &config.smart, DEFAULT_SMART);
+    let cheap_names = names(&args.cheap, &config.cheap, DEFAULT_CHEAP);
+    let pull_first = |err: anyhow::Error| {
+        err.context("the models of aimos/consult must be on this machine before serving (`aimos models pull NAME`)")
+    };
+    let cheap =
+        open_models(&cheap_names, "cheap", &config, &providers, &local).map_err(pull_first)?;
+    let smart =
+        open_models(&smart_names, "smart", &config, &providers, &local).map_err(pull_first)?;
+    let mut configured: Vec<String> = Vec::new();
+    for name in smart_names.iter().chain(&cheap_names) {
+        if !configured.contains(name) {
+            configured.push(name.clone());
+        }
+    }
+    let opened: HashMap<String, Arc<dyn Model>> =
+        [(smart_names.join(","), Arc::clone(&smart)), (cheap_names.join(","), Arc::clone(&cheap))]
+            .into_iter()
+            .filter(|(name, _)| !name.contains(','))
+            .collect();
+    let served = Served { config, providers, local, configured, opened: Mutex::new(opened) };
+    let gateway = Gateway {
+        models: Arc::new(served),
+        pipeline: Arc::new(Pipeline { smart, cheap, store }),
+        limits: Limits {
+            max_body_bytes: args.max_body_mib.max(1) << 20,
+            request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+            ..Limits::default()
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let address = listener.local_addr()?;
+        eprintln!(
+            "aimos gateway on http://{address}/v1 (aimos/consult: smart {}, cheap {}); Ctrl-C stops it",
+            smart_names.join(" > "),
+            cheap_names.join(" > ")
+        );
+        aimos_gateway::serve(listener, aimos_gateway::router(gateway), aimos_gateway::shutdown_signal())
+            .await
+            .context("the gateway stopped with an error")
+    })?;
+    eprintln!("aimos gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key; it is printed once and only its hash is stored
+    Create {
+        /// A name to tell it by (unique)
+        #[arg(long)]
+        name: String,
+        /// Most dollars it may spend
+        #[arg(long, value_name = "USD")]
+        budget_usd: Option<f64>,
+        /// Most requests a minute
+        #[arg(long)]
+        rpm: Option<u32>,
+    },
+    /// Show every key: name, budget, spend, rate limit, whether revoked
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by name: requests with it are refused from now on
+    Revoke { name: String },
+}
+
+pub fn keys(command: KeysCommand, store: &StoreArgs, config: &ConfigArgs) -> Result<ExitCode> {
+    let config = Config::load(config)?;
+    let store: Arc<dyn Store> = open_store(store, &config)?;
+    match command {
+        KeysCommand::Create { name, budget_usd, rpm } => {
+            let (record, secret) = aimos_gateway::keys::create(&*store, &name, budget_usd, rpm)
+                .map_err(anyhow::Error::msg)?;
+            println!("{secret}");
+            eprintln!(
+                "created key `{}` (budget {}, {}); it is shown only this once",
+                record.name,
+                record.budget_usd.map_or("unlimited".to_owned(), |b| format!("${b}")),
+                record.rpm.map_or("no rate limit".to_owned(), |r| format!("{r} requests a minute")),
+            );
+        }
+        KeysCommand::List { json } => {
+            let keys = store.keys()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                println!(
+                    "{:<20} {:>12} {:>12} {:>8} {:<20} STATUS",
+                    "NAME", "BUDGET", "SPENT", "RPM", "CREATED"
+                );
+                for k in keys {
+                    println!(
+                        "{:<20} {:>12} {:>12} {:>8} {:<20} {}",
+                        k.name,
+                        k.budget_usd.map_or("-".to_owned(), |b| format!("${b:.6}")),
+                        format!("${:.6}", k.spent_usd),
+                        k.rpm.map_or("-".to_owned(), |r| r.to_string()),
+                        &k.created_at[..k.created_at.len().min(19)],
+                        if k.revoked_at.is_some() { "revoked" } else { "active" }
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            if !store.revoke_key(&name)? {
+                bail!("no active key named `{name}` (`aimos keys list` shows them)");
+            }
+            eprintln!("revoked key `{name}`");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

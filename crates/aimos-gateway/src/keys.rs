@@ -1,0 +1,187 @@
+//! Gateway keys: bearer secrets whose SHA-256 alone is stored, each with an optional budget in
+//! dollars and an optional rate limit in requests a minute.
+//!
+//! While no key exists the gateway is open (a local, single-user setup); once one exists every
+//! request needs a valid one. A budget is checked before a request starts and charged when it
+//! ends, so concurrent requests overspend it by at most what they cost together.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aimos_core::{KeyRecord, Store};
+use axum::http::{HeaderMap, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// Lower-case hex SHA-256 of a secret: what the store keeps.
+pub fn hash_secret(secret: &str) -> String {
+    aimos_core::hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// A new secret: `aimos-` and 64 hex digits from two random UUIDs (244 random bits).
+pub fn new_secret() -> String {
+    format!("aimos-{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a key in `store`; returns the record and the secret, which exists nowhere else.
+pub fn create(
+    store: &dyn Store,
+    name: &str,
+    budget_usd: Option<f64>,
+    rpm: Option<u32>,
+) -> Result<(KeyRecord, String), String> {
+    if name.trim().is_empty() {
+        return Err("a key needs a name".into());
+    }
+    if let Some(budget) = budget_usd.filter(|b| !b.is_finite() || *b < 0.0) {
+        return Err(format!("the budget must be zero or more dollars, not {budget}"));
+    }
+    if rpm == Some(0) {
+        return Err("a rate limit of 0 requests a minute would refuse everything".into());
+    }
+    let secret = new_secret();
+    let record = KeyRecord {
+        id: aimos_core::pipeline::new_id(),
+        name: name.to_owned(),
+        hash: hash_secret(&secret),
+        budget_usd,
+        spent_usd: 0.0,
+        rpm,
+        created_at: aimos_core::pipeline::now_rfc3339(),
+        revoked_at: None,
+    };
+    store.create_key(&record).map_err(|err| err.to_string())?;
+    Ok((record, secret))
+}
+
+/// Checks requests against the stored keys.
+pub struct Keys {
+    store: Arc<dyn Store>,
+    /// Whether any unrevoked key exists, and when that was last read.
+    any: Mutex<Option<(Instant, bool)>>,
+    /// Request times in the last minute, by key id.
+    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// How long the answer to "are there keys?" is reused.
+const ANY_KEYS_TTL: Duration = Duration::from_secs(2);
+
+impl Keys {
+    pub fn new(store: Arc<dyn Store>) -> Keys {
+        Keys { store, any: Mutex::new(None), windows: Mutex::new(HashMap::new()) }
+    }
+
+    fn any_keys(&self) -> Result<bool, ApiError> {
+        let mut any = self.any.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, value)) = *any
+            && at.elapsed() < ANY_KEYS_TTL
+        {
+            return Ok(value);
+        }
+        let keys = self.store.keys().map_err(|err| ApiError::from_store(&err))?;
+        let value = keys.iter().any(|k| k.revoked_at.is_none());
+        *any = Some((Instant::now(), value));
+        Ok(value)
+    }
+
+    /// The key a request carries, checked: `None` when the gateway is open and none was sent.
+    /// A `spending` request (one that calls models) must also be within the key's budget and
+    /// rate limit.
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        spending: bool,
+    ) -> Result<Option<KeyRecord>, ApiError> {
+        let secret = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let Some(secret) = secret else {
+            if self.any_keys()? {
+                return Err(unauthorized(
+                    "no API key: send one as `Authorization: Bearer KEY` (`aimos keys create` makes one)",
+                ));
+            }
+            return Ok(None);
+        };
+        let key = self
+            .store
+            .key_by_hash(&hash_secret(secret))
+            .map_err(|err| ApiError::from_store(&err))?;
+        let Some(key) = key else {
+            if !self.any_keys()? {
+                // An open gateway ignores whatever key a client sends anyway (SDKs insist on one).
+                return Ok(None);
+            }
+            return Err(unauthorized("the API key is not valid"));
+        };
+        if key.revoked_at.is_some() {
+            return Err(unauthorized("the API key was revoked"));
+        }
+        if !spending {
+            return Ok(Some(key));
+        }
+        if let Some(budget) = key.budget_usd
+            && key.spent_usd >= budget
+        {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                format!(
+                    "the key `{}` has spent its budget (${:.4} of ${budget:.4}); raise it or use another key",
+                    key.name, key.spent_usd
+                ),
+            )
+            .code("insufficient_quota")
+            .no_retry());
+        }
+        if let Some(rpm) = key.rpm {
+            self.take_rate(&key, rpm)?;
+        }
+        Ok(Some(key))
+    }
+
+    fn take_rate(&self, key: &KeyRecord, rpm: u32) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let window = windows.entry(key.id.clone()).or_default();
+        while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+            window.pop_front();
+        }
+        if window.len() >= rpm as usize {
+            let wait = window.front().map_or(Duration::from_secs(1), |t| {
+                Duration::from_secs(60).saturating_sub(now.duration_since(*t))
+            });
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                format!("the key `{}` is limited to {rpm} requests a minute", key.name),
+            )
+            .code("rate_limit_exceeded");
+            err.retry_after = Some(wait);
+            return Err(err);
+        }
+        window.push_back(now);
+        Ok(())
+    }
+
+    /// Charges `usd` to `key` (after its request ended).
+    pub fn charge(&self, key: &KeyRecord, usd: f64) {
+        if usd <= 0.0 {
+            return;
+        }
+        if let Err(err) = self.store.add_key_spend(&key.id, usd) {
+            tracing::error!(key = %key.name, error = %err, usd, "could not charge the key");
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
+        .code("invalid_api_key")
+        .no_retry()
+}

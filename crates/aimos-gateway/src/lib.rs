@@ -1,0 +1,144 @@
+//! The aimos gateway: an OpenAI-compatible HTTP server.
+//!
+//! An application switches to aimos by changing its base URL. A configured model name passes
+//! straight through to its model; `aimos/consult` runs the pipeline (the last user message is
+//! the problem, everything else the context). Beside `POST /v1/chat/completions` and
+//! `GET /v1/models` it serves the insights and runs over REST, `GET /metrics`, `/healthz` and
+//! `/readyz`. Keys, budgets and rate limits are in [`keys`].
+//!
+//! The gateway gets its models through [`ModelSource`] and the core traits: it links no model
+//! runtime itself.
+
+mod chat;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+mod rest;
+mod stream;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aimos_core::{Model, Pipeline, Store};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// The pipeline model's name.
+pub const CONSULT: &str = "aimos/consult";
+
+/// Where the gateway finds the models it serves by name.
+pub trait ModelSource: Send + Sync {
+    /// The names `GET /v1/models` lists.
+    fn names(&self) -> Vec<String>;
+
+    /// The model called `name`, opened (or loaded) on first use; `Ok(None)` when the name is
+    /// not one this gateway serves. May block while a model loads.
+    fn open(&self, name: &str) -> Result<Option<Arc<dyn Model>>, String>;
+}
+
+/// Limits on what one request may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Longest time for a whole request, streamed answers included.
+    pub request_timeout: Duration,
+    /// Most tokens of the brief the smart model sees for `aimos/consult`.
+    pub brief_budget: usize,
+    /// Most tokens of a pipeline answer when the request names none.
+    pub max_result_tokens: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: 16 << 20,
+            request_timeout: Duration::from_secs(600),
+            brief_budget: 1024,
+            max_result_tokens: 1024,
+        }
+    }
+}
+
+/// Everything the gateway serves.
+pub struct Gateway {
+    pub models: Arc<dyn ModelSource>,
+    /// The smart and cheap models and the store of `aimos/consult`.
+    pub pipeline: Arc<Pipeline>,
+    pub limits: Limits,
+}
+
+pub(crate) struct State {
+    pub models: Arc<dyn ModelSource>,
+    pub pipeline: Arc<Pipeline>,
+    pub store: Arc<dyn Store>,
+    pub keys: keys::Keys,
+    pub metrics: Metrics,
+    pub limits: Limits,
+}
+
+pub(crate) type AppState = Arc<State>;
+
+/// The gateway's routes, with its state; serve them with [`serve`] (or call them in process).
+pub fn router(gateway: Gateway) -> Router {
+    let store = Arc::clone(&gateway.pipeline.store);
+    let state = Arc::new(State {
+        models: gateway.models,
+        keys: keys::Keys::new(Arc::clone(&store)),
+        store,
+        pipeline: gateway.pipeline,
+        metrics: Metrics::default(),
+        limits: gateway.limits,
+    });
+    Router::new()
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/models", get(rest::models))
+        .route("/v1/insights", get(rest::insights))
+        .route("/v1/insights/{id}", get(rest::insight))
+        .route("/v1/insights/{id}/feedback", post(rest::feedback))
+        .route("/v1/runs/{id}", get(rest::run))
+        .route("/metrics", get(rest::metrics))
+        .route("/healthz", get(rest::healthz))
+        .route("/readyz", get(rest::readyz))
+        .fallback(rest::not_found)
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets the
+/// requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}

@@ -1,0 +1,161 @@
+//! The REST side: models, insights, runs, feedback, metrics and health.
+
+use aimos_core::Outcome;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::{AppState, CONSULT};
+
+/// Store calls block; they run off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|err| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", err.to_string())
+    })?
+}
+
+pub async fn models(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.keys.authorize(&headers, false)?;
+    let mut names = vec![CONSULT.to_owned()];
+    names.extend(state.models.names());
+    let data: Vec<_> = names
+        .iter()
+        .map(|id| json!({ "id": id, "object": "model", "created": 0, "owned_by": "aimos" }))
+        .collect();
+    Ok(Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InsightQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn insights(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<InsightQuery>,
+) -> Result<Response, ApiError> {
+    state.keys.authorize(&headers, false)?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 200", Some("limit")));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let store = state.store.clone();
+    let found = blocking(move || {
+        let text = query.q.as_deref().filter(|q| !q.trim().is_empty());
+        store.insights(text, limit, offset).map_err(|err| ApiError::from_store(&err))
+    })
+    .await?;
+    Ok(Json(json!({ "object": "list", "data": found, "limit": limit, "offset": offset }))
+        .into_response())
+}
+
+pub async fn insight(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.keys.authorize(&headers, false)?;
+    let store = state.store.clone();
+    let lookup = id.clone();
+    let found =
+        blocking(move || store.insight(&lookup).map_err(|err| ApiError::from_store(&err))).await?;
+    match found {
+        Some(insight) => Ok(Json(insight).into_response()),
+        None => Err(ApiError::not_found(&format!("no insight `{id}`"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Feedback {
+    passed: bool,
+    run_id: Option<String>,
+    note: Option<String>,
+}
+
+pub async fn feedback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    state.keys.authorize(&headers, false)?;
+    let feedback: Feedback = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::invalid(
+            &format!("expected {{\"passed\": true|false, \"note\"?: text}}: {err}"),
+            None,
+        )
+    })?;
+    let outcome = Outcome {
+        insight_id: id.clone(),
+        run_id: feedback.run_id,
+        passed: feedback.passed,
+        source: "api".into(),
+        note: feedback.note,
+        created_at: aimos_core::pipeline::now_rfc3339(),
+    };
+    let store = state.store.clone();
+    let updated =
+        blocking(move || store.record_outcome(&outcome).map_err(|err| ApiError::from_store(&err)))
+            .await?;
+    match updated {
+        Some(insight) => Ok(Json(insight).into_response()),
+        None => Err(ApiError::not_found(&format!("no insight `{id}`"))),
+    }
+}
+
+pub async fn run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.keys.authorize(&headers, false)?;
+    let store = state.store.clone();
+    let lookup = id.clone();
+    let found =
+        blocking(move || store.run(&lookup).map_err(|err| ApiError::from_store(&err))).await?;
+    match found {
+        Some(run) => Ok(Json(run).into_response()),
+        None => Err(ApiError::not_found(&format!("no run `{id}`"))),
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+        .into_response()
+}
+
+pub async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+/// Ready when the store answers.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    match blocking(move || store.keys().map_err(|err| ApiError::from_store(&err))).await {
+        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "reason": err.message })),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "no such route; the API is under /v1 (chat/completions, models, insights, runs)",
+    )
+}

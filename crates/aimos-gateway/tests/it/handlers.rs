@@ -1,0 +1,252 @@
+use std::time::Duration;
+
+use aimos_gateway::Limits;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{TEST_MODEL, call, events, fixture};
+
+fn ask(model: &str, prompt: &str, max_tokens: u32) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_by_name_answers_in_one_piece_and_streamed() {
+    let f = fixture(Limits::default());
+    let (status, _, body) = call(&f.router, "GET", "/v1/models", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let models: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> =
+        models["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids, ["aimos/consult", TEST_MODEL]);
+
+    let (status, _, body) = call(
+        &f.router,
+        "POST",
+        "/v1/chat/completions",
+        None,
+        Some(ask(TEST_MODEL, "What is the capital of France?", 12)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let whole: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(whole["object"], "chat.completion");
+    assert_eq!(whole["model"], TEST_MODEL);
+    let text = whole["choices"][0]["message"]["content"].as_str().unwrap().to_owned();
+    assert!(!text.is_empty());
+    assert_eq!(whole["usage"]["completion_tokens"], 12);
+    assert_eq!(whole["choices"][0]["finish_reason"], "length");
+
+    let mut streamed = ask(TEST_MODEL, "What is the capital of France?", 12);
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (status, headers, body) =
+        call(&f.router, "POST", "/v1/chat/completions", None, Some(streamed)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/event-stream");
+    let events = events(&body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> =
+        events[..events.len() - 1].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let pieces: String =
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(pieces, text, "greedy: the same text streamed and whole");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["completion_tokens"], 12);
+
+    let (_, _, metrics) = call(&f.router, "GET", "/metrics", None, None).await;
+    assert!(
+        metrics
+            .contains(&format!("aimos_requests_total{{model=\"{TEST_MODEL}\",status=\"200\"}} 2")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("aimos_gateway_overhead_seconds_count 2"), "{metrics}");
+    assert!(metrics.contains("aimos_in_flight_requests 0"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_come_in_openai_format_with_the_right_status() {
+    let f = fixture(Limits { max_body_bytes: 64 << 10, ..Limits::default() });
+    let post = |body: Value| call(&f.router, "POST", "/v1/chat/completions", None, Some(body));
+
+    let (status, headers, body) = post(json!({"model": TEST_MODEL, "messages": []})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers["x-should-retry"], "false");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert_eq!(error["error"]["param"], "messages");
+
+    let (status, _, body) = post(ask("gpt-99", "hi", 4)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("model_not_found"), "{body}");
+
+    let (status, _, body) = post(json!({"messages": "not a list"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let long = "word ".repeat(4000);
+    let (status, _, body) = post(ask(TEST_MODEL, &long, 4)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("context_length_exceeded"), "{body}");
+
+    let (status, _, _) = post(ask(TEST_MODEL, &"x".repeat(100 << 10), 4)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (status, _, body) = call(&f.router, "GET", "/v1/nothing", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("\"error\""), "{body}");
+    let (status, _, _) = call(&f.router, "GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&f.router, "GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_budgets_and_rate_limits_hold() {
+    let f = fixture(Limits::default());
+    let (_, secret) = aimos_gateway::keys::create(&*f.store, "app", Some(0.0000005), None).unwrap();
+    let (_, limited) = aimos_gateway::keys::create(&*f.store, "slow", None, Some(2)).unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the "are there keys" answer expires
+    let post = |key: Option<&'static str>, body: Value| {
+        let router = f.router.clone();
+        async move { call(&router, "POST", "/v1/chat/completions", key, Some(body)).await }
+    };
+    let secret: &'static str = Box::leak(secret.into_boxed_str());
+    let limited: &'static str = Box::leak(limited.into_boxed_str());
+
+    let (status, headers, body) = post(None, ask(TEST_MODEL, "hi", 4)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(headers["x-should-retry"], "false");
+    let (status, _, _) = post(Some("aimos-not-a-key"), ask(TEST_MODEL, "hi", 4)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The budget is checked before a request and charged after: the first request spends it.
+    let (status, _, body) =
+        post(Some(secret), ask(TEST_MODEL, "Write a poem about the sea.", 64)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let spent = f.store.keys().unwrap().into_iter().find(|k| k.name == "app").unwrap().spent_usd;
+    assert!(spent > 0.0000005, "{spent}");
+    let (status, headers, body) = post(Some(secret), ask(TEST_MODEL, "hi", 4)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("insufficient_quota"), "{body}");
+    assert_eq!(headers["x-should-retry"], "false");
+
+    for _ in 0..2 {
+        let (status, _, body) = post(Some(limited), ask(TEST_MODEL, "hi", 2)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, headers, body) = post(Some(limited), ask(TEST_MODEL, "hi", 2)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("rate_limit_exceeded"), "{body}");
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+
+    // Reading insights does not spend: an exhausted key may still read.
+    let (status, _, _) = call(&f.router, "GET", "/v1/insights", Some(secret), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(f.store.revoke_key("app").unwrap());
+    let (status, _, body) = call(&f.router, "GET", "/v1/insights", Some(secret), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("revoked"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aimos_consult_runs_the_pipeline_and_its_run_and_insight_are_served() {
+    let f = fixture(Limits::default());
+    let request = json!({
+        "model": "aimos/consult",
+        "messages": [
+            {"role": "system", "content": "You help with Python code."},
+            {"role": "user", "content": "def add(a, b): return a - b\n\nWhy does add(2, 3) return -1? Fix it."}
+        ],
+        "max_tokens": 60,
+    });
+    let (status, headers, body) =
+        call(&f.router, "POST", "/v1/chat/completions", None, Some(request.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let run_id = headers["x-aimos-run-id"].to_str().unwrap().to_owned();
+    assert_eq!(answer["aimos"]["run_id"], run_id.as_str());
+    assert_eq!(answer["aimos"]["strategy"], "consult");
+    let kinds: Vec<&str> = answer["aimos"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["distill", "consult", "execute"]);
+    let steps_tokens: u64 = answer["aimos"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["prompt_tokens"].as_u64().unwrap() + s["completion_tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        answer["usage"]["total_tokens"].as_u64(),
+        Some(steps_tokens),
+        "usage sums every step"
+    );
+    assert!(answer["aimos"]["counterfactual"]["cost"]["usd"].as_f64().unwrap() > 0.0);
+
+    let (status, _, body) = call(&f.router, "GET", &format!("/v1/runs/{run_id}"), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let insight_id = answer["aimos"]["insight_id"].as_str().unwrap().to_owned();
+    let (status, _, body) =
+        call(&f.router, "GET", &format!("/v1/insights/{insight_id}"), None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = call(&f.router, "GET", "/v1/insights?q=add&limit=5", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["data"][0]["id"], insight_id.as_str());
+    let (status, _, body) = call(
+        &f.router,
+        "POST",
+        &format!("/v1/insights/{insight_id}/feedback"),
+        None,
+        Some(json!({"passed": true, "run_id": run_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let updated: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(updated["succeeded"], 1);
+    let (status, _, _) = call(&f.router, "GET", "/v1/insights/nope", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Streamed: the header comes first, the executor's text streams, the run closes the stream.
+    let mut streamed = request;
+    streamed["stream"] = json!(true);
+    let (status, headers, body) =
+        call(&f.router, "POST", "/v1/chat/completions", None, Some(streamed)).await;
+    assert_eq!(status, StatusCode::OK);
+    let run_id = headers["x-aimos-run-id"].to_str().unwrap().to_owned();
+    let events = events(&body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let last: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(last["aimos"]["run_id"], run_id.as_str());
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    let text: String = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect();
+    let (_, _, run) = call(&f.router, "GET", &format!("/v1/runs/{run_id}"), None, None).await;
+    let run: Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(
+        run["result"].as_str(),
+        Some(text.as_str()),
+        "the streamed text is the recorded result"
+    );
+
+    let (_, _, metrics) = call(&f.router, "GET", "/metrics", None, None).await;
+    assert!(
+        metrics.contains("aimos_requests_total{model=\"aimos/consult\",status=\"200\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("aimos_counterfactual_usd_total"), "{metrics}");
+}
