@@ -250,3 +250,61 @@ async fn aimos_consult_runs_the_pipeline_and_its_run_and_insight_are_served() {
     );
     assert!(metrics.contains("aimos_counterfactual_usd_total"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_and_a_rate_limit_hold_under_concurrent_requests() {
+    let f = fixture(Limits::default());
+    // What one request costs, measured without keys.
+    let request = ask(TEST_MODEL, "Name a colour.", 4);
+    let (status, _, body) =
+        call(&f.router, "POST", "/v1/chat/completions", None, Some(request.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let usage: Value = serde_json::from_str::<Value>(&body).unwrap()["usage"].clone();
+    let price = aimos_local::catalog::find(TEST_MODEL).unwrap().price;
+    let one = price.cost(&aimos_core::Usage {
+        prompt_tokens: usage["prompt_tokens"].as_u64().unwrap(),
+        completion_tokens: usage["completion_tokens"].as_u64().unwrap(),
+        ..aimos_core::Usage::default()
+    });
+    let budget = one.usd * 3.5;
+    let (_, secret) = aimos_gateway::keys::create(&*f.store, "team", Some(budget), None).unwrap();
+    let (_, limited) = aimos_gateway::keys::create(&*f.store, "burst", None, Some(3)).unwrap();
+
+    let wave = |key: String, n: usize| {
+        let router = f.router.clone();
+        let request = request.clone();
+        async move {
+            let calls: Vec<_> = (0..n)
+                .map(|_| {
+                    let (router, request, key) = (router.clone(), request.clone(), key.clone());
+                    tokio::spawn(async move {
+                        call(&router, "POST", "/v1/chat/completions", Some(&key), Some(request))
+                            .await
+                            .0
+                    })
+                })
+                .collect();
+            let mut ok = 0;
+            for c in calls {
+                if c.await.unwrap() == StatusCode::OK {
+                    ok += 1;
+                }
+            }
+            ok
+        }
+    };
+    // Four at once all start under the budget; after them it is spent and every request stops.
+    let mut ok = 0;
+    for _ in 0..3 {
+        ok += wave(secret.clone(), 4).await;
+    }
+    assert_eq!(ok, 4, "only the requests in flight when the budget ran out went over it");
+    let spent = f.store.keys().unwrap().into_iter().find(|k| k.name == "team").unwrap().spent_usd;
+    assert!(
+        spent > budget && spent <= budget + 4.0 * one.usd + 1e-12,
+        "spent {spent}, budget {budget}"
+    );
+
+    // Six at once against 3 a minute: exactly three pass.
+    assert_eq!(wave(limited, 6).await, 3);
+}
