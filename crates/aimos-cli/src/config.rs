@@ -321,7 +321,7 @@ cheap = "{cheap}"
 
 [store]
 # One SQLite file holds insights and the ledger of runs.
-# path = "~/.local/share/aimos/aimos.db"
+# path = "~/.local/share/aimos/aimos.db"     # or "postgres://aimos@db-host:5432/aimos"
 
 # Prices in US dollars per million tokens, to override the shipped ones:
 # [prices."qwen2.5-coder-1.5b"]

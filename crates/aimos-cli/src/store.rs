@@ -13,7 +13,8 @@ use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// The store file (default: $AIMOS_HOME/aimos.db, else ~/.local/share/aimos/aimos.db)
+    /// The store: a SQLite file (default: $AIMOS_HOME/aimos.db, else
+    /// ~/.local/share/aimos/aimos.db) or a postgres://USER@HOST:PORT/DATABASE URL
     #[arg(long, env = "AIMOS_STORE", value_name = "PATH", global = true)]
     store: Option<PathBuf>,
 }
@@ -25,6 +26,11 @@ pub fn open_store(args: &StoreArgs, config: &Config) -> Result<Arc<dyn Store>> {
         None => aimos_store::default_path()
             .context("no folder for the store: set AIMOS_HOME, or pass --store")?,
     };
+    let location = path.to_string_lossy();
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        // The error names host and database, never the password.
+        return aimos_store::open(&location).context("opening the PostgreSQL store");
+    }
     let store = SqliteStore::open(&path)
         .with_context(|| format!("opening the store {}", path.display()))?;
     Ok(Arc::new(store))

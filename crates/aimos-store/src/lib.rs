@@ -15,6 +15,25 @@ use aimos_core::{
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::{PG_SCHEMA_VERSION, PgStore};
+
+/// Opens the store at `location`: a `postgres://` (or `postgresql://`) URL, or a SQLite file.
+pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(std::sync::Arc::new(PgStore::open(location)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError::Backend {
+            location: "PostgreSQL".into(),
+            message: "this build has no PostgreSQL support (cargo feature `postgres`)".into(),
+        });
+    }
+    Ok(std::sync::Arc::new(SqliteStore::open(Path::new(location))?))
+}
+
 /// The newest schema this build reads and writes.
 pub const SCHEMA_VERSION: i64 = 2;
 
@@ -243,7 +262,7 @@ fn classify(location: &str, err: rusqlite::Error) -> StoreError {
     }
 }
 
-fn json_list(items: &[String]) -> String {
+pub(crate) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
@@ -320,14 +339,20 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<Step> {
     })
 }
 
-/// Words of `text` as an FTS5 query that matches any of them.
-fn fts_query(text: &str) -> Option<String> {
+/// The words of `text` (letters, digits, `_`), each as `quote` makes it, joined by `or`: a
+/// search that matches any of them, safe to hand to FTS5 or `to_tsquery`.
+pub(crate) fn search_words(text: &str, quote: fn(&str) -> String, or: &str) -> Option<String> {
     let terms: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric() && c != '_')
         .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\""))
+        .map(quote)
         .collect();
-    (!terms.is_empty()).then(|| terms.join(" OR "))
+    (!terms.is_empty()).then(|| terms.join(or))
+}
+
+/// Words of `text` as an FTS5 query that matches any of them.
+fn fts_query(text: &str) -> Option<String> {
+    search_words(text, |w| format!("\"{w}\""), " OR ")
 }
 
 impl Store for SqliteStore {

@@ -152,3 +152,124 @@ fn a_graceful_shutdown_finishes_the_answer_in_flight() {
     let status = gateway.child.wait().expect("exit");
     assert!(status.success(), "{status:?}");
 }
+
+/// `curl` with a JSON body; returns the HTTP status and the body.
+fn curl_json(url: &str, key: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "-w", "\n%{http_code}", "-H", "content-type: application/json"]);
+    if let Some(key) = key {
+        command.arg("-H").arg(format!("authorization: Bearer {key}"));
+    }
+    if let Some(body) = body {
+        command.arg("-d").arg(body);
+    }
+    let output = command.arg(url).output().expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("status line");
+    (status.trim().parse().expect("status"), body.to_owned())
+}
+
+/// A schema of its own in the machine's PostgreSQL, dropped at the end.
+struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl PgSchema {
+    fn new() -> PgSchema {
+        let base = std::env::var("AIMOS_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name =
+            format!("aimos_cli_{}_{}", std::process::id(), Instant::now().elapsed().as_nanos());
+        let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|err| {
+            panic!("PostgreSQL at {base} is needed (see the README: Services): {err}")
+        });
+        client.batch_execute(&format!("CREATE SCHEMA {name}")).expect("schema");
+        PgSchema { url: format!("{base}?options=-c%20search_path%3D{name}"), name }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.url.split('?').next().unwrap_or_default().to_owned();
+        if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
+        }
+    }
+}
+
+#[test]
+fn two_gateways_on_one_postgres_share_insights_feedback_and_a_budget() {
+    let db = PgSchema::new();
+    let store = Path::new(&db.url);
+    let team = key(store, "team", "100");
+    let a = start(store);
+    let b = start(store);
+
+    // An insight stored through one replica is served by the other.
+    let consult = r#"{"model":"aimos/consult","max_tokens":60,"messages":[{"role":"system","content":"You help with Python code."},{"role":"user","content":"def add(a, b): return a - b\n\nWhy does add(2, 3) return -1? Fix it."}]}"#;
+    let (status, body) =
+        curl_json(&format!("{}/chat/completions", a.base_url), Some(&team), Some(consult));
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let insight = answer["aimos"]["insight_id"].as_str().unwrap().to_owned();
+    let run = answer["aimos"]["run_id"].as_str().unwrap().to_owned();
+    let (status, body) =
+        curl_json(&format!("{}/insights/{insight}", b.base_url), Some(&team), None);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = curl_json(&format!("{}/runs/{run}", b.base_url), Some(&team), None);
+    assert_eq!(status, 200);
+
+    // Feedback through both counts on the one insight.
+    let feedback = |gateway: &Gateway, passed: bool| {
+        curl_json(
+            &format!("{}/insights/{insight}/feedback", gateway.base_url),
+            Some(&team),
+            Some(&format!(r#"{{"passed":{passed}}}"#)),
+        )
+    };
+    assert_eq!(feedback(&a, true).0, 200);
+    let (status, body) = feedback(&b, false);
+    assert_eq!(status, 200, "{body}");
+    let updated: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((updated["succeeded"].as_u64(), updated["failed"].as_u64()), (Some(1), Some(1)));
+
+    // A budget spent through both replicas under concurrent load holds within what was in flight.
+    let ask = format!(
+        r#"{{"model":"{TEST_MODEL}","max_tokens":4,"temperature":0,"messages":[{{"role":"user","content":"Name a colour."}}]}}"#
+    );
+    let (status, body) =
+        curl_json(&format!("{}/chat/completions", a.base_url), Some(&team), Some(&ask));
+    assert_eq!(status, 200, "{body}");
+    let usage = &serde_json::from_str::<serde_json::Value>(&body).unwrap()["usage"];
+    let price = aimos_local::catalog::find(TEST_MODEL).unwrap().price;
+    let one = price.cost(&aimos_core::Usage {
+        prompt_tokens: usage["prompt_tokens"].as_u64().unwrap(),
+        completion_tokens: usage["completion_tokens"].as_u64().unwrap(),
+        ..aimos_core::Usage::default()
+    });
+    let budget = one.usd * 5.5;
+    let small = key(store, "small", &format!("{budget:.12}"));
+    let mut ok = 0;
+    for _ in 0..3 {
+        let calls: Vec<_> = (0..6)
+            .map(|i| {
+                let url = format!(
+                    "{}/chat/completions",
+                    if i % 2 == 0 { &a.base_url } else { &b.base_url }
+                );
+                let (small, ask) = (small.clone(), ask.clone());
+                std::thread::spawn(move || curl_json(&url, Some(&small), Some(&ask)).0)
+            })
+            .collect();
+        ok += calls.into_iter().map(|c| c.join().unwrap()).filter(|s| *s == 200).count();
+    }
+    assert_eq!(ok, 6, "one wave of six fits under the budget; after it, nothing more");
+    let listed = success(aimos().args(["keys", "list", "--json"]).arg("--store").arg(store));
+    let keys: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let spent =
+        keys.as_array().unwrap().iter().find(|k| k["name"] == "small").unwrap()["spent_usd"]
+            .as_f64()
+            .unwrap();
+    assert!(spent > budget && spent <= budget + 6.0 * one.usd + 1e-12, "spent {spent} of {budget}");
+}

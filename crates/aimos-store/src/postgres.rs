@@ -1,0 +1,682 @@
+//! The PostgreSQL store: many gateway replicas share one database.
+//!
+//! A small pool of connections, each owned by a thread of its own: a call hands its query to a
+//! free connection and waits for the answer. The callers may be async tasks, so no connection
+//! ever runs on their runtime; the wait is as short as the query, like a SQLite call's.
+//! Migrations are numbered in the table `aimos_schema` and applied under an advisory lock, so
+//! replicas starting together migrate once; a database from a newer aimos is refused.
+
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use aimos_core::{
+    Cost, Counterfactual, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
+    RunStatus, Stats, Step, Store, StoreError, Totals,
+};
+use postgres::{Client, NoTls, Row};
+
+/// The newest PostgreSQL schema this build reads and writes.
+pub const PG_SCHEMA_VERSION: i64 = 1;
+
+/// Connections in the pool (`AIMOS_PG_POOL` overrides).
+const DEFAULT_POOL: usize = 4;
+
+/// Any constant both replicas agree on: the advisory lock that serialises migrations.
+const MIGRATION_LOCK: i64 = 0x6169_6d6f_7300;
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1: insights with full-text search, runs, steps, outcomes, gateway keys.
+    r#"
+    CREATE TABLE insights (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        brief TEXT NOT NULL,
+        diagnosis TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        key_facts TEXT NOT NULL,
+        pitfalls TEXT NOT NULL,
+        confidence DOUBLE PRECISION NOT NULL,
+        calibrated_confidence DOUBLE PRECISION,
+        reasoning TEXT NOT NULL,
+        smart_model TEXT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        applied BIGINT NOT NULL DEFAULT 0,
+        succeeded BIGINT NOT NULL DEFAULT 0,
+        failed BIGINT NOT NULL DEFAULT 0,
+        search TSVECTOR GENERATED ALWAYS AS (
+            to_tsvector('english', problem || ' ' || diagnosis || ' ' || key_facts)
+        ) STORED
+    );
+    CREATE INDEX insights_fingerprint ON insights (fingerprint);
+    CREATE INDEX insights_search ON insights USING GIN (search);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        task_digest TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        status TEXT NOT NULL,
+        result TEXT NOT NULL,
+        error TEXT,
+        insight_id TEXT REFERENCES insights (id),
+        cost_usd DOUBLE PRECISION NOT NULL,
+        counterfactual JSONB NOT NULL,
+        savings DOUBLE PRECISION NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX runs_created_at ON runs (created_at);
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs (id),
+        idx INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        model TEXT,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        prompt_digest TEXT,
+        note TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE TABLE outcomes (
+        run_id TEXT,
+        insight_id TEXT,
+        passed BOOLEAN NOT NULL,
+        source TEXT NOT NULL,
+        note TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL UNIQUE,
+        budget_usd DOUBLE PRECISION,
+        spent_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+        rpm BIGINT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    "#,
+];
+
+type Job = Box<dyn FnOnce(&mut Client) + Send>;
+
+/// A store in a PostgreSQL database.
+pub struct PgStore {
+    location: String,
+    jobs: Mutex<Sender<Job>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user@host:port/database`: where a URL points, without its password.
+fn describe(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let db = config.get_dbname().unwrap_or("(default database)");
+    format!("postgres://{user}{host}:{port}/{db}")
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`),
+    /// migrating it to this build's schema.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let config: postgres::Config = url.parse().map_err(|err: postgres::Error| StoreError::Backend {
+            location: "PostgreSQL".into(),
+            message: format!("the URL is not a valid PostgreSQL URL ({err}); write postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
+        })?;
+        let location = describe(&config);
+        let connect = |config: &postgres::Config| {
+            config.connect(NoTls).map_err(|err| StoreError::Backend {
+                location: location.clone(),
+                message: format!("cannot connect: {}", aimos_core::error_chain(&err)),
+            })
+        };
+        let mut first = connect(&config)?;
+        migrate(&mut first, &location)?;
+        let pool = std::env::var("AIMOS_PG_POOL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n: &usize| *n > 0)
+            .unwrap_or(DEFAULT_POOL);
+        let (jobs, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut clients = vec![first];
+        for _ in 1..pool {
+            clients.push(connect(&config)?);
+        }
+        for client in clients {
+            let receiver = Arc::clone(&receiver);
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name("aimos-pg".into())
+                .spawn(move || work(client, &config, &receiver))
+                .map_err(|err| StoreError::Backend {
+                    location: location.clone(),
+                    message: err.to_string(),
+                })?;
+        }
+        Ok(PgStore { location, jobs: Mutex::new(jobs) })
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Runs `f` on a pooled connection and waits for its answer.
+    fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = sync_channel(1);
+        let job: Job = Box::new(move |client| {
+            let _ = reply.send(f(client));
+        });
+        let sent = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+        if sent.is_err() {
+            return Err(self.backend("the connection pool has stopped"));
+        }
+        match answer.recv() {
+            Ok(result) => result.map_err(|err| self.classify(&err)),
+            Err(_) => Err(self.backend("the connection was lost during the query")),
+        }
+    }
+
+    fn backend(&self, message: &str) -> StoreError {
+        StoreError::Backend { location: self.location.clone(), message: message.into() }
+    }
+
+    fn classify(&self, err: &postgres::Error) -> StoreError {
+        let message = match err.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => aimos_core::error_chain(err),
+        };
+        StoreError::Backend { location: self.location.clone(), message }
+    }
+}
+
+/// A pool thread: takes jobs until the store is dropped, reconnecting a closed connection.
+fn work(mut client: Client, config: &postgres::Config, jobs: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = {
+            let receiver = jobs.lock().unwrap_or_else(|p| p.into_inner());
+            match receiver.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        if client.is_closed()
+            && let Ok(fresh) = config.connect(NoTls)
+        {
+            client = fresh;
+        }
+        job(&mut client);
+    }
+}
+
+fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
+    let fail = |err: postgres::Error| StoreError::Backend {
+        location: location.to_owned(),
+        message: format!("migrating: {}", aimos_core::error_chain(&err)),
+    };
+    let mut tx = client.transaction().map_err(fail)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(fail)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS aimos_schema (version BIGINT NOT NULL)")
+        .map_err(fail)?;
+    let version: i64 = match tx.query_opt("SELECT version FROM aimos_schema", &[]).map_err(fail)? {
+        Some(row) => row.get(0),
+        None => {
+            let foreign: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() \
+                     AND table_name IN ('insights', 'runs', 'steps', 'outcomes', 'keys')",
+                    &[],
+                )
+                .map_err(fail)?
+                .get(0);
+            if foreign > 0 {
+                return Err(StoreError::Corrupt {
+                    location: location.to_owned(),
+                    message: "its schema already has tables named like aimos's, not made by aimos; use another database or schema".into(),
+                });
+            }
+            tx.execute("INSERT INTO aimos_schema (version) VALUES (0)", &[]).map_err(fail)?;
+            0
+        }
+    };
+    if version > PG_SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            location: location.to_owned(),
+            found: version,
+            supported: PG_SCHEMA_VERSION,
+        });
+    }
+    for (idx, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(migration).map_err(fail)?;
+        tx.execute("UPDATE aimos_schema SET version = $1", &[&(idx as i64 + 1)]).map_err(fail)?;
+    }
+    tx.commit().map_err(fail)
+}
+
+const INSIGHT_COLUMNS: &str = "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
+     reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed";
+
+fn list(text: &str) -> Result<Vec<String>, postgres::Error> {
+    Ok(serde_json::from_str(text).unwrap_or_default())
+}
+
+fn insight_from_row(row: &Row) -> Result<Insight, postgres::Error> {
+    Ok(Insight {
+        id: row.try_get(0)?,
+        fingerprint: row.try_get(1)?,
+        problem: row.try_get(2)?,
+        brief: row.try_get(3)?,
+        draft: InsightDraft {
+            diagnosis: row.try_get(4)?,
+            plan: list(row.try_get(5)?)?,
+            key_facts: list(row.try_get(6)?)?,
+            pitfalls: list(row.try_get(7)?)?,
+            confidence: row.try_get(8)?,
+            reasoning: row.try_get(9)?,
+        },
+        smart_model: row.try_get(10)?,
+        cost: Cost { usd: row.try_get(11)? },
+        created_at: row.try_get(12)?,
+        applied: row.try_get::<_, i64>(13)? as u64,
+        succeeded: row.try_get::<_, i64>(14)? as u64,
+        failed: row.try_get::<_, i64>(15)? as u64,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
+     cost_usd, counterfactual::text, savings, latency_ms";
+
+/// A unit enum stored by its serde name (`consult`, `succeeded`, …); unknown names are the
+/// default's, never a failure to read the ledger.
+fn by_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+}
+
+fn run_from_row(row: &Row) -> Result<RunRecord, postgres::Error> {
+    let counterfactual: String = row.try_get(11)?;
+    Ok(RunRecord {
+        id: row.try_get(0)?,
+        created_at: row.try_get(1)?,
+        strategy: by_name(row.try_get(2)?).unwrap_or(aimos_core::Strategy::Consult),
+        reason: row.try_get(3)?,
+        task_digest: row.try_get(4)?,
+        problem: row.try_get(5)?,
+        status: by_name(row.try_get(6)?).unwrap_or(RunStatus::Failed),
+        result: row.try_get(7)?,
+        error: row.try_get(8)?,
+        insight_id: row.try_get(9)?,
+        cost: Cost { usd: row.try_get(10)? },
+        counterfactual: serde_json::from_str::<Counterfactual>(&counterfactual).unwrap_or(
+            Counterfactual {
+                model: String::new(),
+                cost: Cost::default(),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                latency_ms: 0.0,
+                latency_measured: false,
+            },
+        ),
+        savings: row.try_get(12)?,
+        latency_ms: row.try_get(13)?,
+        steps: Vec::new(),
+    })
+}
+
+fn step_from_row(row: &Row) -> Result<Step, postgres::Error> {
+    Ok(Step {
+        kind: by_name(row.try_get(0)?).unwrap_or(aimos_core::StepKind::Execute),
+        model: row.try_get(1)?,
+        prompt_tokens: row.try_get::<_, i64>(2)? as u64,
+        completion_tokens: row.try_get::<_, i64>(3)? as u64,
+        cost: Cost { usd: row.try_get(4)? },
+        latency_ms: row.try_get(5)?,
+        prompt_digest: row.try_get(6)?,
+        note: row.try_get(7)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at";
+
+fn key_from_row(row: &Row) -> Result<KeyRecord, postgres::Error> {
+    Ok(KeyRecord {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        hash: row.try_get(2)?,
+        budget_usd: row.try_get(3)?,
+        spent_usd: row.try_get(4)?,
+        rpm: row.try_get::<_, Option<i64>>(5)?.map(|r| r.clamp(0, u32::MAX as i64) as u32),
+        created_at: row.try_get(6)?,
+        revoked_at: row.try_get(7)?,
+    })
+}
+
+fn load_run(client: &mut Client, id: &str) -> Result<Option<RunRecord>, postgres::Error> {
+    let Some(row) =
+        client.query_opt(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"), &[&id])?
+    else {
+        return Ok(None);
+    };
+    let mut run = run_from_row(&row)?;
+    run.steps = client
+        .query(
+            "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note \
+             FROM steps WHERE run_id = $1 ORDER BY idx",
+            &[&id],
+        )?
+        .iter()
+        .map(step_from_row)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(run))
+}
+
+impl Store for PgStore {
+    fn put_insight(&self, insight: &Insight) -> Result<(), StoreError> {
+        let i = insight.clone();
+        self.with(move |client| {
+            let d = &i.draft;
+            client.execute(
+                &format!("INSERT INTO insights ({INSIGHT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
+                &[
+                    &i.id,
+                    &i.fingerprint,
+                    &i.problem,
+                    &i.brief,
+                    &d.diagnosis,
+                    &crate::json_list(&d.plan),
+                    &crate::json_list(&d.key_facts),
+                    &crate::json_list(&d.pitfalls),
+                    &d.confidence,
+                    &d.reasoning,
+                    &i.smart_model,
+                    &i.cost.usd,
+                    &i.created_at,
+                    &(i.applied as i64),
+                    &(i.succeeded as i64),
+                    &(i.failed as i64),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn insight(&self, id: &str) -> Result<Option<Insight>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |client| {
+            client
+                .query_opt(
+                    &format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE id = $1"),
+                    &[&id],
+                )?
+                .map(|row| insight_from_row(&row))
+                .transpose()
+        })
+    }
+
+    fn insights(
+        &self,
+        text: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Insight>, StoreError> {
+        let query = text.and_then(|t| crate::search_words(t, str::to_owned, " | "));
+        let (limit, offset) = (limit as i64, offset as i64);
+        self.with(move |client| {
+            let rows = match &query {
+                Some(query) => client.query(
+                    &format!(
+                        "SELECT {INSIGHT_COLUMNS} FROM insights, to_tsquery('english', $1) query \
+                         WHERE search @@ query ORDER BY ts_rank_cd(search, query) DESC, id DESC LIMIT $2 OFFSET $3"
+                    ),
+                    &[query, &limit, &offset],
+                )?,
+                None => client.query(
+                    &format!("SELECT {INSIGHT_COLUMNS} FROM insights ORDER BY id DESC LIMIT $1 OFFSET $2"),
+                    &[&limit, &offset],
+                )?,
+            };
+            rows.iter().map(insight_from_row).collect()
+        })
+    }
+
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let run = run.clone();
+        let counterfactual = serde_json::to_string(&run.counterfactual)
+            .map_err(|err| self.backend(&err.to_string()))?;
+        self.with(move |client| {
+            let status = match run.status {
+                RunStatus::Succeeded => "succeeded",
+                RunStatus::Failed => "failed",
+            };
+            let mut tx = client.transaction()?;
+            tx.execute(
+                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14)", RUN_COLUMNS.replace("::text", "")),
+                &[
+                    &run.id,
+                    &run.created_at,
+                    &run.strategy.as_str(),
+                    &run.reason,
+                    &run.task_digest,
+                    &run.problem,
+                    &status,
+                    &run.result,
+                    &run.error,
+                    &run.insight_id,
+                    &run.cost.usd,
+                    &counterfactual,
+                    &run.savings,
+                    &run.latency_ms,
+                ],
+            )?;
+            let insert = tx.prepare(
+                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )?;
+            for (idx, step) in run.steps.iter().enumerate() {
+                tx.execute(
+                    &insert,
+                    &[
+                        &run.id,
+                        &(idx as i32),
+                        &step.kind.as_str(),
+                        &step.model,
+                        &(step.prompt_tokens as i64),
+                        &(step.completion_tokens as i64),
+                        &step.cost.usd,
+                        &step.latency_ms,
+                        &step.prompt_digest,
+                        &step.note,
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |client| load_run(client, &id))
+    }
+
+    fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let (limit, offset) = (limit as i64, offset as i64);
+        self.with(move |client| {
+            let ids: Vec<String> = client
+                .query(
+                    "SELECT id FROM runs ORDER BY id DESC LIMIT $1 OFFSET $2",
+                    &[&limit, &offset],
+                )?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let mut runs = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(run) = load_run(client, &id)? {
+                    runs.push(run);
+                }
+            }
+            Ok(runs)
+        })
+    }
+
+    fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
+        let outcome = outcome.clone();
+        self.with(move |client| {
+            let column = if outcome.passed { "succeeded" } else { "failed" };
+            let mut tx = client.transaction()?;
+            let row = tx.query_opt(
+                &format!("UPDATE insights SET {column} = {column} + 1 WHERE id = $1 RETURNING {INSIGHT_COLUMNS}"),
+                &[&outcome.insight_id],
+            )?;
+            let Some(row) = row else { return Ok(None) };
+            tx.execute(
+                "INSERT INTO outcomes (run_id, insight_id, passed, source, note, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&outcome.run_id, &outcome.insight_id, &outcome.passed, &outcome.source, &outcome.note, &outcome.created_at],
+            )?;
+            let insight = insight_from_row(&row)?;
+            tx.commit()?;
+            Ok(Some(insight))
+        })
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        self.with(|client| {
+            const SUMS: &str = "count(*), count(*) FILTER (WHERE status = 'failed'), sum(cost_usd), \
+                 sum((counterfactual #>> '{cost,usd}')::double precision)";
+            let totals = |row: &Row, first: usize| -> Result<Totals, postgres::Error> {
+                Ok(Totals {
+                    runs: row.try_get::<_, i64>(first)? as u64,
+                    failed: row.try_get::<_, i64>(first + 1)? as u64,
+                    cost: Cost { usd: row.try_get::<_, Option<f64>>(first + 2)?.unwrap_or(0.0) },
+                    counterfactual: Cost { usd: row.try_get::<_, Option<f64>>(first + 3)?.unwrap_or(0.0) },
+                })
+            };
+            let total = totals(&client.query_one(&format!("SELECT {SUMS} FROM runs"), &[])?, 0)?;
+            let by_day = client
+                .query(
+                    &format!("SELECT substr(created_at, 1, 10) AS day, {SUMS} FROM runs GROUP BY day ORDER BY day DESC"),
+                    &[],
+                )?
+                .iter()
+                .map(|row| Ok((row.try_get::<_, String>(0)?, totals(row, 1)?)))
+                .collect::<Result<_, postgres::Error>>()?;
+            let by_model = client
+                .query(
+                    "SELECT model, count(*), sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cost_usd) FROM steps \
+                     WHERE model IS NOT NULL GROUP BY model ORDER BY sum(cost_usd) DESC, model",
+                    &[],
+                )?
+                .iter()
+                .map(|row| {
+                    Ok(ModelUsage {
+                        model: row.try_get(0)?,
+                        calls: row.try_get::<_, i64>(1)? as u64,
+                        prompt_tokens: row.try_get::<_, i64>(2)? as u64,
+                        completion_tokens: row.try_get::<_, i64>(3)? as u64,
+                        cost: Cost { usd: row.try_get(4)? },
+                    })
+                })
+                .collect::<Result<_, postgres::Error>>()?;
+            Ok(Stats { total, by_day, by_model })
+        })
+    }
+
+    fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        let location = self.location.clone();
+        let taken = self.with({
+            let name = key.name.clone();
+            move |client| {
+                Ok(client.query_opt("SELECT 1 FROM keys WHERE name = $1", &[&name])?.is_some())
+            }
+        })?;
+        if taken {
+            return Err(StoreError::Backend {
+                location,
+                message: format!("a key named `{}` exists already; pick another name", key.name),
+            });
+        }
+        self.with(move |client| {
+            client.execute(
+                &format!(
+                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ),
+                &[
+                    &key.id,
+                    &key.name,
+                    &key.hash,
+                    &key.budget_usd,
+                    &key.spent_usd,
+                    &key.rpm.map(i64::from),
+                    &key.created_at,
+                    &key.revoked_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.with(move |client| {
+            client
+                .query_opt(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE hash = $1"), &[&hash])?
+                .map(|row| key_from_row(&row))
+                .transpose()
+        })
+    }
+
+    fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.with(|client| {
+            client
+                .query(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created_at, name"), &[])?
+                .iter()
+                .map(key_from_row)
+                .collect()
+        })
+    }
+
+    fn add_key_spend(&self, id: &str, usd: f64) -> Result<f64, StoreError> {
+        let id = id.to_owned();
+        let usd = usd.max(0.0);
+        self.with(move |client| {
+            let row = client.query_one(
+                "UPDATE keys SET spent_usd = spent_usd + $2 WHERE id = $1 RETURNING spent_usd",
+                &[&id, &usd],
+            )?;
+            row.try_get(0)
+        })
+    }
+
+    fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        let now = aimos_core::pipeline::now_rfc3339();
+        self.with(move |client| {
+            let changed = client.execute(
+                "UPDATE keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+                &[&name, &now],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+}

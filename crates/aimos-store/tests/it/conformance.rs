@@ -1,0 +1,113 @@
+//! One suite that every store passes, SQLite and PostgreSQL alike.
+
+use std::sync::Arc;
+
+use aimos_core::{KeyRecord, Outcome, Store};
+
+use crate::{insight, run};
+
+fn key(id: &str, name: &str, budget: Option<f64>) -> KeyRecord {
+    KeyRecord {
+        id: id.into(),
+        name: name.into(),
+        hash: format!("hash-of-{name}"),
+        budget_usd: budget,
+        spent_usd: 0.0,
+        rpm: Some(60),
+        created_at: format!("2026-11-26T00:00:0{id}Z"),
+        revoked_at: None,
+    }
+}
+
+/// The suite; `store` must be empty.
+pub fn conformance(store: Arc<dyn Store>) {
+    // Insights: round trip, newest first, paging, search by words.
+    let parser = insight("0001", "index out of bounds in the parser", "an off-by-one loop bound");
+    store.put_insight(&parser).unwrap();
+    store
+        .put_insight(&insight("0002", "the server leaks file handles", "files never closed"))
+        .unwrap();
+    store
+        .put_insight(&insight("0003", "slow startup of the cache", "cold cache is rebuilt"))
+        .unwrap();
+    assert_eq!(store.insight("0001").unwrap(), Some(parser.clone()));
+    assert_eq!(store.insight("nope").unwrap(), None);
+    let ids = |list: Vec<aimos_core::Insight>| list.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.insights(None, 2, 0).unwrap()), ["0003", "0002"]);
+    assert_eq!(ids(store.insights(None, 2, 2).unwrap()), ["0001"]);
+    assert_eq!(ids(store.insights(Some("parser bounds?"), 10, 0).unwrap()), ["0001"]);
+    assert_eq!(ids(store.insights(Some("handles OR (cache"), 10, 0).unwrap()).len(), 2);
+    assert!(store.insights(Some("nothing-like-this"), 10, 0).unwrap().is_empty());
+
+    // Runs with their steps.
+    let recorded = run("r1", Some("0001"));
+    store.record_run(&recorded).unwrap();
+    assert_eq!(store.run("r1").unwrap(), Some(recorded.clone()));
+    assert_eq!(store.run("r2").unwrap(), None);
+    assert_eq!(store.runs(10, 0).unwrap(), vec![recorded]);
+
+    // Outcomes count on the insight.
+    let outcome = |id: &str, passed| Outcome {
+        insight_id: id.into(),
+        run_id: Some("r1".into()),
+        passed,
+        source: "test".into(),
+        note: None,
+        created_at: "2026-11-26T06:00:00Z".into(),
+    };
+    let updated = store.record_outcome(&outcome("0001", true)).unwrap().unwrap();
+    assert_eq!((updated.succeeded, updated.failed), (1, 0));
+    let updated = store.record_outcome(&outcome("0001", false)).unwrap().unwrap();
+    assert_eq!((updated.succeeded, updated.failed), (1, 1));
+    assert_eq!(store.record_outcome(&outcome("missing", true)).unwrap(), None);
+
+    // Stats.
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.total.runs, 1);
+    assert!((stats.total.cost.usd - 0.0002).abs() < 1e-12);
+    assert!((stats.total.counterfactual.usd - 0.001).abs() < 1e-12);
+    assert_eq!(stats.by_day.len(), 1);
+    assert_eq!(stats.by_model[0].model, "local:qwen2.5-coder-1.5b");
+    assert_eq!(stats.by_model[0].prompt_tokens, 300);
+
+    // Keys: unique names, found by hash, spend adds up under concurrency, revocation sticks.
+    store.create_key(&key("1", "ci", Some(1.0))).unwrap();
+    let err = store.create_key(&key("2", "ci", None)).expect_err("same name");
+    assert!(err.to_string().contains("exists already"), "{err}");
+    let found = store.key_by_hash("hash-of-ci").unwrap().unwrap();
+    assert_eq!((found.budget_usd, found.rpm), (Some(1.0), Some(60)));
+    assert!(store.key_by_hash("nope").unwrap().is_none());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    store.add_key_spend("1", 0.01).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let spent = store.keys().unwrap()[0].spent_usd;
+    assert!((spent - 1.0).abs() < 1e-9, "{spent}");
+    assert!(store.revoke_key("ci").unwrap());
+    assert!(!store.revoke_key("ci").unwrap(), "revoked once");
+    assert!(!store.revoke_key("nobody").unwrap());
+    assert!(store.key_by_hash("hash-of-ci").unwrap().unwrap().revoked_at.is_some());
+}
+
+#[test]
+fn sqlite_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = aimos_store::SqliteStore::open(&dir.path().join("aimos.db")).unwrap();
+    conformance(Arc::new(store));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_conforms() {
+    let db = crate::pg::Schema::new();
+    conformance(Arc::new(aimos_store::PgStore::open(&db.url).unwrap()));
+}
