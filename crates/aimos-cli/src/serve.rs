@@ -137,9 +137,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .filter(|(name, _)| !name.contains(','))
             .collect();
     let served = Served { config, providers, local, configured, opened: Mutex::new(opened) };
+    // Runs are written by a background thread, off the request path; closed (and so written
+    // out) when the server has stopped.
+    let ledger =
+        Arc::new(aimos_store::LedgerQueue::new(store, aimos_store::queue::DEFAULT_CAPACITY));
     let gateway = Gateway {
         models: Arc::new(served),
-        pipeline: Arc::new(Pipeline { smart, cheap, store }),
+        pipeline: Arc::new(Pipeline { smart, cheap, store: ledger.clone() }),
         limits: Limits {
             max_body_bytes: args.max_body_mib.max(1) << 20,
             request_timeout: Duration::from_secs(args.request_timeout.max(1)),
@@ -161,7 +165,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .await
             .context("the gateway stopped with an error")
     })?;
-    eprintln!("aimos gateway stopped");
+    let queued = ledger.pending();
+    ledger.close();
+    eprintln!("aimos gateway stopped ({queued} queued runs written to the ledger)");
     Ok(ExitCode::SUCCESS)
 }
 

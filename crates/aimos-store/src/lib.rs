@@ -15,6 +15,9 @@ use aimos_core::{
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
+pub mod queue;
+pub use queue::LedgerQueue;
+
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]

@@ -11,6 +11,7 @@ use aimos_store::{SCHEMA_VERSION, SqliteStore};
 mod conformance;
 #[cfg(feature = "postgres")]
 mod pg;
+mod queue;
 
 fn insight(id: &str, problem: &str, diagnosis: &str) -> Insight {
     Insight {

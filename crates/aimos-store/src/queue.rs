@@ -1,0 +1,165 @@
+//! Ledger writes off the request path: runs go into a bounded queue that a background thread
+//! writes in batches; everything else goes straight to the store underneath.
+//!
+//! What a crash can lose: the runs still queued — at most the queue's capacity plus the batch
+//! being written. A full queue makes `record_run` wait (it never drops a run), and
+//! [`LedgerQueue::close`] writes everything queued before it returns: a graceful shutdown
+//! loses nothing. Insights are never queued: a paid-for consultation is stored at once.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aimos_core::{Insight, KeyRecord, Outcome, RunRecord, Stats, Store, StoreError};
+
+/// Runs queued by default.
+pub const DEFAULT_CAPACITY: usize = 256;
+
+pub struct LedgerQueue {
+    inner: Arc<dyn Store>,
+    sender: Mutex<Option<SyncSender<RunRecord>>>,
+    /// Runs accepted and not yet written, so that they can be read back at once.
+    pending: Arc<Mutex<HashMap<String, RunRecord>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for LedgerQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerQueue").field("pending", &self.pending()).finish_non_exhaustive()
+    }
+}
+
+impl LedgerQueue {
+    /// Queues run records for `inner`, at most `capacity` waiting.
+    pub fn new(inner: Arc<dyn Store>, capacity: usize) -> LedgerQueue {
+        let capacity = capacity.max(1);
+        let (sender, receiver) = sync_channel(capacity);
+        let pending = Arc::new(Mutex::new(HashMap::new()));
+        let worker = {
+            let (inner, pending) = (Arc::clone(&inner), Arc::clone(&pending));
+            std::thread::Builder::new()
+                .name("aimos-ledger".into())
+                .spawn(move || write(&*inner, &receiver, &pending, capacity))
+                .ok()
+        };
+        LedgerQueue { inner, sender: Mutex::new(Some(sender)), pending, worker: Mutex::new(worker) }
+    }
+
+    /// Runs accepted and not yet written.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Writes everything queued, then stops the writer; later runs are written directly.
+    pub fn close(&self) {
+        drop(self.sender.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(worker) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for LedgerQueue {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The writer: takes a batch (all that is queued, up to `batch`), writes it, repeats; a failed
+/// write is retried until it succeeds, holding the queue back rather than losing a run.
+fn write(
+    store: &dyn Store,
+    receiver: &Receiver<RunRecord>,
+    pending: &Mutex<HashMap<String, RunRecord>>,
+    batch: usize,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut runs = vec![first];
+        while runs.len() < batch {
+            match receiver.try_recv() {
+                Ok(run) => runs.push(run),
+                Err(_) => break,
+            }
+        }
+        for run in runs {
+            let mut pause = Duration::from_millis(100);
+            while let Err(err) = store.record_run(&run) {
+                tracing::error!(run = %run.id, error = %err, "cannot write a run to the ledger; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.id);
+        }
+    }
+}
+
+impl Store for LedgerQueue {
+    fn put_insight(&self, insight: &Insight) -> Result<(), StoreError> {
+        self.inner.put_insight(insight)
+    }
+
+    fn insight(&self, id: &str) -> Result<Option<Insight>, StoreError> {
+        self.inner.insight(id)
+    }
+
+    fn insights(
+        &self,
+        text: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Insight>, StoreError> {
+        self.inner.insights(text, limit, offset)
+    }
+
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(sender) = sender else { return self.inner.record_run(run) };
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(run.id.clone(), run.clone());
+        if sender.send(run.clone()).is_err() {
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.id);
+            return self.inner.record_run(run);
+        }
+        Ok(())
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        if let Some(run) = self.pending.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(Some(run.clone()));
+        }
+        self.inner.run(id)
+    }
+
+    fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.runs(limit, offset)
+    }
+
+    fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
+        self.inner.record_outcome(outcome)
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        self.inner.stats()
+    }
+
+    fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.inner.create_key(key)
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.key_by_hash(hash)
+    }
+
+    fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.keys()
+    }
+
+    fn add_key_spend(&self, id: &str, usd: f64) -> Result<f64, StoreError> {
+        self.inner.add_key_spend(id, usd)
+    }
+
+    fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_key(name)
+    }
+}

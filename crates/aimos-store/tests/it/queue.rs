@@ -1,0 +1,88 @@
+//! The ledger queue: bounded, read-your-writes, and nothing lost on close.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aimos_core::{Insight, KeyRecord, Outcome, RunRecord, Stats, Store, StoreError};
+use aimos_store::{LedgerQueue, SqliteStore};
+
+/// A test double of `Store`: a real SQLite store whose run writes take 10 ms, to let a queue
+/// fill up.
+struct SlowRuns(SqliteStore, AtomicUsize);
+
+impl Store for SlowRuns {
+    fn put_insight(&self, i: &Insight) -> Result<(), StoreError> {
+        self.0.put_insight(i)
+    }
+    fn insight(&self, id: &str) -> Result<Option<Insight>, StoreError> {
+        self.0.insight(id)
+    }
+    fn insights(&self, t: Option<&str>, l: usize, o: usize) -> Result<Vec<Insight>, StoreError> {
+        self.0.insights(t, l, o)
+    }
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        std::thread::sleep(Duration::from_millis(10));
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.record_run(run)
+    }
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.0.run(id)
+    }
+    fn runs(&self, l: usize, o: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.0.runs(l, o)
+    }
+    fn record_outcome(&self, o: &Outcome) -> Result<Option<Insight>, StoreError> {
+        self.0.record_outcome(o)
+    }
+    fn stats(&self) -> Result<Stats, StoreError> {
+        self.0.stats()
+    }
+    fn create_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
+        self.0.create_key(k)
+    }
+    fn key_by_hash(&self, h: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.0.key_by_hash(h)
+    }
+    fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.0.keys()
+    }
+    fn add_key_spend(&self, id: &str, usd: f64) -> Result<f64, StoreError> {
+        self.0.add_key_spend(id, usd)
+    }
+    fn revoke_key(&self, n: &str) -> Result<bool, StoreError> {
+        self.0.revoke_key(n)
+    }
+}
+
+#[test]
+fn queued_runs_are_bounded_readable_at_once_and_all_written_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aimos.db");
+    let slow = Arc::new(SlowRuns(SqliteStore::open(&path).unwrap(), AtomicUsize::new(0)));
+    let capacity = 4;
+    let queue = Arc::new(LedgerQueue::new(slow.clone(), capacity));
+
+    let writer = {
+        let queue = Arc::clone(&queue);
+        std::thread::spawn(move || {
+            let mut most = 0;
+            for i in 0..40 {
+                let id = format!("r{i:02}");
+                queue.record_run(&crate::run(&id, None)).unwrap();
+                // Read your own write, whether or not it has reached the store.
+                assert_eq!(queue.run(&id).unwrap().map(|r| r.id), Some(id));
+                most = most.max(queue.pending());
+            }
+            most
+        })
+    };
+    let most = writer.join().unwrap();
+    // What a crash could lose is bounded: the queue plus the batch being written.
+    assert!(most <= 2 * capacity + 1, "{most} runs were pending at once");
+    assert!(slow.1.load(Ordering::SeqCst) < 40, "some runs were still queued");
+    queue.close();
+    assert_eq!(queue.pending(), 0);
+    assert_eq!(slow.1.load(Ordering::SeqCst), 40, "close wrote everything queued");
+    assert_eq!(SqliteStore::open(&path).unwrap().runs(100, 0).unwrap().len(), 40);
+}
