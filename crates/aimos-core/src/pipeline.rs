@@ -7,7 +7,7 @@
 //! This module does not choose strategies (that is the policy's job) and does not verify results.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aimos_context::{Document, Packed, estimate_tokens, pack};
 use sha2::{Digest, Sha256};
@@ -190,8 +190,8 @@ impl Pipeline {
                     packed.note().map(|n| format!("; {n}")).unwrap_or_default()
                 )),
             });
-            let (insight, consult_rates) = self.consult(task, &brief, record).await?;
-            smart_rates = Some(consult_rates);
+            let (insight, consult_rates) = self.consult_once(task, &brief, record).await?;
+            smart_rates = consult_rates;
             record.insight_id = Some(insight.id.clone());
             guidance = Some(insight.as_guidance());
         }
@@ -252,6 +252,52 @@ impl Pipeline {
 
     /// Asks the smart model about `brief`, retrying once with the reason an answer was invalid;
     /// stores and returns the insight with the speeds the smart model showed.
+    /// Consults, unless another run (in this process or another sharing the store) is already
+    /// consulting on the same brief: then waits for its insight and recalls it. A claim in the
+    /// store decides who consults; if its holder fails or vanishes, a waiting run takes over.
+    async fn consult_once(
+        &self,
+        task: &Task,
+        brief: &str,
+        record: &mut RunRecord,
+    ) -> Result<(Insight, Option<(f64, f64)>), PipelineError> {
+        let fingerprint = digest(&normalise(&task.problem));
+        let key = format!("consult:{}", digest(brief));
+        let since = now_rfc3339();
+        let started = Instant::now();
+        let mut waited = false;
+        loop {
+            if self.store.claim(&key, &record.id, CLAIM_TTL)? {
+                if waited && let Some(insight) = self.fresh_insight(&fingerprint, brief, &since)? {
+                    let _ = self.store.release(&key, &record.id);
+                    return Ok((recalled(insight, record, started), None));
+                }
+                let outcome = self.consult(task, brief, record).await;
+                let _ = self.store.release(&key, &record.id);
+                return outcome.map(|(insight, rates)| (insight, Some(rates)));
+            }
+            waited = true;
+            if let Some(insight) = self.fresh_insight(&fingerprint, brief, &since)? {
+                return Ok((recalled(insight, record, started), None));
+            }
+            sleep(CLAIM_POLL).await;
+        }
+    }
+
+    /// An insight made from exactly `brief` since `since`.
+    fn fresh_insight(
+        &self,
+        fingerprint: &str,
+        brief: &str,
+        since: &str,
+    ) -> Result<Option<Insight>, PipelineError> {
+        Ok(self
+            .store
+            .insights_by_fingerprint(fingerprint)?
+            .into_iter()
+            .find(|i| i.brief == brief && i.created_at.as_str() >= since))
+    }
+
     async fn consult(
         &self,
         task: &Task,
@@ -437,6 +483,62 @@ fn savings(cost: Cost, counterfactual: Cost) -> f64 {
     if counterfactual.usd > 0.0 { 1.0 - cost.usd / counterfactual.usd } else { 0.0 }
 }
 
+/// How long a claim to consult lasts: longer than any consultation, so that only a holder
+/// that vanished lets it lapse.
+const CLAIM_TTL: Duration = Duration::from_secs(300);
+
+/// How often a run waiting for another's consultation looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(200);
+
+/// The step of a run that waited for another run's insight instead of paying for its own.
+fn recalled(insight: Insight, record: &mut RunRecord, started: Instant) -> Insight {
+    record.steps.push(Step {
+        kind: StepKind::Recall,
+        model: None,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cost: Cost::default(),
+        latency_ms: ms(started.elapsed()),
+        prompt_digest: Some(digest(&insight.brief)),
+        note: Some(format!(
+            "waited for insight {} that another run was making from the same brief",
+            insight.id
+        )),
+    });
+    insight
+}
+
+/// Sleeps without tying the pipeline to an async runtime: a short-lived thread wakes the task.
+fn sleep(duration: Duration) -> impl Future<Output = ()> {
+    struct Shared {
+        done: bool,
+        waker: Option<std::task::Waker>,
+    }
+    let shared = Arc::new(std::sync::Mutex::new(Shared { done: false, waker: None }));
+    let mut spawned = false;
+    std::future::poll_fn(move |cx| {
+        let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if state.done {
+            return std::task::Poll::Ready(());
+        }
+        state.waker = Some(cx.waker().clone());
+        drop(state);
+        if !spawned {
+            spawned = true;
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                std::thread::sleep(duration);
+                let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+                state.done = true;
+                if let Some(waker) = state.waker.take() {
+                    waker.wake();
+                }
+            });
+        }
+        std::task::Poll::Pending
+    })
+}
+
 fn ms(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -572,6 +674,7 @@ mod tests {
     struct MemoryStore {
         insights: Mutex<Vec<Insight>>,
         runs: Mutex<Vec<RunRecord>>,
+        claims: Mutex<std::collections::HashMap<String, String>>,
     }
 
     impl Store for MemoryStore {
@@ -605,6 +708,35 @@ mod tests {
         }
         fn stats(&self) -> Result<crate::store::Stats, StoreError> {
             Ok(crate::store::Stats::default())
+        }
+        fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {
+            let mut found: Vec<Insight> = self
+                .insights
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|i| i.fingerprint == fingerprint)
+                .cloned()
+                .collect();
+            found.reverse();
+            Ok(found)
+        }
+        fn claim(&self, key: &str, holder: &str, _: Duration) -> Result<bool, StoreError> {
+            let mut claims = self.claims.lock().expect("lock");
+            match claims.get(key) {
+                Some(other) if other != holder => Ok(false),
+                _ => {
+                    claims.insert(key.to_owned(), holder.to_owned());
+                    Ok(true)
+                }
+            }
+        }
+        fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+            let mut claims = self.claims.lock().expect("lock");
+            if claims.get(key).is_some_and(|h| h == holder) {
+                claims.remove(key);
+            }
+            Ok(())
         }
         // Keys are the gateway's business; the pipeline never touches them.
         fn create_key(&self, _: &crate::store::KeyRecord) -> Result<(), StoreError> {
@@ -644,6 +776,53 @@ mod tests {
                 text: "for i in 0..=v.len() { v[i] }".into(),
             }],
         }
+    }
+
+    #[test]
+    fn a_run_waits_for_another_consulting_on_the_same_brief_and_recalls_its_insight() {
+        // The smart model has no answer: consulting here would fail the run.
+        let smart = ScriptedModel::new("smart", 3.0, &[]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["use 0..v.len()"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline =
+            Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
+        let (brief, _) = pipeline.distill(&task(), RunOptions::default().brief_budget);
+        let key = format!("consult:{}", digest(&brief));
+        // Another run (another replica, say) is consulting on the same brief.
+        assert!(store.claim(&key, "other run", CLAIM_TTL).expect("claim"));
+        let other = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                let insight = Insight {
+                    id: new_id(),
+                    fingerprint: digest(&normalise(&task().problem)),
+                    problem: task().problem,
+                    brief,
+                    draft: InsightDraft::parse(GOOD).expect("good"),
+                    smart_model: "smart".into(),
+                    cost: Cost { usd: 0.01 },
+                    created_at: now_rfc3339(),
+                    applied: 1,
+                    succeeded: 0,
+                    failed: 0,
+                };
+                store.put_insight(&insight).expect("put");
+                store.release(&key, "other run").expect("release");
+                insight.id
+            })
+        };
+        let record = block_on(pipeline.run(&task(), &RunOptions::default())).expect("run");
+        let made = other.join().expect("other run");
+        let kinds: Vec<StepKind> = record.steps.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [StepKind::Distill, StepKind::Recall, StepKind::Execute]);
+        assert_eq!(record.insight_id.as_deref(), Some(made.as_str()));
+        assert!(smart.requests.lock().expect("lock").is_empty(), "nobody paid twice");
+        let executed = &cheap.requests.lock().expect("lock")[0];
+        assert!(
+            executed.messages.iter().any(|m| m.content.contains("the loop reads one past the end"))
+        );
+        assert!(store.claims.lock().expect("lock").is_empty(), "no claim left behind");
     }
 
     #[test]

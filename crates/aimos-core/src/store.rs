@@ -39,6 +39,17 @@ pub trait Store: Send + Sync {
     /// Totals over the ledger: overall, by day and by model.
     fn stats(&self) -> Result<Stats, StoreError>;
 
+    /// Insights made from problems with this fingerprint, newest first (at most 20).
+    fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError>;
+
+    /// Claims `key` for `holder` for `ttl`, unless another holder's claim is still live
+    /// (claiming again extends one's own). Processes sharing a store use it so that only one
+    /// of them pays for the same consultation at a time.
+    fn claim(&self, key: &str, holder: &str, ttl: std::time::Duration) -> Result<bool, StoreError>;
+
+    /// Gives up `holder`'s claim on `key` (nothing if it holds none).
+    fn release(&self, key: &str, holder: &str) -> Result<(), StoreError>;
+
     /// Stores a new gateway key (its hash only). Fails if the name is taken.
     fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 
@@ -53,6 +64,13 @@ pub trait Store: Send + Sync {
 
     /// Revokes the key named `name`; false if there is none (or it was revoked already).
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// Seconds since the Unix epoch, as claims record their expiry.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A gateway API key as stored: never the key itself, only its SHA-256.

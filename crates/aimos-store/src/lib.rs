@@ -38,7 +38,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -126,6 +126,14 @@ const MIGRATIONS: &[&str] = &[
         rpm INTEGER,
         created_at TEXT NOT NULL,
         revoked_at TEXT
+    );
+    "#,
+    // Version 3: claims, so that one process consults on a cold problem at a time.
+    r#"
+    CREATE TABLE claims (
+        key TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL
     );
     "#,
 ];
@@ -591,6 +599,38 @@ impl Store for SqliteStore {
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
         Ok(Stats { total, by_day, by_model })
+    }
+
+    fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare(&format!(
+                "SELECT {INSIGHT_COLUMNS} FROM insights WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 20"
+            ))
+            .map_err(self.err())?;
+        let rows = statement.query_map([fingerprint], insight_from_row).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = aimos_core::store::unix_now();
+        let changed = self
+            .connection()
+            .execute(
+                "INSERT INTO claims (key, holder, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE claims.expires_at < ?4 OR claims.holder = excluded.holder",
+                params![key, holder, now + ttl.as_secs_f64(), now],
+            )
+            .map_err(self.err())?;
+        Ok(changed == 1)
+    }
+
+    fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute("DELETE FROM claims WHERE key = ?1 AND holder = ?2", params![key, holder])
+            .map_err(self.err())?;
+        Ok(())
     }
 
     fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {

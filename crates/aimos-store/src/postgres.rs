@@ -6,6 +6,7 @@
 //! Migrations are numbered in the table `aimos_schema` and applied under an advisory lock, so
 //! replicas starting together migrate once; a database from a newer aimos is refused.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +17,7 @@ use aimos_core::{
 use postgres::{Client, NoTls, Row};
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -101,9 +102,65 @@ const MIGRATIONS: &[&str] = &[
         revoked_at TEXT
     );
     "#,
+    // Version 2: claims, so that one replica consults on a cold problem at a time.
+    r#"
+    CREATE TABLE claims (
+        key TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    "#,
 ];
 
-type Job = Box<dyn FnOnce(&mut Client) + Send>;
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+
+type Params<'a> = &'a [&'a (dyn postgres::types::ToSql + Sync)];
+
+/// A pooled connection with its prepared statements: each query text is prepared once per
+/// connection and reused.
+pub(crate) struct Conn {
+    client: Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn { client, statements: HashMap::new() }
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_opt(&statement, params)
+    }
+
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_one(&statement, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, params)
+    }
+
+    fn transaction(&mut self) -> Result<postgres::Transaction<'_>, postgres::Error> {
+        self.client.transaction()
+    }
+}
 
 /// A store in a PostgreSQL database.
 pub struct PgStore {
@@ -182,7 +239,7 @@ impl PgStore {
     /// Runs `f` on a pooled connection and waits for its answer.
     fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+        f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = sync_channel(1);
         let job: Job = Box::new(move |client| {
@@ -212,7 +269,8 @@ impl PgStore {
 }
 
 /// A pool thread: takes jobs until the store is dropped, reconnecting a closed connection.
-fn work(mut client: Client, config: &postgres::Config, jobs: &Mutex<Receiver<Job>>) {
+fn work(client: Client, config: &postgres::Config, jobs: &Mutex<Receiver<Job>>) {
+    let mut conn = Conn::new(client);
     loop {
         let job = {
             let receiver = jobs.lock().unwrap_or_else(|p| p.into_inner());
@@ -221,12 +279,12 @@ fn work(mut client: Client, config: &postgres::Config, jobs: &Mutex<Receiver<Job
                 Err(_) => return,
             }
         };
-        if client.is_closed()
+        if conn.client.is_closed()
             && let Ok(fresh) = config.connect(NoTls)
         {
-            client = fresh;
+            conn = Conn::new(fresh);
         }
-        job(&mut client);
+        job(&mut conn);
     }
 }
 
@@ -245,7 +303,7 @@ fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
             let foreign: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() \
-                     AND table_name IN ('insights', 'runs', 'steps', 'outcomes', 'keys')",
+                     AND table_name IN ('insights', 'runs', 'steps', 'outcomes', 'keys', 'claims')",
                     &[],
                 )
                 .map_err(fail)?
@@ -371,7 +429,7 @@ fn key_from_row(row: &Row) -> Result<KeyRecord, postgres::Error> {
     })
 }
 
-fn load_run(client: &mut Client, id: &str) -> Result<Option<RunRecord>, postgres::Error> {
+fn load_run(client: &mut Conn, id: &str) -> Result<Option<RunRecord>, postgres::Error> {
     let Some(row) =
         client.query_opt(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"), &[&id])?
     else {
@@ -598,6 +656,44 @@ impl Store for PgStore {
                 })
                 .collect::<Result<_, postgres::Error>>()?;
             Ok(Stats { total, by_day, by_model })
+        })
+    }
+
+    fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {
+        let fingerprint = fingerprint.to_owned();
+        self.with(move |client| {
+            client
+                .query(
+                    &format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE fingerprint = $1 ORDER BY id DESC LIMIT 20"),
+                    &[&fingerprint],
+                )?
+                .iter()
+                .map(insight_from_row)
+                .collect()
+        })
+    }
+
+    fn claim(&self, key: &str, holder: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        let now = aimos_core::store::unix_now();
+        let expires = now + ttl.as_secs_f64();
+        self.with(move |client| {
+            let changed = client.execute(
+                "INSERT INTO claims (key, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE claims.expires_at < $4 OR claims.holder = excluded.holder",
+                &[&key, &holder, &expires, &now],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.with(move |client| {
+            client
+                .execute("DELETE FROM claims WHERE key = $1 AND holder = $2", &[&key, &holder])?;
+            Ok(())
         })
     }
 

@@ -143,6 +143,18 @@ impl Store for LedgerQueue {
         self.inner.stats()
     }
 
+    fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {
+        self.inner.insights_by_fingerprint(fingerprint)
+    }
+
+    fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.inner.claim(key, holder, ttl)
+    }
+
+    fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release(key, holder)
+    }
+
     fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.inner.create_key(key)
     }

@@ -206,12 +206,39 @@ fn two_gateways_on_one_postgres_share_insights_feedback_and_a_budget() {
     let a = start(store);
     let b = start(store);
 
-    // An insight stored through one replica is served by the other.
+    // The same cold problem on both replicas at once: one pays for the consultation, the other
+    // waits for its insight.
     let consult = r#"{"model":"aimos/consult","max_tokens":60,"messages":[{"role":"system","content":"You help with Python code."},{"role":"user","content":"def add(a, b): return a - b\n\nWhy does add(2, 3) return -1? Fix it."}]}"#;
-    let (status, body) =
-        curl_json(&format!("{}/chat/completions", a.base_url), Some(&team), Some(consult));
-    assert_eq!(status, 200, "{body}");
-    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let both: Vec<_> = [&a.base_url, &b.base_url]
+        .into_iter()
+        .map(|base| {
+            let (url, team) = (format!("{base}/chat/completions"), team.clone());
+            std::thread::spawn(move || curl_json(&url, Some(&team), Some(consult)))
+        })
+        .collect();
+    let answers: Vec<serde_json::Value> = both
+        .into_iter()
+        .map(|t| {
+            let (status, body) = t.join().unwrap();
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str(&body).unwrap()
+        })
+        .collect();
+    let kinds = |answer: &serde_json::Value| -> Vec<String> {
+        let steps = answer["aimos"]["steps"].as_array().unwrap();
+        steps.iter().map(|s| s["kind"].as_str().unwrap().to_owned()).collect()
+    };
+    let mut seen: Vec<Vec<String>> = answers.iter().map(kinds).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [["distill", "consult", "execute"], ["distill", "recall", "execute"]],
+        "one consultation for both"
+    );
+    assert_eq!(answers[0]["aimos"]["insight_id"], answers[1]["aimos"]["insight_id"]);
+
+    // An insight stored through one replica is served by the other.
+    let answer = &answers[0];
     let insight = answer["aimos"]["insight_id"].as_str().unwrap().to_owned();
     let run = answer["aimos"]["run_id"].as_str().unwrap().to_owned();
     let (status, body) =

@@ -70,6 +70,24 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert_eq!(stats.by_model[0].model, "local:qwen2.5-coder-1.5b");
     assert_eq!(stats.by_model[0].prompt_tokens, 300);
 
+    // Insights by fingerprint, newest first.
+    let by_fp = store.insights_by_fingerprint("fp-0002").unwrap();
+    assert_eq!(by_fp.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["0002"]);
+    assert!(store.insights_by_fingerprint("fp-none").unwrap().is_empty());
+
+    // Claims: one holder at a time, renewable by it, free once released or expired.
+    let long = std::time::Duration::from_secs(60);
+    assert!(store.claim("brief-1", "run-a", long).unwrap());
+    assert!(!store.claim("brief-1", "run-b", long).unwrap());
+    assert!(store.claim("brief-1", "run-a", long).unwrap(), "the holder renews");
+    store.release("brief-1", "run-b").unwrap();
+    assert!(!store.claim("brief-1", "run-b", long).unwrap(), "only the holder releases");
+    store.release("brief-1", "run-a").unwrap();
+    assert!(store.claim("brief-1", "run-b", long).unwrap());
+    assert!(store.claim("brief-2", "run-a", std::time::Duration::from_millis(1)).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(store.claim("brief-2", "run-b", long).unwrap(), "an expired claim lapses");
+
     // Keys: unique names, found by hash, spend adds up under concurrency, revocation sticks.
     store.create_key(&key("1", "ci", Some(1.0))).unwrap();
     let err = store.create_key(&key("2", "ci", None)).expect_err("same name");

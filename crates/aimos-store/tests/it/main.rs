@@ -241,7 +241,7 @@ fn a_store_locked_by_another_writer_is_reported_as_locked_and_loses_nothing() {
 }
 
 #[test]
-fn a_version_1_file_gains_the_keys_table_and_keeps_its_insights() {
+fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("aimos.db");
     {
@@ -250,7 +250,8 @@ fn a_version_1_file_gains_the_keys_table_and_keeps_its_insights() {
     }
     {
         let conn = rusqlite_connection(&path);
-        conn.execute_batch("DROP TABLE keys; PRAGMA user_version = 1;").expect("downgrade");
+        conn.execute_batch("DROP TABLE keys; DROP TABLE claims; PRAGMA user_version = 1;")
+            .expect("downgrade");
     }
     let store = SqliteStore::open(&path).expect("migrate");
     assert!(store.insight("0001").expect("query").is_some());

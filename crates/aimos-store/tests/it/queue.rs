@@ -38,6 +38,15 @@ impl Store for SlowRuns {
     fn stats(&self) -> Result<Stats, StoreError> {
         self.0.stats()
     }
+    fn insights_by_fingerprint(&self, f: &str) -> Result<Vec<Insight>, StoreError> {
+        self.0.insights_by_fingerprint(f)
+    }
+    fn claim(&self, k: &str, h: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.0.claim(k, h, ttl)
+    }
+    fn release(&self, k: &str, h: &str) -> Result<(), StoreError> {
+        self.0.release(k, h)
+    }
     fn create_key(&self, k: &KeyRecord) -> Result<(), StoreError> {
         self.0.create_key(k)
     }
