@@ -250,16 +250,7 @@ async fn forward(
                 return;
             }
             Some(Err(err)) => {
-                let error = ApiError::from_model(&err);
-                let _ = tx.send(stream::data(&error.body())).await;
-                let _ = tx.send(stream::done()).await;
-                call.finish(
-                    error.status.as_u16(),
-                    Usage::default(),
-                    0.0,
-                    0.0,
-                    upstream_started.elapsed(),
-                );
+                fail_stream(&call, &tx, &ApiError::from_model(&err), upstream_started).await;
                 return;
             }
             None => {
@@ -273,6 +264,18 @@ async fn forward(
             }
         }
     }
+}
+
+/// Ends a stream that failed after its first byte: an error event, then `[DONE]`.
+async fn fail_stream(
+    call: &Call,
+    tx: &mpsc::Sender<Bytes>,
+    error: &ApiError,
+    upstream_started: Instant,
+) {
+    let _ = tx.send(stream::data(&error.body())).await;
+    let _ = tx.send(stream::done()).await;
+    call.finish(error.status.as_u16(), Usage::default(), 0.0, 0.0, upstream_started.elapsed());
 }
 
 /// The closing chunks of a stream: tool calls, the finish reason (with `aimos` for pipeline
@@ -467,16 +470,7 @@ async fn pipeline(call: Call, chat: ChatRequest, streamed: bool) -> Result<Respo
                     return;
                 }
                 Some(Progress::Done(Err(err))) => {
-                    let error = ApiError::from_pipeline(&err);
-                    let _ = tx.send(stream::data(&error.body())).await;
-                    let _ = tx.send(stream::done()).await;
-                    call.finish(
-                        error.status.as_u16(),
-                        Usage::default(),
-                        0.0,
-                        0.0,
-                        started.elapsed(),
-                    );
+                    fail_stream(&call, &tx, &ApiError::from_pipeline(&err), started).await;
                     return;
                 }
                 None => {

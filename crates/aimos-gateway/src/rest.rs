@@ -62,20 +62,31 @@ pub async fn insights(
         .into_response())
 }
 
+/// One stored thing by id, as JSON, or a 404 naming it.
+async fn by_id<T: serde::Serialize + Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    what: &'static str,
+    get: fn(&dyn aimos_core::Store, &str) -> Result<Option<T>, aimos_core::StoreError>,
+) -> Result<Response, ApiError> {
+    state.keys.authorize(headers, false)?;
+    let store = state.store.clone();
+    let lookup = id.clone();
+    let found =
+        blocking(move || get(&*store, &lookup).map_err(|err| ApiError::from_store(&err))).await?;
+    match found {
+        Some(found) => Ok(Json(found).into_response()),
+        None => Err(ApiError::not_found(&format!("no {what} `{id}`"))),
+    }
+}
+
 pub async fn insight(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.keys.authorize(&headers, false)?;
-    let store = state.store.clone();
-    let lookup = id.clone();
-    let found =
-        blocking(move || store.insight(&lookup).map_err(|err| ApiError::from_store(&err))).await?;
-    match found {
-        Some(insight) => Ok(Json(insight).into_response()),
-        None => Err(ApiError::not_found(&format!("no insight `{id}`"))),
-    }
+    by_id(&state, &headers, id, "insight", |store, id| store.insight(id)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,15 +132,7 @@ pub async fn run(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.keys.authorize(&headers, false)?;
-    let store = state.store.clone();
-    let lookup = id.clone();
-    let found =
-        blocking(move || store.run(&lookup).map_err(|err| ApiError::from_store(&err))).await?;
-    match found {
-        Some(run) => Ok(Json(run).into_response()),
-        None => Err(ApiError::not_found(&format!("no run `{id}`"))),
-    }
+    by_id(&state, &headers, id, "run", |store, id| store.run(id)).await
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
