@@ -217,10 +217,11 @@ impl Providers {
             return Err(OpenError::NotRemote { name: name.to_owned(), known: self.known() });
         }
         let endpoint = self.endpoint(name, provider, config)?;
-        let price = price
-            .or_else(|| aimos_core::prices::known_price(name).map(|k| k.price))
-            .unwrap_or_default();
-        let info = ModelInfo { id: name.to_owned(), context_window: None, price };
+        let known = aimos_core::prices::known_price(name);
+        let price = price.or(known.map(|k| k.price)).unwrap_or_default();
+        // A known hosted model's window lets the pipeline fit the context to it.
+        let context_window = known.map(|k| k.context_window);
+        let info = ModelInfo { id: name.to_owned(), context_window, price };
         let model = model.to_owned();
         Ok(match config.api {
             Api::OpenAi => {
@@ -345,5 +346,8 @@ mod tests {
         providers.configure("anthropic", priced);
         let model = providers.open("anthropic:claude-sonnet-4-5", None).expect("opens");
         assert_eq!(model.info().price.output_per_mtok, 15.0);
+        assert_eq!(model.info().context_window, Some(200_000));
+        let unknown = providers.open("local-server:whatever", None).expect("opens");
+        assert_eq!(unknown.info().context_window, None);
     }
 }
