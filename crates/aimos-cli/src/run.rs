@@ -57,9 +57,17 @@ pub struct RunArgs {
     store: StoreArgs,
     #[command(flatten)]
     config: ConfigArgs,
+    /// Which models get text with its secrets (keys, tokens, passwords, private keys) replaced
+    /// by typed placeholders: external (remote models), all, or off
+    #[arg(long, default_value = "external", value_parser = parse_redact)]
+    redact: aimos_context::RedactPolicy,
     /// Print the whole run record as JSON
     #[arg(long)]
     json: bool,
+}
+
+fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {
+    text.parse()
 }
 
 fn parse_strategy(text: &str) -> Result<Strategy, String> {
@@ -97,6 +105,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         strategy: args.strategy,
         brief_budget: args.budget,
         max_result_tokens: args.max_tokens,
+        redact: args.redact,
         ..RunOptions::default()
     };
 

@@ -4,6 +4,9 @@
 //! It knows nothing of models or storage; token counts come from a function the caller passes
 //! (the target model's tokenizer where known).
 
+pub mod redact;
+pub use redact::{RedactPolicy, Redacted, redact};
+
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;

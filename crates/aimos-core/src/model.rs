@@ -27,6 +27,9 @@ pub struct ModelInfo {
     pub context_window: Option<u32>,
     /// What a million tokens cost.
     pub price: Price,
+    /// Whether text sent to the model leaves this machine (remote providers); such text is
+    /// redacted under the default policy.
+    pub external: bool,
 }
 
 /// A language model that answers chat requests.

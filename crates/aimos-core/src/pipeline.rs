@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aimos_context::{Document, Packed, estimate_tokens, pack};
+use aimos_context::{Document, Packed, RedactPolicy, Redacted, estimate_tokens, pack, redact};
 use sha2::{Digest, Sha256};
 
 use crate::chat::{ChatRequest, ChatResponse, Message, ResponseFormat, Usage};
@@ -37,6 +37,8 @@ pub struct RunOptions {
     /// The run's id, where the caller must know it before the run ends (a gateway sends it
     /// in a header before the answer streams); a new UUIDv7 otherwise.
     pub run_id: Option<String>,
+    /// Which models get text with its secrets replaced by typed placeholders.
+    pub redact: RedactPolicy,
 }
 
 impl Default for RunOptions {
@@ -46,6 +48,7 @@ impl Default for RunOptions {
             brief_budget: 1024,
             max_result_tokens: 1024,
             run_id: None,
+            redact: RedactPolicy::External,
         }
     }
 }
@@ -176,6 +179,12 @@ impl Pipeline {
         if options.strategy == Strategy::Consult {
             let distill_started = Instant::now();
             let (brief, packed) = self.distill(task, options.brief_budget);
+            let (brief, redacted) = if options.redact.applies(self.smart.info().external) {
+                let redacted = redact(&brief);
+                (redacted.text.clone(), Some(redacted))
+            } else {
+                (brief, None)
+            };
             record.steps.push(Step {
                 kind: StepKind::Distill,
                 model: None,
@@ -185,9 +194,10 @@ impl Pipeline {
                 latency_ms: ms(distill_started.elapsed()),
                 prompt_digest: Some(digest(&brief)),
                 note: Some(format!(
-                    "brief of {} tokens{}",
+                    "brief of {} tokens{}{}",
                     packed.tokens,
-                    packed.note().map(|n| format!("; {n}")).unwrap_or_default()
+                    packed.note().map(|n| format!("; {n}")).unwrap_or_default(),
+                    redacted.as_ref().map(redaction_note).unwrap_or_default()
                 )),
             });
             let (insight, consult_rates) = self.consult_once(task, &brief, record).await?;
@@ -200,9 +210,29 @@ impl Pipeline {
             _ => Arc::clone(&self.cheap),
         };
         let role = if options.strategy == Strategy::Smart { "smart" } else { "cheap" };
-        let (request, packed) =
+        let (mut request, packed) =
             execution_request(&*executor, task, guidance.as_deref(), options.max_result_tokens);
-        let note = packed.note();
+        let mut note = packed.note();
+        if options.redact.applies(executor.info().external) {
+            let mut all = Redacted::default();
+            for message in &mut request.messages {
+                let redacted = redact(&message.content);
+                for (kind, n) in redacted.found {
+                    match all.found.iter_mut().find(|(k, _)| *k == kind) {
+                        Some((_, total)) => *total += n,
+                        None => all.found.push((kind, n)),
+                    }
+                }
+                message.content = redacted.text;
+            }
+            if all.count() > 0 {
+                let redactions = redaction_note(&all);
+                note = Some(match note {
+                    Some(note) => format!("{note}{redactions}"),
+                    None => redactions.trim_start_matches("; ").to_owned(),
+                });
+            }
+        }
         let call =
             self.call(role, &*executor, request, StepKind::Execute, note, Some(on_delta)).await?;
         let completion_tokens = call.response.usage.completion_tokens;
@@ -250,8 +280,6 @@ impl Pipeline {
         (format!("{header}{}", packed.text), packed)
     }
 
-    /// Asks the smart model about `brief`, retrying once with the reason an answer was invalid;
-    /// stores and returns the insight with the speeds the smart model showed.
     /// Consults, unless another run (in this process or another sharing the store) is already
     /// consulting on the same brief: then waits for its insight and recalls it. A claim in the
     /// store decides who consults; if its holder fails or vanishes, a waiting run takes over.
@@ -298,6 +326,8 @@ impl Pipeline {
             .find(|i| i.brief == brief && i.created_at.as_str() >= since))
     }
 
+    /// Asks the smart model about `brief`, retrying once with the reason an answer was invalid;
+    /// stores and returns the insight with the speeds the smart model showed.
     async fn consult(
         &self,
         task: &Task,
@@ -490,6 +520,16 @@ const CLAIM_TTL: Duration = Duration::from_secs(300);
 /// How often a run waiting for another's consultation looks again.
 const CLAIM_POLL: Duration = Duration::from_millis(200);
 
+/// `; 3 secrets redacted (aws_access_key ×2, jwt ×1)`, or nothing.
+fn redaction_note(redacted: &Redacted) -> String {
+    if redacted.count() == 0 {
+        return String::new();
+    }
+    let kinds: Vec<String> = redacted.found.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    let n = redacted.count();
+    format!("; {n} secret{} redacted ({})", if n == 1 { "" } else { "s" }, kinds.join(", "))
+}
+
 /// The step of a run that waited for another run's insight instead of paying for its own.
 fn recalled(insight: Insight, record: &mut RunRecord, started: Instant) -> Insight {
     record.steps.push(Step {
@@ -612,6 +652,7 @@ mod tests {
         fn new(id: &str, price: f64, answers: &[&str]) -> Arc<ScriptedModel> {
             Arc::new(ScriptedModel {
                 info: ModelInfo {
+                    external: false,
                     id: id.into(),
                     context_window: Some(4096),
                     price: Price {
@@ -823,6 +864,38 @@ mod tests {
             executed.messages.iter().any(|m| m.content.contains("the loop reads one past the end"))
         );
         assert!(store.claims.lock().expect("lock").is_empty(), "no claim left behind");
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_what_external_models_see_and_counted() {
+        let mut smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+        Arc::get_mut(&mut smart).expect("unshared").info.external = true;
+        let cheap = ScriptedModel::new("cheap", 0.1, &["done", "done"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline =
+            Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
+        let mut task = task();
+        task.problem.push_str(" (the client uses AKIAIOSFODNN7EXAMPLE)");
+        let record = block_on(pipeline.run(&task, &RunOptions::default())).expect("run");
+        let brief = smart.requests.lock().expect("lock")[0].messages[1].content.clone();
+        assert!(!brief.contains("AKIAIOSFODNN7EXAMPLE"), "{brief}");
+        assert!(brief.contains("[REDACTED:aws_access_key]"), "{brief}");
+        let note = record.steps[0].note.as_deref().unwrap_or_default();
+        assert!(note.contains("1 secret redacted (aws_access_key ×1)"), "{note}");
+        // The embedded executor keeps the full text under the default policy...
+        let executed = cheap.requests.lock().expect("lock")[0].clone();
+        assert!(executed.messages.iter().any(|m| m.content.contains("AKIAIOSFODNN7EXAMPLE")));
+        // ...and not under `all`.
+        let options = RunOptions {
+            strategy: Strategy::Cheap,
+            redact: RedactPolicy::All,
+            ..RunOptions::default()
+        };
+        let record = block_on(pipeline.run(&task, &options)).expect("run");
+        let executed = cheap.requests.lock().expect("lock")[1].clone();
+        assert!(!executed.messages.iter().any(|m| m.content.contains("AKIAIOSFODNN7EXAMPLE")));
+        let note = record.steps.last().and_then(|s| s.note.as_deref()).unwrap_or_default();
+        assert!(note.starts_with("2 secrets redacted (aws_access_key ×2)"), "{note}");
     }
 
     #[test]

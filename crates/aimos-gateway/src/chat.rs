@@ -386,6 +386,7 @@ async fn pipeline(call: Call, chat: ChatRequest, streamed: bool) -> Result<Respo
         brief_budget: limits.brief_budget,
         max_result_tokens: chat.max_tokens.unwrap_or(limits.max_result_tokens),
         run_id: Some(run_id.clone()),
+        ..RunOptions::default()
     };
     let pipeline = Arc::clone(&call.state.pipeline);
     if !streamed {

@@ -196,7 +196,12 @@ impl GgufModel {
         })?;
 
         Ok(GgufModel {
-            info: ModelInfo { id: id.to_owned(), context_window: Some(context_window), price },
+            info: ModelInfo {
+                id: id.to_owned(),
+                context_window: Some(context_window),
+                price,
+                external: false,
+            },
             weights,
             jobs,
             threads,

@@ -221,7 +221,7 @@ impl Providers {
         let price = price.or(known.map(|k| k.price)).unwrap_or_default();
         // A known hosted model's window lets the pipeline fit the context to it.
         let context_window = known.map(|k| k.context_window);
-        let info = ModelInfo { id: name.to_owned(), context_window, price };
+        let info = ModelInfo { id: name.to_owned(), context_window, price, external: true };
         let model = model.to_owned();
         Ok(match config.api {
             Api::OpenAi => {
