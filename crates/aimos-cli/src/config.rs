@@ -161,6 +161,18 @@ impl Config {
         })
     }
 
+    /// The models of a role: the command line's one, else the config's list, else `default`.
+    pub fn model_names(
+        option: Option<&String>,
+        configured: Option<&Vec<String>>,
+        default: &str,
+    ) -> Vec<String> {
+        option
+            .map(|name| vec![name.clone()])
+            .or_else(|| configured.cloned())
+            .unwrap_or_else(|| vec![default.to_owned()])
+    }
+
     /// The built-in providers with this config's added.
     pub fn providers(&self) -> aimos_providers::Providers {
         let mut providers = aimos_providers::Providers::from_env();

@@ -87,15 +87,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
         ..LoadOptions::default()
     };
-    let names = |option: &Option<String>, configured: &Option<Vec<String>>, default: &str| {
-        option
-            .clone()
-            .map(|name| vec![name])
-            .or_else(|| configured.clone())
-            .unwrap_or_else(|| vec![default.to_owned()])
-    };
-    let cheap_names = names(&args.cheap, &config.cheap, DEFAULT_CHEAP);
-    let smart_names = names(&args.smart, &config.smart, DEFAULT_SMART);
+    let cheap_names =
+        Config::model_names(args.cheap.as_ref(), config.cheap.as_ref(), DEFAULT_CHEAP);
+    let smart_names =
+        Config::model_names(args.smart.as_ref(), config.smart.as_ref(), DEFAULT_SMART);
     let cheap = open_models(&cheap_names, "cheap", &config, &providers, &local)?;
     // Opened for every strategy: the counterfactual needs its tokenizer and price.
     let smart = open_models(&smart_names, "smart", &config, &providers, &local)?;

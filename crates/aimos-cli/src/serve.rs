@@ -109,15 +109,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
         ..LoadOptions::default()
     };
-    let names = |option: &Option<String>, configured: &Option<Vec<String>>, default: &str| {
-        option
-            .clone()
-            .map(|n| vec![n])
-            .or_else(|| configured.clone())
-            .unwrap_or_else(|| vec![default.to_owned()])
-    };
-    let smart_names = names(&args.smart, &config.smart, DEFAULT_SMART);
-    let cheap_names = names(&args.cheap, &config.cheap, DEFAULT_CHEAP);
+    let smart_names =
+        Config::model_names(args.smart.as_ref(), config.smart.as_ref(), DEFAULT_SMART);
+    let cheap_names =
+        Config::model_names(args.cheap.as_ref(), config.cheap.as_ref(), DEFAULT_CHEAP);
     let pull_first = |err: anyhow::Error| {
         err.context("the models of aimos/consult must be on this machine before serving (`aimos models pull NAME`)")
     };
@@ -131,11 +126,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             configured.push(name.clone());
         }
     }
-    let opened: HashMap<String, Arc<dyn Model>> =
-        [(smart_names.join(","), Arc::clone(&smart)), (cheap_names.join(","), Arc::clone(&cheap))]
-            .into_iter()
-            .filter(|(name, _)| !name.contains(','))
-            .collect();
+    // A single model is already open under its name; a fallback list has no one name.
+    let mut opened: HashMap<String, Arc<dyn Model>> = HashMap::new();
+    for (names, model) in [(&smart_names, &smart), (&cheap_names, &cheap)] {
+        if let [name] = names.as_slice() {
+            opened.insert(name.clone(), Arc::clone(model));
+        }
+    }
     let served = Served { config, providers, local, configured, opened: Mutex::new(opened) };
     // Runs are written by a background thread, off the request path; closed (and so written
     // out) when the server has stopped.

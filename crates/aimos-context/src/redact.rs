@@ -59,6 +59,14 @@ impl Redacted {
     pub fn count(&self) -> usize {
         self.found.iter().map(|(_, n)| n).sum()
     }
+
+    /// Adds `n` redactions of `kind` to the counts.
+    pub fn add(&mut self, kind: &'static str, n: usize) {
+        match self.found.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, total)) => *total += n,
+            None => self.found.push((kind, n)),
+        }
+    }
 }
 
 /// Where in a match the secret is: the whole match, or one capture group (the rest stays).
@@ -213,11 +221,10 @@ fn is_placeholder(value: &str) -> bool {
 
 /// Replaces every secret in `text` with `[REDACTED:kind]`.
 pub fn redact(text: &str) -> Redacted {
-    let mut current = text.to_owned();
-    let mut found: Vec<(&'static str, usize)> = Vec::new();
+    let mut out = Redacted { text: text.to_owned(), found: Vec::new() };
     for rule in rules() {
         let mut count = 0;
-        let replaced = rule.regex.replace_all(&current, |caps: &Captures<'_>| {
+        let replaced = rule.regex.replace_all(&out.text, |caps: &Captures<'_>| {
             let whole = caps.get(0).map_or("", |m| m.as_str());
             let (start, end, value) = match rule.part {
                 Part::Whole => (0, whole.len(), whole),
@@ -236,14 +243,11 @@ pub fn redact(text: &str) -> Redacted {
             format!("{}[REDACTED:{}]{}", &whole[..start], rule.kind, &whole[end..])
         });
         if count > 0 {
-            current = replaced.into_owned();
-            match found.iter_mut().find(|(kind, _)| *kind == rule.kind) {
-                Some((_, n)) => *n += count,
-                None => found.push((rule.kind, count)),
-            }
+            out.text = replaced.into_owned();
+            out.add(rule.kind, count);
         }
     }
-    Redacted { text: current, found }
+    out
 }
 
 #[cfg(test)]

@@ -218,10 +218,7 @@ impl Pipeline {
             for message in &mut request.messages {
                 let redacted = redact(&message.content);
                 for (kind, n) in redacted.found {
-                    match all.found.iter_mut().find(|(k, _)| *k == kind) {
-                        Some((_, total)) => *total += n,
-                        None => all.found.push((kind, n)),
-                    }
+                    all.add(kind, n);
                 }
                 message.content = redacted.text;
             }

@@ -273,6 +273,14 @@ fn classify(location: &str, err: rusqlite::Error) -> StoreError {
     }
 }
 
+/// The error for a key whose name another key has.
+pub(crate) fn name_taken(location: &str, name: &str) -> StoreError {
+    StoreError::Backend {
+        location: location.to_owned(),
+        message: format!("a key named `{name}` exists already; pick another name"),
+    }
+}
+
 pub(crate) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
@@ -635,31 +643,28 @@ impl Store for SqliteStore {
 
     fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let conn = self.connection();
-        let taken: bool = conn
-            .query_row("SELECT count(*) > 0 FROM keys WHERE name = ?1", [&key.name], |row| {
-                row.get(0)
-            })
+        // The unique name decides, in one statement: no window between a check and the insert.
+        let inserted = conn
+            .execute(
+                &format!(
+                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (name) DO NOTHING"
+                ),
+                params![
+                    key.id,
+                    key.name,
+                    key.hash,
+                    key.budget_usd,
+                    key.spent_usd,
+                    key.rpm.map(i64::from),
+                    key.created_at,
+                    key.revoked_at
+                ],
+            )
             .map_err(self.err())?;
-        if taken {
-            return Err(StoreError::Backend {
-                location: self.location().to_owned(),
-                message: format!("a key named `{}` exists already; pick another name", key.name),
-            });
+        if inserted == 0 {
+            return Err(name_taken(self.location(), &key.name));
         }
-        conn.execute(
-            &format!("INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![
-                key.id,
-                key.name,
-                key.hash,
-                key.budget_usd,
-                key.spent_usd,
-                key.rpm.map(i64::from),
-                key.created_at,
-                key.revoked_at
-            ],
-        )
-        .map_err(self.err())?;
         Ok(())
     }
 

@@ -699,23 +699,12 @@ impl Store for PgStore {
 
     fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let key = key.clone();
-        let location = self.location.clone();
-        let taken = self.with({
-            let name = key.name.clone();
-            move |client| {
-                Ok(client.query_opt("SELECT 1 FROM keys WHERE name = $1", &[&name])?.is_some())
-            }
-        })?;
-        if taken {
-            return Err(StoreError::Backend {
-                location,
-                message: format!("a key named `{}` exists already; pick another name", key.name),
-            });
-        }
-        self.with(move |client| {
-            client.execute(
+        let name = key.name.clone();
+        let inserted = self.with(move |client| {
+            let inserted = client.execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (name) DO NOTHING"
                 ),
                 &[
                     &key.id,
@@ -728,8 +717,12 @@ impl Store for PgStore {
                     &key.revoked_at,
                 ],
             )?;
-            Ok(())
-        })
+            Ok(inserted == 1)
+        })?;
+        if !inserted {
+            return Err(crate::name_taken(&self.location, &name));
+        }
+        Ok(())
     }
 
     fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, StoreError> {
