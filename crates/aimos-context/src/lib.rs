@@ -1,14 +1,31 @@
-//! The context of a task: reading it from disk, and fitting it into a model's token budget.
+//! The context of a task: reading it from disk, cutting it into chunks, finding what matters
+//! to a problem, and fitting it into a model's token budget.
 //!
-//! This is the plain first version: whole files, ranked by BM25 against the problem's words.
+//! - [`ingest`] reads files, folders and stdin into [`Document`]s.
+//! - [`Index`] cuts documents into chunks (by syntax with tree-sitter for Rust, Python,
+//!   JavaScript, TypeScript, Go and Java; by sections in Markdown; by line windows otherwise)
+//!   and counts their terms; [`Index::open`] keeps a cache per tree on disk.
+//! - [`distill`] builds the [`Brief`] the smart model sees; [`pack`] fits whole documents into
+//!   an executor's window.
+//! - [`redact`] replaces secrets with typed placeholders.
+//!
 //! It knows nothing of models or storage; token counts come from a function the caller passes
 //! (the target model's tokenizer where known).
 
+pub mod anchor;
+pub mod brief;
+mod cache;
+pub mod chunk;
+pub mod index;
 pub mod redact;
+mod walk;
+
+pub use brief::{Brief, DistillOptions, Evidence, distill, fit_problem};
+pub use chunk::{Chunk, ChunkKind, Chunker, Language};
+pub use index::{File, Index, OpenReport};
 pub use redact::{RedactPolicy, Redacted, redact};
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -62,82 +79,39 @@ pub enum IngestError {
     },
 }
 
-/// Folders that hold build output or dependencies, not the user's own material.
-const SKIPPED_DIRS: &[&str] =
-    &["target", "node_modules", "vendor", "dist", "build", "__pycache__", ".venv", "venv"];
-
-/// Reads files and folders (recursively, in sorted order, skipping hidden and build folders).
-/// Binary and oversized files are skipped and listed, never an error.
+/// Reads files and folders (recursively, in sorted order, honouring `.gitignore`, skipping
+/// hidden entries and build and dependency folders) and `-` (stdin). Binary, non-UTF-8 and
+/// oversized files are skipped and listed, never an error.
 pub fn ingest(paths: &[PathBuf], limits: Limits) -> Result<Ingested, IngestError> {
     let mut out = Ingested::default();
     let mut total = 0u64;
     for path in paths {
-        if !path.exists() {
-            return Err(IngestError::NotFound { path: path.clone() });
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|source| IngestError::Io { path: path.clone(), source })?;
+            total += text.len() as u64;
+            out.documents.push(Document { path: "-".into(), text });
+            continue;
         }
-        let mut files = Vec::new();
-        collect_files(path, &mut files)?;
-        for file in files {
-            read_file(&file, limits, &mut total, &mut out);
+        let mut found = Vec::new();
+        walk::walk(std::slice::from_ref(path), limits, &mut out.skipped, &mut |file| {
+            if total + file.size > limits.max_total_bytes {
+                return false;
+            }
+            total += file.size;
+            found.push(file);
+            true
+        })?;
+        for file in found {
+            match index::read_text(&file.source) {
+                Ok(text) => out.documents.push(Document { path: file.path, text }),
+                Err(reason) => out.skipped.push(Skipped { path: file.path, reason }),
+            }
         }
     }
     Ok(out)
-}
-
-fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), IngestError> {
-    let io = |source| IngestError::Io { path: path.to_owned(), source };
-    if !path.is_dir() {
-        files.push(path.to_owned());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> =
-        fs::read_dir(path).map_err(io)?.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for entry in entries {
-        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if name.starts_with('.') || (entry.is_dir() && SKIPPED_DIRS.contains(&name.as_str())) {
-            continue;
-        }
-        collect_files(&entry, files)?;
-    }
-    Ok(())
-}
-
-fn read_file(path: &Path, limits: Limits, total: &mut u64, out: &mut Ingested) {
-    let shown = path.display().to_string();
-    let skip = |out: &mut Ingested, reason: String| {
-        out.skipped.push(Skipped { path: shown.clone(), reason })
-    };
-    let size = match fs::metadata(path) {
-        Ok(meta) => meta.len(),
-        Err(err) => return skip(out, format!("unreadable: {err}")),
-    };
-    if size > limits.max_file_bytes {
-        return skip(
-            out,
-            format!("{size} bytes, over the {} byte limit per file", limits.max_file_bytes),
-        );
-    }
-    if *total + size > limits.max_total_bytes {
-        return skip(
-            out,
-            format!("over the {} byte limit for all context", limits.max_total_bytes),
-        );
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    if let Err(err) = fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)) {
-        return skip(out, format!("unreadable: {err}"));
-    }
-    if bytes.iter().take(8192).any(|&b| b == 0) {
-        return skip(out, "binary".into());
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => {
-            *total += size;
-            out.documents.push(Document { path: shown, text });
-        }
-        Err(_) => skip(out, "not UTF-8 text".into()),
-    }
 }
 
 /// Text fitted into a budget, with an account of what did not fit.
@@ -307,6 +281,7 @@ pub fn estimate_tokens(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn doc(path: &str, text: &str) -> Document {
         Document { path: path.into(), text: text.into() }
@@ -366,6 +341,21 @@ mod tests {
             reasons[0].contains("byte limit per file") && reasons[1] == "binary",
             "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn gitignored_files_are_left_out_even_outside_a_repository() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::write(root.join(".gitignore"), "secret.txt\ngen/\n").expect("write");
+        fs::create_dir_all(root.join("gen")).expect("mkdir");
+        fs::write(root.join("gen/out.py"), "x = 1\n").expect("write");
+        fs::write(root.join("secret.txt"), "hunter2\n").expect("write");
+        fs::write(root.join("kept.py"), "y = 2\n").expect("write");
+        let ingested = ingest(&[root.to_owned()], Limits::default()).expect("ingest");
+        let read: Vec<&str> = ingested.documents.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(read.len(), 1, "{read:?}");
+        assert!(read[0].ends_with("kept.py"), "{read:?}");
     }
 
     #[test]

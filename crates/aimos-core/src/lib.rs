@@ -21,7 +21,7 @@ pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo, TimeoutPhas
 pub use pipeline::{Pipeline, PipelineError, RunOptions, Task};
 pub use price::{Cost, Price};
 pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
-pub use store::{KeyRecord, ModelUsage, Outcome, Stats, Store, StoreError, Totals};
+pub use store::{Exposure, KeyRecord, ModelUsage, Outcome, Stats, Store, StoreError, Totals};
 
 /// An error and its sources, joined with `: ` — for messages and records that keep the cause.
 pub fn error_chain(err: &dyn std::error::Error) -> String {

@@ -9,7 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aimos_context::{Document, Packed, RedactPolicy, Redacted, estimate_tokens, pack, redact};
+use aimos_context::{
+    Brief, DistillOptions, Document, Index, Packed, RedactPolicy, Redacted, distill, estimate_tokens,
+    pack, redact,
+};
 use sha2::{Digest, Sha256};
 
 use crate::chat::{ChatRequest, ChatResponse, Message, ResponseFormat, Usage};
@@ -146,6 +149,11 @@ impl Pipeline {
             savings: 0.0,
             latency_ms: 0.0,
             steps: Vec::new(),
+            context_tokens: task
+                .context
+                .iter()
+                .map(|doc| count(&*self.smart, &doc.text) as u64)
+                .sum(),
         };
         let outcome = self.run_steps(task, options, &mut record, on_delta).await;
         record.latency_ms = ms(started.elapsed());
@@ -178,13 +186,11 @@ impl Pipeline {
         let mut smart_rates = None;
         if options.strategy == Strategy::Consult {
             let distill_started = Instant::now();
-            let (brief, packed) = self.distill(task, options.brief_budget);
-            let (brief, redacted) = if options.redact.applies(self.smart.info().external) {
-                let redacted = redact(&brief);
-                (redacted.text.clone(), Some(redacted))
-            } else {
-                (brief, None)
-            };
+            let redacting = options.redact.applies(self.smart.info().external);
+            let brief = self.distill(task, options.brief_budget, redacting);
+            let note = format!("{}{}", brief.note(), redaction_note(&brief.redactions));
+            let exposure = (brief.context_tokens as u64, brief.redactions.count() as u64);
+            let brief = brief.render();
             record.steps.push(Step {
                 kind: StepKind::Distill,
                 model: None,
@@ -193,14 +199,18 @@ impl Pipeline {
                 cost: Cost::default(),
                 latency_ms: ms(distill_started.elapsed()),
                 prompt_digest: Some(digest(&brief)),
-                note: Some(format!(
-                    "brief of {} tokens{}{}",
-                    packed.tokens,
-                    packed.note().map(|n| format!("; {n}")).unwrap_or_default(),
-                    redacted.as_ref().map(redaction_note).unwrap_or_default()
-                )),
+                note: Some(note),
+                context_tokens: 0,
+                external: false,
+                redactions: exposure.1,
             });
+            let consult_from = record.steps.len();
             let (insight, consult_rates) = self.consult_once(task, &brief, record).await?;
+            // Every consult attempt carried the brief's excerpts of the context.
+            for step in record.steps[consult_from..].iter_mut().filter(|s| s.model.is_some()) {
+                step.context_tokens = exposure.0;
+                step.redactions = exposure.1;
+            }
             smart_rates = consult_rates;
             record.insight_id = Some(insight.id.clone());
             guidance = Some(insight.as_guidance());
@@ -213,6 +223,7 @@ impl Pipeline {
         let (mut request, packed) =
             execution_request(&*executor, task, guidance.as_deref(), options.max_result_tokens);
         let mut note = packed.note();
+        let mut redactions = 0;
         if options.redact.applies(executor.info().external) {
             let mut all = Redacted::default();
             for message in &mut request.messages {
@@ -222,6 +233,7 @@ impl Pipeline {
                 }
                 message.content = redacted.text;
             }
+            redactions = all.count() as u64;
             if all.count() > 0 {
                 let redactions = redaction_note(&all);
                 note = Some(match note {
@@ -230,8 +242,10 @@ impl Pipeline {
                 });
             }
         }
-        let call =
+        let mut call =
             self.call(role, &*executor, request, StepKind::Execute, note, Some(on_delta)).await?;
+        call.step.context_tokens = packed.tokens as u64;
+        call.step.redactions = redactions;
         let completion_tokens = call.response.usage.completion_tokens;
         let execute_rates = rates(&call.response);
         record.steps.push(call.step.clone());
@@ -267,14 +281,13 @@ impl Pipeline {
         Ok(call.response.content)
     }
 
-    /// The brief: the problem, then as much of the most relevant context as fits the budget.
-    fn distill(&self, task: &Task, budget: usize) -> (String, Packed) {
-        let counter = |text: &str| count(&*self.smart, text);
-        let problem = fit_problem(&task.problem, budget / 2, &counter);
-        let header = format!("Problem:\n{problem}\n\nContext excerpts:\n");
-        let room = budget.saturating_sub(counter(&header));
-        let packed = pack(&task.context, &task.problem, room, &counter);
-        (format!("{header}{}", packed.text), packed)
+    /// The brief: the problem, a map of the context, and its most relevant excerpts, within the
+    /// budget counted with the smart model's tokenizer.
+    fn distill(&self, task: &Task, budget: usize, redact: bool) -> Brief {
+        let index = Index::from_documents(&task.context);
+        distill(&task.problem, &index, &DistillOptions { budget, redact }, &|text| {
+            count(&*self.smart, text)
+        })
     }
 
     /// Consults, unless another run (in this process or another sharing the store) is already
@@ -421,6 +434,9 @@ impl Pipeline {
             latency_ms: ms(started.elapsed()),
             prompt_digest: Some(prompt_digest),
             note,
+            context_tokens: 0,
+            external: model.info().external,
+            redactions: 0,
         };
         Ok(Call { response, step })
     }
@@ -469,35 +485,6 @@ fn count(model: &dyn Model, text: &str) -> usize {
     model.count_tokens(text).unwrap_or_else(|| estimate_tokens(text))
 }
 
-/// Keeps the start and, mostly, the end of an overlong problem (logs put the error last).
-fn fit_problem(problem: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> String {
-    if count(problem) <= budget {
-        return problem.to_owned();
-    }
-    let lines: Vec<&str> = problem.lines().collect();
-    let mut head = 0;
-    let mut tail = 0;
-    let join = |head: usize, tail: usize| {
-        format!(
-            "{}\n[… {} lines left out …]\n{}",
-            lines[..head].join("\n"),
-            lines.len() - head - tail,
-            lines[lines.len() - tail..].join("\n")
-        )
-    };
-    // Grow the tail twice as fast as the head while it fits.
-    while head + tail < lines.len() {
-        let (next_head, next_tail) =
-            if tail < 2 * (head + 1) { (head, tail + 1) } else { (head + 1, tail) };
-        if count(&join(next_head, next_tail)) > budget {
-            break;
-        }
-        head = next_head;
-        tail = next_tail;
-    }
-    join(head, tail)
-}
-
 /// (prompt tokens/s, generation tokens/s) of a call, for latency estimates.
 fn rates(response: &ChatResponse) -> (f64, f64) {
     let usage = &response.usage;
@@ -541,6 +528,9 @@ fn recalled(insight: Insight, record: &mut RunRecord, started: Instant) -> Insig
             "waited for insight {} that another run was making from the same brief",
             insight.id
         )),
+        context_tokens: 0,
+        external: false,
+        redactions: 0,
     });
     insight
 }
@@ -824,7 +814,7 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let pipeline =
             Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
-        let (brief, _) = pipeline.distill(&task(), RunOptions::default().brief_budget);
+        let brief = pipeline.distill(&task(), RunOptions::default().brief_budget, false).render();
         let key = format!("consult:{}", digest(&brief));
         // Another run (another replica, say) is consulting on the same brief.
         assert!(store.claim(&key, "other run", CLAIM_TTL).expect("claim"));
@@ -981,16 +971,6 @@ mod tests {
             block_on(pipeline.run(&task, &RunOptions::default())),
             Err(PipelineError::EmptyProblem)
         ));
-    }
-
-    #[test]
-    fn an_overlong_problem_keeps_its_start_and_more_of_its_end() {
-        let log: String = (0..400).map(|i| format!("log line {i}\n")).collect();
-        let fitted = fit_problem(&log, 100, &estimate_tokens);
-        assert!(estimate_tokens(&fitted) <= 100, "{}", estimate_tokens(&fitted));
-        assert!(fitted.starts_with("log line 0\n"), "{fitted}");
-        assert!(fitted.ends_with("log line 399"), "{fitted}");
-        assert!(fitted.contains("lines left out"), "{fitted}");
     }
 
     #[test]

@@ -101,6 +101,16 @@ pub struct Step {
     pub prompt_digest: Option<String>,
     /// A short human note (what was left out of the context, why a retry happened, …).
     pub note: Option<String>,
+    /// Tokens of the user's context the prompt carried (the brief's map and excerpts, or the
+    /// executor's packed context); 0 for steps that call no model.
+    #[serde(default)]
+    pub context_tokens: u64,
+    /// Whether the model runs outside this machine (a remote provider).
+    #[serde(default)]
+    pub external: bool,
+    /// Secrets replaced by placeholders before the prompt was sent.
+    #[serde(default)]
+    pub redactions: u64,
 }
 
 impl Step {
@@ -156,6 +166,26 @@ pub struct RunRecord {
     pub savings: f64,
     pub latency_ms: f64,
     pub steps: Vec<Step>,
+    /// Tokens of the whole context of the task (counted with the smart model's tokenizer), the
+    /// measure of how much of it each step exposed.
+    #[serde(default)]
+    pub context_tokens: u64,
+}
+
+impl RunRecord {
+    /// Per external model: tokens of the context sent, of the whole context, in steps that
+    /// carried any.
+    pub fn exposure(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for step in self.steps.iter().filter(|s| s.external) {
+            let model = step.model.clone().unwrap_or_default();
+            match out.iter_mut().find(|(m, _)| *m == model) {
+                Some((_, sent)) => *sent += step.context_tokens,
+                None => out.push((model, step.context_tokens)),
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,21 @@ pub struct Stats {
     pub by_day: Vec<(String, Totals)>,
     /// Most expensive first.
     pub by_model: Vec<ModelUsage>,
+    /// What went to models outside this machine, per model.
+    #[serde(default)]
+    pub exposure: Vec<Exposure>,
+}
+
+/// How much of users' context one external model was sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Exposure {
+    pub model: String,
+    pub steps: u64,
+    /// Tokens of context the steps carried.
+    pub context_tokens_sent: u64,
+    /// Tokens of the whole context of those steps' runs (a run counted once per step).
+    pub context_tokens_total: u64,
+    pub redactions: u64,
 }
 
 /// Why the store could not do what was asked. Nothing already stored is harmed by any of these.

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aimos_core::{
-    Cost, Counterfactual, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
+    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
     RunStatus, Stats, Step, Store, StoreError, Totals,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -38,7 +38,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -135,6 +135,14 @@ const MIGRATIONS: &[&str] = &[
         holder TEXT NOT NULL,
         expires_at REAL NOT NULL
     );
+    "#,
+    // Version 4: exposure accounting — context tokens each step carried, whether its model is
+    // external, secrets redacted; the whole context's tokens per run.
+    r#"
+    ALTER TABLE steps ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE steps ADD COLUMN external INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE steps ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 
@@ -323,7 +331,7 @@ fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual, savings, latency_ms";
+     cost_usd, counterfactual, savings, latency_ms, context_tokens";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -342,6 +350,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         savings: row.get(12)?,
         latency_ms: row.get(13)?,
         steps: Vec::new(),
+        context_tokens: row.get::<_, i64>(14)? as u64,
     })
 }
 
@@ -355,6 +364,9 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<Step> {
         latency_ms: row.get(5)?,
         prompt_digest: row.get(6)?,
         note: row.get(7)?,
+        context_tokens: row.get::<_, i64>(8)? as u64,
+        external: row.get(9)?,
+        redactions: row.get::<_, i64>(10)? as u64,
     })
 }
 
@@ -465,7 +477,7 @@ impl Store for SqliteStore {
             RunStatus::Failed => "failed",
         };
         tx.execute(
-            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             params![
                 run.id,
                 run.created_at,
@@ -481,13 +493,14 @@ impl Store for SqliteStore {
                 counterfactual,
                 run.savings,
                 run.latency_ms,
+                run.context_tokens as i64,
             ],
         )
         .map_err(self.err())?;
         for (idx, step) in run.steps.iter().enumerate() {
             tx.execute(
-                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
+                 context_tokens, external, redactions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     run.id,
                     idx as i64,
@@ -499,6 +512,9 @@ impl Store for SqliteStore {
                     step.latency_ms,
                     step.prompt_digest,
                     step.note,
+                    step.context_tokens as i64,
+                    step.external,
+                    step.redactions as i64,
                 ],
             )
             .map_err(self.err())?;
@@ -515,8 +531,8 @@ impl Store for SqliteStore {
         let Some(mut run) = run else { return Ok(None) };
         let mut statement = conn
             .prepare(
-                "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note \
-                 FROM steps WHERE run_id = ?1 ORDER BY idx",
+                "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
+                 context_tokens, external, redactions FROM steps WHERE run_id = ?1 ORDER BY idx",
             )
             .map_err(self.err())?;
         run.steps = statement
@@ -606,7 +622,27 @@ impl Store for SqliteStore {
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
-        Ok(Stats { total, by_day, by_model })
+        let mut statement = conn
+            .prepare(
+                "SELECT s.model, count(*), sum(s.context_tokens), sum(r.context_tokens), sum(s.redactions) \
+                 FROM steps s JOIN runs r ON r.id = s.run_id \
+                 WHERE s.external = 1 AND s.model IS NOT NULL GROUP BY s.model ORDER BY s.model",
+            )
+            .map_err(self.err())?;
+        let exposure = statement
+            .query_map([], |row| {
+                Ok(Exposure {
+                    model: row.get(0)?,
+                    steps: row.get::<_, i64>(1)? as u64,
+                    context_tokens_sent: row.get::<_, i64>(2)? as u64,
+                    context_tokens_total: row.get::<_, i64>(3)? as u64,
+                    redactions: row.get::<_, i64>(4)? as u64,
+                })
+            })
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(Stats { total, by_day, by_model, exposure })
     }
 
     fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {

@@ -11,13 +11,13 @@ use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use aimos_core::{
-    Cost, Counterfactual, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
+    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
     RunStatus, Stats, Step, Store, StoreError, Totals,
 };
 use postgres::{Client, NoTls, Row};
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 2;
+pub const PG_SCHEMA_VERSION: i64 = 3;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -109,6 +109,14 @@ const MIGRATIONS: &[&str] = &[
         holder TEXT NOT NULL,
         expires_at DOUBLE PRECISION NOT NULL
     );
+    "#,
+    // Version 3: exposure accounting — context tokens each step carried, whether its model is
+    // external, secrets redacted; the whole context's tokens per run.
+    r#"
+    ALTER TABLE steps ADD COLUMN context_tokens BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE steps ADD COLUMN external BOOLEAN NOT NULL DEFAULT false;
+    ALTER TABLE steps ADD COLUMN redactions BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN context_tokens BIGINT NOT NULL DEFAULT 0;
     "#,
 ];
 
@@ -363,7 +371,7 @@ fn insight_from_row(row: &Row) -> Result<Insight, postgres::Error> {
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual::text, savings, latency_ms";
+     cost_usd, counterfactual::text, savings, latency_ms, context_tokens";
 
 /// A unit enum stored by its serde name (`consult`, `succeeded`, …); unknown names are the
 /// default's, never a failure to read the ledger.
@@ -398,6 +406,7 @@ fn run_from_row(row: &Row) -> Result<RunRecord, postgres::Error> {
         savings: row.try_get(12)?,
         latency_ms: row.try_get(13)?,
         steps: Vec::new(),
+        context_tokens: row.try_get::<_, i64>(14)? as u64,
     })
 }
 
@@ -411,6 +420,9 @@ fn step_from_row(row: &Row) -> Result<Step, postgres::Error> {
         latency_ms: row.try_get(5)?,
         prompt_digest: row.try_get(6)?,
         note: row.try_get(7)?,
+        context_tokens: row.try_get::<_, i64>(8)? as u64,
+        external: row.try_get(9)?,
+        redactions: row.try_get::<_, i64>(10)? as u64,
     })
 }
 
@@ -438,8 +450,8 @@ fn load_run(client: &mut Conn, id: &str) -> Result<Option<RunRecord>, postgres::
     let mut run = run_from_row(&row)?;
     run.steps = client
         .query(
-            "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note \
-             FROM steps WHERE run_id = $1 ORDER BY idx",
+            "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
+             context_tokens, external, redactions FROM steps WHERE run_id = $1 ORDER BY idx",
             &[&id],
         )?
         .iter()
@@ -528,7 +540,7 @@ impl Store for PgStore {
             };
             let mut tx = client.transaction()?;
             tx.execute(
-                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14)", RUN_COLUMNS.replace("::text", "")),
+                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15)", RUN_COLUMNS.replace("::text", "")),
                 &[
                     &run.id,
                     &run.created_at,
@@ -544,11 +556,12 @@ impl Store for PgStore {
                     &counterfactual,
                     &run.savings,
                     &run.latency_ms,
+                    &(run.context_tokens as i64),
                 ],
             )?;
             let insert = tx.prepare(
-                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
+                 context_tokens, external, redactions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )?;
             for (idx, step) in run.steps.iter().enumerate() {
                 tx.execute(
@@ -564,6 +577,9 @@ impl Store for PgStore {
                         &step.latency_ms,
                         &step.prompt_digest,
                         &step.note,
+                        &(step.context_tokens as i64),
+                        &step.external,
+                        &(step.redactions as i64),
                     ],
                 )?;
             }
@@ -655,7 +671,25 @@ impl Store for PgStore {
                     })
                 })
                 .collect::<Result<_, postgres::Error>>()?;
-            Ok(Stats { total, by_day, by_model })
+            let exposure = client
+                .query(
+                    "SELECT s.model, count(*), sum(s.context_tokens)::bigint, sum(r.context_tokens)::bigint, \
+                     sum(s.redactions)::bigint FROM steps s JOIN runs r ON r.id = s.run_id \
+                     WHERE s.external AND s.model IS NOT NULL GROUP BY s.model ORDER BY s.model",
+                    &[],
+                )?
+                .iter()
+                .map(|row| {
+                    Ok(Exposure {
+                        model: row.try_get(0)?,
+                        steps: row.try_get::<_, i64>(1)? as u64,
+                        context_tokens_sent: row.try_get::<_, i64>(2)? as u64,
+                        context_tokens_total: row.try_get::<_, i64>(3)? as u64,
+                        redactions: row.try_get::<_, i64>(4)? as u64,
+                    })
+                })
+                .collect::<Result<_, postgres::Error>>()?;
+            Ok(Stats { total, by_day, by_model, exposure })
         })
     }
 

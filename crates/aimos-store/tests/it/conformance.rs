@@ -69,6 +69,17 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert_eq!(stats.by_day.len(), 1);
     assert_eq!(stats.by_model[0].model, "local:qwen2.5-coder-1.5b");
     assert_eq!(stats.by_model[0].prompt_tokens, 300);
+    // Only the external step counts as exposure, against its run's whole context.
+    assert_eq!(
+        stats.exposure,
+        [aimos_core::Exposure {
+            model: "openai:gpt-4.1-mini".into(),
+            steps: 1,
+            context_tokens_sent: 5_000,
+            context_tokens_total: 20_000,
+            redactions: 2,
+        }]
+    );
 
     // Insights by fingerprint, newest first.
     let by_fp = store.insights_by_fingerprint("fp-0002").unwrap();

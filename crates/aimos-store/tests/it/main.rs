@@ -69,6 +69,9 @@ fn run(id: &str, insight_id: Option<&str>) -> RunRecord {
                 latency_ms: 1.0,
                 prompt_digest: Some("d".into()),
                 note: Some("brief of 200 tokens".into()),
+                context_tokens: 0,
+                external: false,
+                redactions: 1,
             },
             Step {
                 kind: StepKind::Consult,
@@ -79,8 +82,25 @@ fn run(id: &str, insight_id: Option<&str>) -> RunRecord {
                 latency_ms: 5000.0,
                 prompt_digest: Some("c".into()),
                 note: None,
+                context_tokens: 150,
+                external: false,
+                redactions: 1,
+            },
+            Step {
+                kind: StepKind::Execute,
+                model: Some("openai:gpt-4.1-mini".into()),
+                prompt_tokens: 5_200,
+                completion_tokens: 80,
+                cost: Cost { usd: 0.00001 },
+                latency_ms: 900.0,
+                prompt_digest: Some("e".into()),
+                note: None,
+                context_tokens: 5_000,
+                external: true,
+                redactions: 2,
             },
         ],
+        context_tokens: 20_000,
     }
 }
 
@@ -216,10 +236,14 @@ fn stats_sum_runs_by_day_and_model() {
     assert!((stats.total.savings() - 0.8).abs() < 1e-9);
     let days: Vec<&str> = stats.by_day.iter().map(|(day, _)| day.as_str()).collect();
     assert_eq!(days, ["2026-11-27", "2026-11-26"]);
-    assert_eq!(stats.by_model.len(), 1);
+    assert_eq!(stats.by_model.len(), 2);
     assert_eq!(stats.by_model[0].model, "local:qwen2.5-coder-1.5b");
     assert_eq!(stats.by_model[0].calls, 2);
     assert_eq!(stats.by_model[0].prompt_tokens, 600);
+    assert_eq!(stats.exposure.len(), 1);
+    assert_eq!(stats.exposure[0].steps, 2);
+    assert_eq!(stats.exposure[0].context_tokens_sent, 10_000);
+    assert_eq!(stats.exposure[0].context_tokens_total, 40_000);
 }
 
 #[test]
@@ -250,12 +274,20 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
     }
     {
         let conn = rusqlite_connection(&path);
-        conn.execute_batch("DROP TABLE keys; DROP TABLE claims; PRAGMA user_version = 1;")
-            .expect("downgrade");
+        conn.execute_batch(
+            "DROP TABLE keys; DROP TABLE claims; \
+             ALTER TABLE steps DROP COLUMN context_tokens; ALTER TABLE steps DROP COLUMN external; \
+             ALTER TABLE steps DROP COLUMN redactions; ALTER TABLE runs DROP COLUMN context_tokens; \
+             PRAGMA user_version = 1;",
+        )
+        .expect("downgrade");
     }
     let store = SqliteStore::open(&path).expect("migrate");
     assert!(store.insight("0001").expect("query").is_some());
     assert!(store.keys().expect("keys work").is_empty());
+    // Runs written after the migration keep their exposure figures.
+    store.record_run(&run("0003", None)).expect("record");
+    assert_eq!(store.run("0003").expect("read"), Some(run("0003", None)));
     let conn = rusqlite_connection(&path);
     let version: i64 =
         conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");

@@ -1,0 +1,273 @@
+//! Anchors: what a problem names exactly — stack frames of Python, Rust, JavaScript/Node,
+//! Java and Go, compiler-style `path:line` references, paths and identifiers. An anchor that
+//! matches the context beats any text similarity.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Where a trace or a message points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The file as the trace names it (absolute, relative, or for Java a path derived from the
+    /// class name, `com/acme/Bank.java`).
+    pub path: String,
+    pub line: Option<u32>,
+    /// The function the frame is in, as the trace names it (last segment).
+    pub function: Option<String>,
+}
+
+/// The frames of every trace in `text`, innermost (closest to the error) first within each
+/// trace, traces in the order they appear; compiler-style references (`src/a.rs:10:5`) after
+/// them.
+pub fn frames(text: &str) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut python: Vec<Frame> = Vec::new();
+    let mut pending_function: Option<String> = None;
+    let flush_python = |python: &mut Vec<Frame>, out: &mut Vec<Frame>| {
+        // Python prints the outermost frame first.
+        out.extend(python.drain(..).rev());
+    };
+    let mut references = Vec::new();
+    for line in text.lines() {
+        if let Some(c) = PYTHON.captures(line) {
+            python.push(Frame {
+                path: c["path"].to_owned(),
+                line: c["line"].parse().ok(),
+                function: c.name("func").map(|f| f.as_str().to_owned()).filter(|f| f != "<module>"),
+            });
+            continue;
+        }
+        if !python.is_empty() && !line.starts_with(' ') && !line.trim().is_empty() {
+            flush_python(&mut python, &mut out);
+        }
+        if let Some(c) = RUST_PANIC.captures(line) {
+            out.push(frame(&c["path"], &c["line"], None));
+        } else if let Some(c) = RUST_FRAME_FN.captures(line) {
+            pending_function = Some(last_segment(&c["func"]));
+        } else if let Some(c) = RUST_FRAME_AT.captures(line) {
+            out.push(frame(&c["path"], &c["line"], pending_function.take()));
+        } else if let Some(c) = JAVA.captures(line) {
+            let qualified = &c["func"];
+            let mut parts: Vec<&str> = qualified.split('.').collect();
+            let function = parts.pop().map(str::to_owned);
+            parts.pop(); // the class, named by the file
+            let file = &c["file"];
+            let path = if parts.is_empty() {
+                file.to_owned()
+            } else {
+                format!("{}/{file}", parts.join("/"))
+            };
+            out.push(Frame { path, line: c["line"].parse().ok(), function });
+        } else if let Some(c) = NODE.captures(line) {
+            let function = c.name("func").map(|f| last_segment(f.as_str()));
+            out.push(frame(c["path"].trim_start_matches("file://"), &c["line"], function));
+        } else if let Some(c) = GO_FUNC.captures(line) {
+            pending_function = Some(last_segment(&c["func"]));
+        } else if let Some(c) = GO_AT.captures(line) {
+            out.push(frame(&c["path"], &c["line"], pending_function.take()));
+        } else {
+            for c in REFERENCE.captures_iter(line) {
+                let line = c.name("line").or_else(|| c.name("line2")).map_or("", |m| m.as_str());
+                references.push(frame(&c["path"], line, None));
+            }
+        }
+    }
+    flush_python(&mut python, &mut out);
+    out.extend(references);
+    out
+}
+
+fn frame(path: &str, line: &str, function: Option<String>) -> Frame {
+    Frame { path: path.to_owned(), line: line.parse().ok(), function }
+}
+
+/// `std::panicking::begin_panic` → `begin_panic`; `Foo.bar` → `bar`; `<closure>` stays.
+fn last_segment(qualified: &str) -> String {
+    let base = qualified.trim_end_matches("()");
+    base.rsplit(['.', ':']).next().unwrap_or(base).to_owned()
+}
+
+static PYTHON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?"#)
+        .expect("valid")
+});
+/// `thread 'main' panicked at src/main.rs:10:5:` (and the older `panicked at 'msg', path`).
+static RUST_PANIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"panicked at (?:'.*', )?(?P<path>[^\s:']+\.rs):(?P<line>\d+):\d+").expect("valid")
+});
+/// `   3: stack::Stack<T>::peek` in a backtrace.
+static RUST_FRAME_FN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*\d+: (?:0x[0-9a-f]+ - )?(?P<func>[\w:<>, &\[\]{}#]+?)(?:::h[0-9a-f]{16})?$")
+        .expect("valid")
+});
+/// `             at ./src/stack.rs:12:9` in a backtrace.
+static RUST_FRAME_AT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s+at (?P<path>\S+\.rs):(?P<line>\d+)(?::\d+)?\s*$").expect("valid")
+});
+/// `    at com.acme.Bank.withdraw(Bank.java:42)`.
+static JAVA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*at (?:[\w.$/@-]+/)?(?P<func>[\w$.<>]+)\((?P<file>[\w$-]+\.(?:java|kt|scala|groovy)):(?P<line>\d+)\)")
+        .expect("valid")
+});
+/// `    at parse (/srv/app/lib/parse.js:10:5)` or `    at /srv/app/index.js:3:1`.
+static NODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*at (?:async )?(?:(?P<func>[^\s()]+)(?: \[as [^\]]+\])? \()?(?P<path>[^\s()]+\.(?:js|mjs|cjs|jsx|ts|mts|cts|tsx)):(?P<line>\d+):\d+\)?\s*$")
+        .expect("valid")
+});
+/// `main.(*Server).Start(0xc000010000)` in a goroutine dump.
+static GO_FUNC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:panic\()?(?P<func>[\w./*()-]+\.[\w*()]+)\(.*\)$").expect("valid")
+});
+/// `\t/home/u/app/server.go:42 +0x1d`.
+static GO_AT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s+(?P<path>\S+\.go):(?P<line>\d+)(?: \+0x[0-9a-f]+)?\s*$").expect("valid")
+});
+/// `src/a.rs:10:5`, `--> src/a.rs:10:5`, `app.go:42: message`, `a.ts(10,5)`.
+static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?P<path>[\w./\\-]*[\w-]\.[A-Za-z]{1,5})(?::(?P<line>\d+)|\((?P<line2>\d+),\d+\))")
+        .expect("valid")
+});
+
+/// Paths and file names the problem mentions (`src/parser.rs`, `decoder.py`).
+pub fn paths(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = PATH
+        .find_iter(text)
+        .map(|m| m.as_str().trim_start_matches("./").to_owned())
+        .filter(|p| {
+            let ext = p.rsplit('.').next().unwrap_or("");
+            // Version numbers and sentences ending in a dot are not paths.
+            ext.chars().any(|c| c.is_ascii_alphabetic()) && !p.starts_with("e.g")
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
+static PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:[\w.-]+/)*[\w-]+\.(?:rs|py|pyi|js|mjs|cjs|jsx|ts|tsx|go|java|kt|c|h|cc|cpp|hpp|cs|rb|php|swift|md|toml|yaml|yml|json|sh|sql|html|css)\b")
+        .expect("valid")
+});
+
+/// Words of the problem that look like code identifiers: `snake_case`, `camelCase`, `Type::name`,
+/// `obj.method`, `call()` or `` `quoted` ``. Returned as their last segment.
+pub fn identifiers(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in IDENT.find_iter(text) {
+        let word = m.as_str();
+        let after = &text[m.end()..];
+        let before = &text[..m.start()];
+        let called = after.starts_with('(');
+        let quoted = before.ends_with('`') || after.starts_with('`');
+        let qualified = word.contains("::") || word.contains('.');
+        let last = word.rsplit(['.', ':']).next().unwrap_or(word);
+        let shaped = last.contains('_')
+            || last.chars().skip(1).any(|c| c.is_ascii_uppercase())
+                && last.chars().any(|c| c.is_ascii_lowercase());
+        if last.len() >= 3 && (called || quoted || qualified || shaped) && !out.iter().any(|o| o == last)
+        {
+            out.push(last.to_owned());
+        }
+    }
+    out
+}
+
+static IDENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:::|\.)[A-Za-z_][A-Za-z0-9_]*)*").expect("valid")
+});
+
+/// How well a trace's path names a context file: the number of trailing path components the
+/// two share (0 if the file names differ).
+pub fn path_match(trace_path: &str, file: &str) -> usize {
+    let a: Vec<&str> =
+        trace_path.split(['/', '\\']).filter(|s| !s.is_empty() && *s != ".").collect();
+    let b: Vec<&str> = file.split(['/', '\\']).filter(|s| !s.is_empty() && *s != ".").collect();
+    a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(path: &str, line: u32, function: Option<&str>) -> Frame {
+        Frame { path: path.into(), line: Some(line), function: function.map(Into::into) }
+    }
+
+    #[test]
+    fn python_tracebacks_innermost_first() {
+        let trace = r#"Traceback (most recent call last):
+  File "/srv/app/main.py", line 12, in <module>
+    run()
+  File "/srv/app/main.py", line 8, in run
+    load("x")
+  File "/usr/lib/python3.11/json/decoder.py", line 355, in raw_decode
+    raise JSONDecodeError("Expecting value", s, err.value) from None
+json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)
+"#;
+        assert_eq!(
+            frames(trace),
+            [
+                at("/usr/lib/python3.11/json/decoder.py", 355, Some("raw_decode")),
+                at("/srv/app/main.py", 8, Some("run")),
+                Frame { path: "/srv/app/main.py".into(), line: Some(12), function: None },
+            ]
+        );
+    }
+
+    #[test]
+    fn rust_panics_and_backtraces() {
+        let trace = "thread 'main' panicked at src/stack.rs:14:9:\nindex out of bounds: the len is 0 but the index is 18446744073709551615\nstack backtrace:\n   0: rust_begin_unwind\n             at /rustc/abc/library/std/src/panicking.rs:665:5\n   1: demo::Stack<T>::peek\n             at ./src/stack.rs:14:9\n   2: demo::main\n             at ./src/main.rs:5:5\n";
+        let found = frames(trace);
+        assert_eq!(found[0], at("src/stack.rs", 14, None));
+        assert_eq!(found[2], at("./src/stack.rs", 14, Some("peek")));
+        assert_eq!(found[3], at("./src/main.rs", 5, Some("main")));
+    }
+
+    #[test]
+    fn node_java_and_go_traces() {
+        let node = "TypeError: Cannot read properties of undefined (reading 'id')\n    at getUser (/srv/app/lib/users.js:10:17)\n    at Object.<anonymous> (/srv/app/index.js:3:1)\n    at node:internal/main:1:1\n";
+        let found = frames(node);
+        assert_eq!(found[0], at("/srv/app/lib/users.js", 10, Some("getUser")));
+        assert_eq!(found[1].path, "/srv/app/index.js");
+
+        let java = "Exception in thread \"main\" java.lang.IllegalStateException: overdrawn\n\tat com.acme.bank.Account.withdraw(Account.java:42)\n\tat com.acme.bank.Main.main(Main.java:7)\n";
+        assert_eq!(
+            frames(java),
+            [
+                at("com/acme/bank/Account.java", 42, Some("withdraw")),
+                at("com/acme/bank/Main.java", 7, Some("main")),
+            ]
+        );
+
+        let go = "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.(*Server).Start(0xc000010000)\n\t/home/u/app/server.go:42 +0x1d\nmain.main()\n\t/home/u/app/main.go:9 +0x25\nexit status 2\n";
+        assert_eq!(
+            frames(go),
+            [
+                at("/home/u/app/server.go", 42, Some("Start")),
+                at("/home/u/app/main.go", 9, Some("main")),
+            ]
+        );
+    }
+
+    #[test]
+    fn compiler_references_paths_and_identifiers() {
+        let found = frames("error[E0425]: cannot find value `x`\n --> src/lib.rs:10:5\n");
+        assert_eq!(found, [at("src/lib.rs", 10, None)]);
+        assert_eq!(
+            paths("The bug is in parser/header.rs, not in v1.2.3 or e.g. main."),
+            ["parser/header.rs"]
+        );
+        let ids = identifiers(
+            "Calling `flush` after parse_header() in Stack::peek and getUserName fails; the Cache.get path too. Plain words stay out.",
+        );
+        assert_eq!(ids, ["flush", "parse_header", "peek", "getUserName", "get"], "{ids:?}");
+    }
+
+    #[test]
+    fn paths_match_by_trailing_components() {
+        assert_eq!(path_match("/usr/lib/python3.11/json/decoder.py", "json/decoder.py"), 2);
+        assert_eq!(path_match("./src/stack.rs", "src/stack.rs"), 2);
+        assert_eq!(path_match("com/acme/Main.java", "src/main/java/com/acme/Main.java"), 3);
+        assert_eq!(path_match("a/b.py", "c/d.py"), 0);
+    }
+}

@@ -1,0 +1,571 @@
+//! The brief: what the smart model sees of a task. The problem (its head and, mostly, its end
+//! when it is long), a short map of the context (files with their top-level symbols), and the
+//! chunks that matter most — found by BM25 and by anchors (stack frames, compiler references,
+//! paths and identifiers the problem names) — packed by relevance into the token budget, each
+//! under a `path:first-last` header, never over it.
+
+use std::collections::HashMap;
+
+use crate::anchor::{self, Frame};
+use crate::index::{Index, line_slice, line_starts, terms};
+use crate::redact::{Redacted, redact};
+
+/// Knobs of [`distill`].
+#[derive(Debug, Clone, Copy)]
+pub struct DistillOptions {
+    /// Most tokens of the whole brief.
+    pub budget: usize,
+    /// Redact secrets from everything in the brief.
+    pub redact: bool,
+}
+
+/// A range of lines the brief quotes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// Relative to the context root the file was found under.
+    pub path: String,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Relevance: BM25 plus anchor bonuses; comparable within one brief only.
+    pub score: f32,
+    pub text: String,
+}
+
+/// Exactly what the smart model receives, and its account.
+#[derive(Debug, Clone, Default)]
+pub struct Brief {
+    pub problem: String,
+    pub summary: String,
+    pub evidence: Vec<Evidence>,
+    /// Tokens of [`Brief::render`], counted with the caller's counter.
+    pub tokens: usize,
+    /// Tokens of the user's context the brief carries (summary and evidence).
+    pub context_tokens: usize,
+    pub redactions: Redacted,
+    /// Lines of the problem left out to fit.
+    pub problem_lines_cut: usize,
+}
+
+const PROBLEM_HEADER: &str = "Problem:\n";
+const SUMMARY_HEADER: &str = "\n\nContext map (files and their top-level symbols, most relevant first):\n";
+const EVIDENCE_HEADER: &str = "\n\nRelevant context:\n";
+
+impl Brief {
+    /// The brief as text.
+    pub fn render(&self) -> String {
+        let mut out = format!("{PROBLEM_HEADER}{}", self.problem.trim_end());
+        if !self.summary.is_empty() {
+            out.push_str(SUMMARY_HEADER);
+            out.push_str(self.summary.trim_end());
+        }
+        if !self.evidence.is_empty() {
+            out.push_str(EVIDENCE_HEADER);
+            for (i, e) in self.evidence.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("\n\n");
+                }
+                out.push_str(&block(e));
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    /// What was included, in one line (for a run's notes).
+    pub fn note(&self) -> String {
+        let mut note = format!(
+            "brief of {} tokens: {} excerpt{} from {} file{}",
+            self.tokens,
+            self.evidence.len(),
+            if self.evidence.len() == 1 { "" } else { "s" },
+            distinct_files(&self.evidence),
+            if distinct_files(&self.evidence) == 1 { "" } else { "s" },
+        );
+        if let Some(first) = self.evidence.first() {
+            note.push_str(&format!(", first {}:{}-{}", first.path, first.start_line, first.end_line));
+        }
+        if self.problem_lines_cut > 0 {
+            note.push_str(&format!("; {} lines of the problem left out", self.problem_lines_cut));
+        }
+        note
+    }
+}
+
+fn distinct_files(evidence: &[Evidence]) -> usize {
+    let mut paths: Vec<&str> = evidence.iter().map(|e| e.path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths.len()
+}
+
+fn block(e: &Evidence) -> String {
+    format!("### {}:{}-{}\n{}", e.path, e.start_line, e.end_line, e.text.trim_end())
+}
+
+/// Builds the brief of `problem` over `index` within `options.budget` tokens of `count`.
+pub fn distill(
+    problem: &str,
+    index: &Index,
+    options: &DistillOptions,
+    count: &dyn Fn(&str) -> usize,
+) -> Brief {
+    let mut brief = Brief::default();
+    let clean = |text: &str, brief: &mut Brief| -> String {
+        if !options.redact {
+            return text.to_owned();
+        }
+        let redacted = redact(text);
+        for (kind, n) in &redacted.found {
+            brief.redactions.add(kind, *n);
+        }
+        redacted.text
+    };
+    let scrub = |text: &str| -> String {
+        if options.redact { redact(text).text } else { text.to_owned() }
+    };
+    let budget = options.budget;
+    let problem_text = clean(problem, &mut brief);
+    let (fitted, cut) = fit_problem(&problem_text, budget / 2, count);
+    brief.problem = fitted;
+    brief.problem_lines_cut = cut;
+    let used = count(&brief.render());
+    if used >= budget || index.chunk_count() == 0 {
+        brief.tokens = used;
+        return fit(brief, budget, count);
+    }
+
+    let scores = score(problem, index);
+    let mut ranked: Vec<u32> = (0..scores.len() as u32).filter(|&i| scores[i as usize] > 0.0).collect();
+    ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
+
+    // The map: a tenth of the budget, files in order of their best chunk.
+    if index.files().len() > 1 {
+        let room = (budget / 10).min(budget.saturating_sub(used));
+        let header = count(SUMMARY_HEADER);
+        if room > header + 8 {
+            brief.summary = clean(&summary(index, &scores, &ranked, room - header, count), &mut brief);
+        }
+    }
+
+    // Evidence: chunks in order of relevance while they fit, then merged where they touch.
+    let mut room = budget.saturating_sub(count(&brief.render()) + count(EVIDENCE_HEADER));
+    let mut chosen: Vec<(u32, u32, u32, f32)> = Vec::new(); // (file, first, last, score)
+    let mut texts: HashMap<u32, (std::sync::Arc<str>, Vec<usize>)> = HashMap::new();
+    for &id in ranked.iter().take(400) {
+        if room < 24 {
+            break;
+        }
+        let c = index.chunk(id);
+        let Some((text, starts)) = file_text(&mut texts, index, c.file_id) else { continue };
+        let body = scrub(line_slice(text, starts, c.chunk.start_line, c.chunk.end_line));
+        let cost = count(&block(&Evidence {
+            path: c.file.relative.clone(),
+            start_line: c.chunk.start_line,
+            end_line: c.chunk.end_line,
+            score: 0.0,
+            text: body,
+        })) + 2;
+        if cost <= room {
+            room -= cost;
+            chosen.push((c.file_id, c.chunk.start_line, c.chunk.end_line, scores[id as usize]));
+        }
+    }
+    let evidence = merge(index, &mut texts, chosen, &mut |text| clean(text, &mut brief));
+    brief.evidence = evidence;
+    brief.context_tokens = if brief.summary.is_empty() { 0 } else { count(&brief.summary) }
+        + brief.evidence.iter().map(|e| count(&e.text)).sum::<usize>();
+    brief.tokens = count(&brief.render());
+    fit(brief, budget, count)
+}
+
+/// Drops the least relevant evidence, then the map, until the brief fits (the pieces were
+/// counted one by one; the whole can count a little differently).
+fn fit(mut brief: Brief, budget: usize, count: &dyn Fn(&str) -> usize) -> Brief {
+    while brief.tokens > budget {
+        if let Some(worst) = (0..brief.evidence.len())
+            .min_by(|&a, &b| brief.evidence[a].score.total_cmp(&brief.evidence[b].score))
+        {
+            let removed = brief.evidence.remove(worst);
+            brief.context_tokens = brief.context_tokens.saturating_sub(count(&removed.text));
+        } else if !brief.summary.is_empty() {
+            brief.context_tokens = brief.context_tokens.saturating_sub(count(&brief.summary));
+            brief.summary.clear();
+        } else if !brief.problem.is_empty() {
+            // Only a budget smaller than the problem's headers gets here.
+            let keep = brief.problem.chars().count() * 3 / 4;
+            brief.problem = brief.problem.chars().take(keep).collect();
+        } else {
+            break;
+        }
+        brief.tokens = count(&brief.render());
+    }
+    brief
+}
+
+fn file_text<'a>(
+    texts: &'a mut HashMap<u32, (std::sync::Arc<str>, Vec<usize>)>,
+    index: &Index,
+    file_id: u32,
+) -> Option<(&'a str, &'a [usize])> {
+    if !texts.contains_key(&file_id) {
+        let text = index.files()[file_id as usize].text()?;
+        let starts = line_starts(&text);
+        texts.insert(file_id, (text, starts));
+    }
+    texts.get(&file_id).map(|(t, s)| (&**t, s.as_slice()))
+}
+
+/// Chosen ranges merged per file where they touch or are a line apart; blocks ordered by their
+/// best score.
+fn merge(
+    index: &Index,
+    texts: &mut HashMap<u32, (std::sync::Arc<str>, Vec<usize>)>,
+    mut chosen: Vec<(u32, u32, u32, f32)>,
+    clean: &mut dyn FnMut(&str) -> String,
+) -> Vec<Evidence> {
+    chosen.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut merged: Vec<(u32, u32, u32, f32)> = Vec::new();
+    for (file, first, last, score) in chosen {
+        match merged.last_mut() {
+            Some(m) if m.0 == file && first <= m.2 + 2 => {
+                m.2 = m.2.max(last);
+                m.3 = m.3.max(score);
+            }
+            _ => merged.push((file, first, last, score)),
+        }
+    }
+    merged.sort_by(|a, b| b.3.total_cmp(&a.3).then((a.0, a.1).cmp(&(b.0, b.1))));
+    merged
+        .into_iter()
+        .filter_map(|(file, first, last, score)| {
+            let (text, starts) = file_text(texts, index, file)?;
+            Some(Evidence {
+                path: index.files()[file as usize].relative.clone(),
+                start_line: first,
+                end_line: last,
+                score,
+                text: clean(line_slice(text, starts, first, last)),
+            })
+        })
+        .collect()
+}
+
+/// Relevance of every chunk: BM25 against the problem's terms (identifiers count double),
+/// plus bonuses for anchors, scaled to the best BM25 score so that an anchor always wins.
+pub fn score(problem: &str, index: &Index) -> Vec<f32> {
+    let frames = anchor::frames(problem);
+    let identifiers = anchor::identifiers(problem);
+    let paths = anchor::paths(problem);
+
+    let mut weights: HashMap<String, f32> = HashMap::new();
+    terms(problem, &mut |t| *weights.entry(t.to_owned()).or_insert(0.0) += 1.0);
+    for ident in &identifiers {
+        terms(ident, &mut |t| *weights.entry(t.to_owned()).or_insert(0.0) += 1.0);
+    }
+    let query: Vec<(String, f32)> =
+        weights.into_iter().map(|(t, w)| (t, 1.0 + w.min(4.0).ln())).collect();
+    let mut scores = index.bm25(&query);
+    let base = scores.iter().copied().fold(1.0f32, f32::max);
+
+    // Frames: the innermost frame that lands in the context matters most.
+    let mut rank = 0usize;
+    for frame in &frames {
+        let Some(file_ids) = best_files(index, &frame.path) else {
+            // A function named by a frame in a file not in the context.
+            if let Some(function) = &frame.function {
+                let defs = index.definitions_named(function);
+                if !defs.is_empty() && defs.len() <= 5 {
+                    for &id in defs {
+                        scores[id as usize] += base * 0.5 / defs.len() as f32;
+                    }
+                }
+            }
+            continue;
+        };
+        let decay = 1.0 / (1.0 + 0.5 * rank as f32);
+        rank += 1;
+        let share = 1.0 / file_ids.len() as f32;
+        for file_id in file_ids {
+            apply_frame(index, &mut scores, file_id, frame, base * decay * share);
+        }
+    }
+    // Paths the problem names.
+    for path in &paths {
+        if let Some(file_ids) = best_files(index, path) {
+            for file_id in file_ids {
+                for id in index.file_chunks(file_id) {
+                    scores[id as usize] += base * 0.3 + scores[id as usize] * 0.5;
+                }
+            }
+        }
+    }
+    // Definitions the problem names.
+    for ident in &identifiers {
+        let defs = index.definitions_named(ident);
+        if !defs.is_empty() {
+            for &id in defs {
+                scores[id as usize] += base * 0.8 / (defs.len() as f32).sqrt();
+            }
+        }
+    }
+    scores
+}
+
+fn apply_frame(index: &Index, scores: &mut [f32], file_id: u32, frame: &Frame, weight: f32) {
+    for id in index.file_chunks(file_id) {
+        let chunk = index.chunk(id).chunk;
+        let on_line = frame.line.is_some_and(|l| chunk.contains_line(l));
+        let named = frame.function.as_deref().is_some_and(|f| chunk.name() == Some(f));
+        scores[id as usize] += weight
+            * if on_line {
+                2.0
+            } else if named {
+                1.5
+            } else {
+                0.1
+            };
+    }
+}
+
+/// The context files a trace path most likely means: those sharing the most trailing path
+/// components with it (at least the file name).
+fn best_files(index: &Index, path: &str) -> Option<Vec<u32>> {
+    let mut best = 0usize;
+    let mut files = Vec::new();
+    for (id, file) in index.files().iter().enumerate() {
+        let matched = anchor::path_match(path, &file.relative).max(anchor::path_match(path, &file.path));
+        if matched == 0 || matched < best {
+            continue;
+        }
+        if matched > best {
+            best = matched;
+            files.clear();
+        }
+        files.push(id as u32);
+    }
+    (!files.is_empty() && files.len() <= 8).then_some(files)
+}
+
+/// One line per file, most relevant first: `path: symbol, symbol, …`, within `room` tokens.
+fn summary(
+    index: &Index,
+    scores: &[f32],
+    ranked: &[u32],
+    room: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> String {
+    let mut order: Vec<u32> = Vec::new();
+    for &id in ranked {
+        let file = index.chunk(id).file_id;
+        if !order.contains(&file) {
+            order.push(file);
+        }
+        if order.len() >= 40 {
+            break;
+        }
+    }
+    let _ = scores;
+    let mut out = String::new();
+    let mut used = 0;
+    for file_id in order {
+        let file = &index.files()[file_id as usize];
+        let mut names: Vec<&str> = Vec::new();
+        for chunk in file.chunks.iter().filter(|c| c.top_level) {
+            if let Some(symbol) = chunk.symbol.as_deref()
+                && !names.contains(&symbol)
+            {
+                names.push(symbol);
+            }
+        }
+        let mut line = file.relative.clone();
+        if !names.is_empty() {
+            let shown = names.len().min(8);
+            line.push_str(": ");
+            line.push_str(&names[..shown].join(", "));
+            if names.len() > shown {
+                line.push_str(&format!(" (+{} more)", names.len() - shown));
+            }
+        }
+        line.push('\n');
+        let cost = count(&line);
+        if used + cost > room {
+            break;
+        }
+        used += cost;
+        out.push_str(&line);
+    }
+    out
+}
+
+/// Keeps the start and, mostly, the end of an overlong problem (logs put the error last).
+/// Returns the text and the number of lines left out.
+pub fn fit_problem(problem: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> (String, usize) {
+    if count(problem) <= budget {
+        return (problem.to_owned(), 0);
+    }
+    let lines: Vec<&str> = problem.lines().collect();
+    let join = |head: usize, tail: usize| {
+        format!(
+            "{}\n[… {} lines left out …]\n{}",
+            lines[..head].join("\n"),
+            lines.len() - head - tail,
+            lines[lines.len() - tail..].join("\n")
+        )
+    };
+    let (mut head, mut tail) = (0, 0);
+    // Grow the tail twice as fast as the head while it fits.
+    while head + tail < lines.len() {
+        let (next_head, next_tail) =
+            if tail < 2 * (head + 1) { (head, tail + 1) } else { (head + 1, tail) };
+        if count(&join(next_head, next_tail)) > budget {
+            break;
+        }
+        head = next_head;
+        tail = next_tail;
+    }
+    if head + tail == 0 {
+        // Not even one line fits: keep as much of the end as does.
+        let chars: Vec<char> = problem.chars().collect();
+        let tail_of = |n: usize| format!("[…] {}", chars[chars.len() - n..].iter().collect::<String>());
+        let (mut lo, mut hi) = (0usize, chars.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if count(&tail_of(mid)) <= budget { lo = mid } else { hi = mid - 1 }
+        }
+        return (tail_of(lo), 0);
+    }
+    (join(head, tail), lines.len() - head - tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Document, estimate_tokens};
+
+    fn doc(path: &str, text: &str) -> Document {
+        Document { path: path.into(), text: text.into() }
+    }
+
+    fn options(budget: usize) -> DistillOptions {
+        DistillOptions { budget, redact: true }
+    }
+
+    fn corpus() -> Vec<Document> {
+        let filler: String = (0..60)
+            .map(|i| format!("def helper_{i}(value):\n    return value + {i}\n\n"))
+            .collect();
+        vec![
+            doc("app/util.py", &filler),
+            doc(
+                "app/stack.py",
+                "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        self.items.append(item)\n\n    def peek(self):\n        return self.items[-1]\n",
+            ),
+            doc("README.md", "# Demo\nA demo of stacks and helpers.\n"),
+        ]
+    }
+
+    #[test]
+    fn a_traceback_brings_the_frame_it_names() {
+        let index = Index::from_documents(&corpus());
+        let problem = "Traceback (most recent call last):\n  File \"/home/me/proj/app/stack.py\", line 9, in peek\n    return self.items[-1]\nIndexError: list index out of range\n";
+        let brief = distill(problem, &index, &options(300), &estimate_tokens);
+        assert!(brief.tokens <= 300, "{}", brief.tokens);
+        let first = &brief.evidence[0];
+        assert_eq!(first.path, "app/stack.py");
+        assert!(first.start_line <= 9 && first.end_line >= 9, "{first:?}");
+        assert!(brief.render().contains("### app/stack.py:"), "{}", brief.render());
+        assert!(brief.summary.contains("app/stack.py: Stack"), "{}", brief.summary);
+    }
+
+    #[test]
+    fn a_plain_report_finds_the_definition_by_its_words() {
+        let index = Index::from_documents(&corpus());
+        let brief =
+            distill("peek on an empty stack crashes instead of returning None", &index, &options(200), &estimate_tokens);
+        assert!(brief.evidence.iter().any(|e| e.text.contains("def peek")), "{:?}", brief.evidence);
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_counted() {
+        let docs = vec![doc("settings.py", "AWS_ACCESS_KEY_ID = \"AKIAIOSFODNN7EXAMPLE\"\ndef connect():\n    pass\n")];
+        let index = Index::from_documents(&docs);
+        let brief = distill("connect fails with the AWS access key id", &index, &options(200), &estimate_tokens);
+        assert!(brief.evidence.iter().any(|e| e.text.contains("[REDACTED:aws_access_key]")), "{:?}", brief.evidence);
+        assert!(!brief.render().contains("AKIAIOSFODNN7EXAMPLE"), "{}", brief.render());
+        assert!(brief.redactions.count() >= 1);
+    }
+
+    #[test]
+    fn a_long_problem_keeps_its_end() {
+        let log: String = (0..400).map(|i| format!("step {i} ok\n")).collect::<String>() + "FATAL: disk full\n";
+        let (text, cut) = fit_problem(&log, 100, &estimate_tokens);
+        assert!(estimate_tokens(&text) <= 100, "{}", estimate_tokens(&text));
+        assert!(text.starts_with("step 0 ok\n"), "{text}");
+        assert!(text.ends_with("FATAL: disk full"), "{text}");
+        assert!(text.contains("lines left out"), "{text}");
+        assert!(cut > 300);
+        // One line longer than the budget keeps its end.
+        let line = format!("{}THE END", "x".repeat(2000));
+        let (text, _) = fit_problem(&line, 50, &estimate_tokens);
+        assert!(text.ends_with("THE END") && estimate_tokens(&text) <= 50, "{text}");
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Lines of code-like text with multi-byte characters, so that a cut anywhere but a
+        /// character boundary would show.
+        fn line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "def [a-z]{1,8}\\(x\\):".prop_map(|s| s),
+                "    return [a-zé中🦀 ]{0,30}".prop_map(|s| s),
+                "[a-zA-Zé中🦀 _=]{0,60}".prop_map(|s| s),
+            ]
+        }
+
+        fn documents() -> impl Strategy<Value = Vec<Document>> {
+            prop::collection::vec((0usize..4, prop::collection::vec(line(), 0..80)), 0..5)
+                .prop_map(|files| {
+                    files
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (n, lines))| {
+                            let ext = ["py", "rs", "md", "txt"][n];
+                            Document { path: format!("src/f{i}.{ext}"), text: lines.join("\n") }
+                        })
+                        .collect()
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            #[test]
+            fn the_brief_never_exceeds_its_budget_and_quotes_whole_lines(
+                docs in documents(),
+                problem in "[a-z中 ]{1,200}",
+                budget in 1usize..1500,
+                bytes in any::<bool>(),
+            ) {
+                let index = Index::from_documents(&docs);
+                // Two counters: by characters, and by bytes (never additive over pieces).
+                let by_chars = |t: &str| t.chars().count().div_ceil(4);
+                let by_bytes = |t: &str| t.len().div_ceil(3);
+                let count: &dyn Fn(&str) -> usize = if bytes { &by_bytes } else { &by_chars };
+                let brief = distill(&problem, &index, &DistillOptions { budget, redact: false }, count);
+                let rendered = brief.render();
+                let floor = count("Problem:\n\n");
+                prop_assert!(count(&rendered) <= budget.max(floor), "{} > {budget}", count(&rendered));
+                prop_assert_eq!(brief.tokens, count(&rendered));
+                for e in &brief.evidence {
+                    let doc = docs.iter().find(|d| d.path == e.path);
+                    prop_assert!(doc.is_some());
+                    let lines: Vec<&str> = doc.map(|d| d.text.split('\n').collect()).unwrap_or_default();
+                    let expected = lines[(e.start_line - 1) as usize..e.end_line as usize].join("\n");
+                    prop_assert_eq!(e.text.trim_end(), expected.trim_end());
+                }
+            }
+        }
+    }
+}
