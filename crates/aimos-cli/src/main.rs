@@ -6,6 +6,7 @@
 mod bench;
 mod chat;
 mod config;
+mod distill;
 mod models;
 mod open;
 mod progress;
@@ -40,6 +41,9 @@ enum Command {
     /// Run a task: the smart model consults on a brief, the cheap model does the work;
     /// prints the result and a cost table against the smart model alone
     Run(run::RunArgs),
+    /// Print exactly the brief the smart model would receive: the problem, a map of the
+    /// context and its most relevant excerpts, secrets redacted, within a token budget
+    Distill(distill::DistillArgs),
     /// Write a commented aimos.toml from a preset
     Init(config::InitArgs),
     /// Stored insights
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Run(args) => run::run(args),
+        Command::Distill(args) => distill::run(args),
         Command::Init(args) => config::init(&args),
         Command::Insights { command, store, config } => store::insights(command, &store, &config),
         Command::Runs { command, store, config } => store::runs(command, &store, &config),

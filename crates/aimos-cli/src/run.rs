@@ -75,7 +75,7 @@ fn parse_strategy(text: &str) -> Result<Strategy, String> {
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let problem = read_problem(&args)?;
+    let problem = read_problem(args.problem.as_ref(), args.problem_file.as_ref())?;
     let ingested = ingest(&args.context, Limits::default())?;
     for skipped in &ingested.skipped {
         eprintln!("note: skipped {} ({})", skipped.path, skipped.reason);
@@ -118,8 +118,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_problem(args: &RunArgs) -> Result<String> {
-    let text = match (&args.problem, &args.problem_file) {
+/// The problem from an argument, a file, or stdin (`-`, or nothing with stdin not a terminal).
+pub fn read_problem(problem: Option<&String>, file: Option<&PathBuf>) -> Result<String> {
+    let text = match (problem, file) {
         (_, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("reading the problem from {}", path.display()))?,
         (Some(text), None) if text == "-" => read_stdin()?,
@@ -184,6 +185,21 @@ pub fn print_table(record: &RunRecord) {
         if cf.latency_measured { "measured" } else { "latency estimated" }
     );
     println!("savings: {:.0}% of the smart-only cost · run {}", record.savings * 100.0, record.id);
+    let exposure: Vec<aimos_core::Exposure> = record
+        .steps
+        .iter()
+        .filter(|s| s.external)
+        .map(|s| aimos_core::Exposure {
+            model: s.model.clone().unwrap_or_default(),
+            steps: 1,
+            context_tokens_sent: s.context_tokens,
+            context_tokens_total: record.context_tokens,
+            redactions: s.redactions,
+        })
+        .collect();
+    for line in crate::store::exposure_lines(&exposure) {
+        println!("{line}");
+    }
     for step in &record.steps {
         if let Some(note) = &step.note {
             println!("note ({}): {note}", step.kind.as_str());

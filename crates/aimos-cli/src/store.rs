@@ -264,5 +264,101 @@ pub fn stats(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Result<
             usage.cost.to_string()
         );
     }
+    println!();
+    for line in exposure_lines(&stats.exposure) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "sent 1,020 of 182,400 context tokens (0.56%) to anthropic in 3 steps; 2 secrets redacted",
+/// one line per provider (the part of a model's name before `:`).
+pub fn exposure_lines(exposure: &[aimos_core::Exposure]) -> Vec<String> {
+    if exposure.is_empty() {
+        return vec!["exposure: no context was sent to a model outside this machine".into()];
+    }
+    let mut by_provider: Vec<aimos_core::Exposure> = Vec::new();
+    for e in exposure {
+        let provider = e.model.split(':').next().unwrap_or(&e.model).to_owned();
+        match by_provider.iter_mut().find(|p| p.model == provider) {
+            Some(p) => {
+                p.steps += e.steps;
+                p.context_tokens_sent += e.context_tokens_sent;
+                p.context_tokens_total += e.context_tokens_total;
+                p.redactions += e.redactions;
+            }
+            None => by_provider.push(aimos_core::Exposure { model: provider, ..e.clone() }),
+        }
+    }
+    by_provider
+        .iter()
+        .map(|p| {
+            format!(
+                "exposure: sent {} of {} context tokens ({}) to {} in {} step{}{}",
+                thousands(p.context_tokens_sent),
+                thousands(p.context_tokens_total),
+                percent(p.context_tokens_sent, p.context_tokens_total),
+                p.model,
+                p.steps,
+                if p.steps == 1 { "" } else { "s" },
+                match p.redactions {
+                    0 => String::new(),
+                    1 => "; 1 secret redacted".into(),
+                    n => format!("; {n} secrets redacted"),
+                }
+            )
+        })
+        .collect()
+}
+
+/// `182400` → `182,400`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "of an empty context".into();
+    }
+    let p = part as f64 / whole as f64 * 100.0;
+    if p < 10.0 { format!("{p:.2}%") } else { format!("{p:.0}%") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposure_is_summed_per_provider_and_worded_plainly() {
+        let e = |model: &str, sent, total, redactions| aimos_core::Exposure {
+            model: model.into(),
+            steps: 1,
+            context_tokens_sent: sent,
+            context_tokens_total: total,
+            redactions,
+        };
+        let lines = exposure_lines(&[
+            e("anthropic:claude-sonnet-4-5", 1_020, 182_400, 2),
+            e("anthropic:claude-haiku-4-5", 0, 0, 0),
+            e("openai:gpt-4.1", 900, 900, 0),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "exposure: sent 1,020 of 182,400 context tokens (0.56%) to anthropic in 2 steps; 2 secrets redacted",
+                "exposure: sent 900 of 900 context tokens (100%) to openai in 1 step",
+            ]
+        );
+        assert_eq!(exposure_lines(&[]).len(), 1);
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
 }

@@ -20,11 +20,13 @@ fn main() {
     let mut timings = Vec::new();
     for run in 0..=runs {
         let started = Instant::now();
-        let (index, report) = Index::open(std::slice::from_ref(&root), limits, Some(cache.path())).unwrap();
+        let (index, report) =
+            Index::open(std::slice::from_ref(&root), limits, Some(cache.path())).unwrap();
         let opened = started.elapsed();
         let brief = distill(problem, &index, &options, &estimate_tokens);
         let total = started.elapsed();
-        let lines: usize = index.files().iter().map(|f| f.chunks.last().map_or(0, |c| c.end_line as usize)).sum();
+        let lines: usize =
+            index.files().iter().map(|f| f.chunks.last().map_or(0, |c| c.end_line as usize)).sum();
         println!(
             "{} files={} lines~{} chunks={} parsed={} cached={} open={:.0}ms brief={:.0}ms total={:.0}ms first={}:{}",
             if run == 0 { "cold" } else { "warm" },

@@ -164,7 +164,9 @@ pub fn identifiers(text: &str) -> Vec<String> {
         let shaped = last.contains('_')
             || last.chars().skip(1).any(|c| c.is_ascii_uppercase())
                 && last.chars().any(|c| c.is_ascii_lowercase());
-        if last.len() >= 3 && (called || quoted || qualified || shaped) && !out.iter().any(|o| o == last)
+        if last.len() >= 3
+            && (called || quoted || qualified || shaped)
+            && !out.iter().any(|o| o == last)
         {
             out.push(last.to_owned());
         }
@@ -175,6 +177,57 @@ pub fn identifiers(text: &str) -> Vec<String> {
 static IDENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z_][A-Za-z0-9_]*(?:(?:::|\.)[A-Za-z_][A-Za-z0-9_]*)*").expect("valid")
 });
+
+/// Text the problem quotes (`'No closing quotation'`, `"invalid width"`): error messages and
+/// literals that the code producing them holds word for word. Ellipses split a quote in parts.
+pub fn quotes(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in QUOTE.captures_iter(text) {
+        let Some(quoted) = c.name("single").or_else(|| c.name("double")).or_else(|| c.name("tick"))
+        else {
+            continue;
+        };
+        for part in quoted.as_str().split('…').flat_map(|p| p.split("...")) {
+            let part = part.trim();
+            if part.split_whitespace().count() >= 2 && !out.iter().any(|o| o == part) {
+                out.push(part.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// A quote opens after a space, a bracket or punctuation, and closes before one, so that
+/// apostrophes (`doesn't`) do not pair up.
+static QUOTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:^|[\s(\[:=,])(?:'(?P<single>[^'
+]{6,160})'|"(?P<double>[^"
+]{6,160})"|`(?P<tick>[^`
+]{6,160})`)(?:$|[\s).,;:!?\]])"#,
+    )
+    .expect("valid")
+});
+
+/// Whether a path is a test file (`tests/`, `test_x.py`, `x_test.go`, `x.spec.ts`, `XTest.java`).
+pub fn is_test_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let mut parts = lower.split('/');
+    let file = parts.next_back().unwrap_or("");
+    let in_test_dir =
+        parts.any(|d| matches!(d, "test" | "tests" | "testing" | "__tests__" | "spec" | "specs"));
+    let stem = file.split('.').next().unwrap_or(file);
+    in_test_dir
+        || stem.starts_with("test_")
+        || stem.ends_with("_test")
+        || stem.ends_with("_tests")
+        || file.contains(".test.")
+        || file.contains(".spec.")
+        || path
+            .rsplit('/')
+            .next()
+            .is_some_and(|f| f.ends_with("Test.java") || f.ends_with("Tests.java"))
+}
 
 /// How well a trace's path names a context file: the number of trailing path components the
 /// two share (0 if the file names differ).
@@ -261,6 +314,22 @@ json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)
             "Calling `flush` after parse_header() in Stack::peek and getUserName fails; the Cache.get path too. Plain words stay out.",
         );
         assert_eq!(ids, ["flush", "parse_header", "peek", "getUserName", "get"], "{ids:?}");
+    }
+
+    #[test]
+    fn quotes_and_test_paths() {
+        assert_eq!(
+            quotes(
+                "It doesn't work: raises 'No closing quotation' and \"mutable default ... is not allowed: use default_factory\"; `x` too."
+            ),
+            ["No closing quotation", "mutable default", "is not allowed: use default_factory"]
+        );
+        assert!(is_test_path("test/test_json/test_fail.py"));
+        assert!(is_test_path("pkg/server_test.go"));
+        assert!(is_test_path("src/app.spec.ts"));
+        assert!(is_test_path("src/test/java/a/BankTest.java"));
+        assert!(!is_test_path("json/decoder.py"));
+        assert!(!is_test_path("src/contest.rs"));
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub struct Brief {
 }
 
 const PROBLEM_HEADER: &str = "Problem:\n";
-const SUMMARY_HEADER: &str = "\n\nContext map (files and their top-level symbols, most relevant first):\n";
+const SUMMARY_HEADER: &str =
+    "\n\nContext map (files and their top-level symbols, most relevant first):\n";
 const EVIDENCE_HEADER: &str = "\n\nRelevant context:\n";
 
 impl Brief {
@@ -83,7 +84,10 @@ impl Brief {
             if distinct_files(&self.evidence) == 1 { "" } else { "s" },
         );
         if let Some(first) = self.evidence.first() {
-            note.push_str(&format!(", first {}:{}-{}", first.path, first.start_line, first.end_line));
+            note.push_str(&format!(
+                ", first {}:{}-{}",
+                first.path, first.start_line, first.end_line
+            ));
         }
         if self.problem_lines_cut > 0 {
             note.push_str(&format!("; {} lines of the problem left out", self.problem_lines_cut));
@@ -121,9 +125,8 @@ pub fn distill(
         }
         redacted.text
     };
-    let scrub = |text: &str| -> String {
-        if options.redact { redact(text).text } else { text.to_owned() }
-    };
+    let scrub =
+        |text: &str| -> String { if options.redact { redact(text).text } else { text.to_owned() } };
     let budget = options.budget;
     let problem_text = clean(problem, &mut brief);
     let (fitted, cut) = fit_problem(&problem_text, budget / 2, count);
@@ -136,7 +139,8 @@ pub fn distill(
     }
 
     let scores = score(problem, index);
-    let mut ranked: Vec<u32> = (0..scores.len() as u32).filter(|&i| scores[i as usize] > 0.0).collect();
+    let mut ranked: Vec<u32> =
+        (0..scores.len() as u32).filter(|&i| scores[i as usize] > 0.0).collect();
     ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
 
     // The map: a tenth of the budget, files in order of their best chunk.
@@ -144,7 +148,8 @@ pub fn distill(
         let room = (budget / 10).min(budget.saturating_sub(used));
         let header = count(SUMMARY_HEADER);
         if room > header + 8 {
-            brief.summary = clean(&summary(index, &scores, &ranked, room - header, count), &mut brief);
+            brief.summary =
+                clean(&summary(index, &scores, &ranked, room - header, count), &mut brief);
         }
     }
 
@@ -208,12 +213,15 @@ fn file_text<'a>(
     index: &Index,
     file_id: u32,
 ) -> Option<(&'a str, &'a [usize])> {
-    if !texts.contains_key(&file_id) {
-        let text = index.files()[file_id as usize].text()?;
-        let starts = line_starts(&text);
-        texts.insert(file_id, (text, starts));
-    }
-    texts.get(&file_id).map(|(t, s)| (&**t, s.as_slice()))
+    let entry = match texts.entry(file_id) {
+        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+        std::collections::hash_map::Entry::Vacant(entry) => {
+            let text = index.files()[file_id as usize].text()?;
+            let starts = line_starts(&text);
+            entry.insert((text, starts))
+        }
+    };
+    Some((&*entry.0, entry.1.as_slice()))
 }
 
 /// Chosen ranges merged per file where they touch or are a line apart; blocks ordered by their
@@ -224,7 +232,7 @@ fn merge(
     mut chosen: Vec<(u32, u32, u32, f32)>,
     clean: &mut dyn FnMut(&str) -> String,
 ) -> Vec<Evidence> {
-    chosen.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    chosen.sort_by_key(|c| (c.0, c.1));
     let mut merged: Vec<(u32, u32, u32, f32)> = Vec::new();
     for (file, first, last, score) in chosen {
         match merged.last_mut() {
@@ -251,6 +259,10 @@ fn merge(
         .collect()
 }
 
+static TEST_WORD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)\btests?\b|\btesting\b|\bspec\b|assert").expect("valid")
+});
+
 /// Relevance of every chunk: BM25 against the problem's terms (identifiers count double),
 /// plus bonuses for anchors, scaled to the best BM25 score so that an anchor always wins.
 pub fn score(problem: &str, index: &Index) -> Vec<f32> {
@@ -266,7 +278,40 @@ pub fn score(problem: &str, index: &Index) -> Vec<f32> {
     let query: Vec<(String, f32)> =
         weights.into_iter().map(|(t, w)| (t, 1.0 + w.min(4.0).ln())).collect();
     let mut scores = index.bm25(&query);
+    // Tests repeat the words of what they test; unless the problem is about tests, the code
+    // under test comes first.
+    if !TEST_WORD.is_match(problem) {
+        for (file_id, file) in index.files().iter().enumerate() {
+            if anchor::is_test_path(&file.relative) {
+                for id in index.file_chunks(file_id as u32) {
+                    scores[id as usize] *= 0.4;
+                }
+            }
+        }
+    }
     let base = scores.iter().copied().fold(1.0f32, f32::max);
+
+    // Quoted messages: the chunks that hold all their words.
+    for quote in anchor::quotes(problem) {
+        let mut words = Vec::new();
+        terms(&quote, &mut |t| {
+            if !words.iter().any(|w| w == t) {
+                words.push(t.to_owned());
+            }
+        });
+        if words.len() < 2 {
+            continue;
+        }
+        let found = index.chunks_with_all(&words);
+        if found.is_empty() || found.len() > 50 {
+            continue;
+        }
+        let weight = base * 0.7 / (found.len() as f32).sqrt();
+        for id in found {
+            let test = anchor::is_test_path(&index.chunk(id).file.relative);
+            scores[id as usize] += if test { weight * 0.4 } else { weight };
+        }
+    }
 
     // Frames: the innermost frame that lands in the context matters most.
     let mut rank = 0usize;
@@ -334,7 +379,8 @@ fn best_files(index: &Index, path: &str) -> Option<Vec<u32>> {
     let mut best = 0usize;
     let mut files = Vec::new();
     for (id, file) in index.files().iter().enumerate() {
-        let matched = anchor::path_match(path, &file.relative).max(anchor::path_match(path, &file.path));
+        let matched =
+            anchor::path_match(path, &file.relative).max(anchor::path_match(path, &file.path));
         if matched == 0 || matched < best {
             continue;
         }
@@ -427,7 +473,8 @@ pub fn fit_problem(problem: &str, budget: usize, count: &dyn Fn(&str) -> usize) 
     if head + tail == 0 {
         // Not even one line fits: keep as much of the end as does.
         let chars: Vec<char> = problem.chars().collect();
-        let tail_of = |n: usize| format!("[…] {}", chars[chars.len() - n..].iter().collect::<String>());
+        let tail_of =
+            |n: usize| format!("[…] {}", chars[chars.len() - n..].iter().collect::<String>());
         let (mut lo, mut hi) = (0usize, chars.len());
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
@@ -481,24 +528,41 @@ mod tests {
     #[test]
     fn a_plain_report_finds_the_definition_by_its_words() {
         let index = Index::from_documents(&corpus());
-        let brief =
-            distill("peek on an empty stack crashes instead of returning None", &index, &options(200), &estimate_tokens);
+        let brief = distill(
+            "peek on an empty stack crashes instead of returning None",
+            &index,
+            &options(200),
+            &estimate_tokens,
+        );
         assert!(brief.evidence.iter().any(|e| e.text.contains("def peek")), "{:?}", brief.evidence);
     }
 
     #[test]
     fn secrets_are_redacted_and_counted() {
-        let docs = vec![doc("settings.py", "AWS_ACCESS_KEY_ID = \"AKIAIOSFODNN7EXAMPLE\"\ndef connect():\n    pass\n")];
+        let docs = vec![doc(
+            "settings.py",
+            "AWS_ACCESS_KEY_ID = \"AKIAIOSFODNN7EXAMPLE\"\ndef connect():\n    pass\n",
+        )];
         let index = Index::from_documents(&docs);
-        let brief = distill("connect fails with the AWS access key id", &index, &options(200), &estimate_tokens);
-        assert!(brief.evidence.iter().any(|e| e.text.contains("[REDACTED:aws_access_key]")), "{:?}", brief.evidence);
+        let brief = distill(
+            "connect fails with the AWS access key id",
+            &index,
+            &options(200),
+            &estimate_tokens,
+        );
+        assert!(
+            brief.evidence.iter().any(|e| e.text.contains("[REDACTED:aws_access_key]")),
+            "{:?}",
+            brief.evidence
+        );
         assert!(!brief.render().contains("AKIAIOSFODNN7EXAMPLE"), "{}", brief.render());
         assert!(brief.redactions.count() >= 1);
     }
 
     #[test]
     fn a_long_problem_keeps_its_end() {
-        let log: String = (0..400).map(|i| format!("step {i} ok\n")).collect::<String>() + "FATAL: disk full\n";
+        let log: String =
+            (0..400).map(|i| format!("step {i} ok\n")).collect::<String>() + "FATAL: disk full\n";
         let (text, cut) = fit_problem(&log, 100, &estimate_tokens);
         assert!(estimate_tokens(&text) <= 100, "{}", estimate_tokens(&text));
         assert!(text.starts_with("step 0 ok\n"), "{text}");
@@ -526,8 +590,8 @@ mod tests {
         }
 
         fn documents() -> impl Strategy<Value = Vec<Document>> {
-            prop::collection::vec((0usize..4, prop::collection::vec(line(), 0..80)), 0..5)
-                .prop_map(|files| {
+            prop::collection::vec((0usize..4, prop::collection::vec(line(), 0..80)), 0..5).prop_map(
+                |files| {
                     files
                         .into_iter()
                         .enumerate()
@@ -536,7 +600,8 @@ mod tests {
                             Document { path: format!("src/f{i}.{ext}"), text: lines.join("\n") }
                         })
                         .collect()
-                })
+                },
+            )
         }
 
         proptest! {

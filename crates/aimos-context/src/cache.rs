@@ -73,7 +73,14 @@ pub(crate) fn load(path: &Path) -> Option<Cached> {
             }
             chunk_terms.push(list);
         }
-        cached.files.push(Index::cached_file(source, language, size, modified, chunks, chunk_terms));
+        cached.files.push(Index::cached_file(
+            source,
+            language,
+            size,
+            modified,
+            chunks,
+            chunk_terms,
+        ));
     }
     (r.take(4)? == END && r.at == bytes.len()).then_some(cached)
 }

@@ -232,8 +232,7 @@ fn markdown(text: &str) -> Vec<Chunk> {
         while piece <= end {
             let mut stop = (piece + MAX_CHUNK_LINES as usize - 1).min(end);
             if stop < end
-                && let Some(blank) =
-                    (piece + 5..stop).rev().find(|&i| lines[i].trim().is_empty())
+                && let Some(blank) = (piece + 5..stop).rev().find(|&i| lines[i].trim().is_empty())
             {
                 stop = blank;
             }
@@ -302,8 +301,15 @@ impl Source<'_> {
         match (self.language, kind) {
             (
                 Rust,
-                "function_item" | "function_signature_item" | "struct_item" | "enum_item"
-                | "union_item" | "macro_definition" | "const_item" | "static_item" | "type_item",
+                "function_item"
+                | "function_signature_item"
+                | "struct_item"
+                | "enum_item"
+                | "union_item"
+                | "macro_definition"
+                | "const_item"
+                | "static_item"
+                | "type_item",
             ) => plain(self.field(node, "name")),
             (Rust, "trait_item" | "mod_item") => {
                 Some(Definition { name: self.field(node, "name"), body: body_id(node) })
@@ -325,13 +331,22 @@ impl Source<'_> {
             }
             (
                 JavaScript | TypeScript | Tsx,
-                "function_declaration" | "generator_function_declaration" | "method_definition"
-                | "interface_declaration" | "type_alias_declaration" | "enum_declaration"
-                | "function_signature" | "abstract_method_signature" | "method_signature",
+                "function_declaration"
+                | "generator_function_declaration"
+                | "method_definition"
+                | "interface_declaration"
+                | "type_alias_declaration"
+                | "enum_declaration"
+                | "function_signature"
+                | "abstract_method_signature"
+                | "method_signature",
             ) => plain(self.field(node, "name")),
             (
                 JavaScript | TypeScript | Tsx,
-                "class_declaration" | "abstract_class_declaration" | "class" | "internal_module"
+                "class_declaration"
+                | "abstract_class_declaration"
+                | "class"
+                | "internal_module"
                 | "module",
             ) => Some(Definition { name: self.field(node, "name"), body: body_id(node) }),
             (JavaScript | TypeScript | Tsx, "lexical_declaration" | "variable_declaration") => {
@@ -340,7 +355,10 @@ impl Source<'_> {
                 // Only `const f = () => …`, `const C = class …` and the like are definitions.
                 matches!(
                     value.kind(),
-                    "arrow_function" | "function_expression" | "function" | "class"
+                    "arrow_function"
+                        | "function_expression"
+                        | "function"
+                        | "class"
                         | "generator_function"
                 )
                 .then(|| Definition { name: self.field(declarator, "name"), body: None })
@@ -371,8 +389,11 @@ impl Source<'_> {
             }
             (
                 Java,
-                "class_declaration" | "interface_declaration" | "enum_declaration"
-                | "record_declaration" | "annotation_type_declaration",
+                "class_declaration"
+                | "interface_declaration"
+                | "enum_declaration"
+                | "record_declaration"
+                | "annotation_type_declaration",
             ) => Some(Definition { name: self.field(node, "name"), body: body_id(node) }),
             (Java, "method_declaration" | "constructor_declaration") => {
                 plain(self.field(node, "name"))
@@ -489,7 +510,8 @@ impl Source<'_> {
                     .map(|c| c.start_position().row as u32 + 1)
                     .unwrap_or(last);
                 let head_end = first_member.saturating_sub(1).max(first);
-                for mut chunk in windows(first, head_end, ChunkKind::Definition, name.as_deref(), top)
+                for mut chunk in
+                    windows(first, head_end, ChunkKind::Definition, name.as_deref(), top)
                 {
                     chunk.top_level = top && chunk.start_line == first;
                     out.push(chunk);
@@ -555,7 +577,9 @@ mod tests {
         );
         // A long impl is split into its methods, each named with its type.
         let methods: String = (0..30)
-            .map(|i| format!("    /// Doc {i}.\n    fn m{i}(&self) -> u32 {{\n        {i}\n    }}\n"))
+            .map(|i| {
+                format!("    /// Doc {i}.\n    fn m{i}(&self) -> u32 {{\n        {i}\n    }}\n")
+            })
             .collect();
         let text = format!("impl Stack {{\n{methods}}}\n");
         let chunks = symbols(Language::Rust, &text);
@@ -568,7 +592,9 @@ mod tests {
         let methods: String = (0..15)
             .map(|i| format!("    @property\n    def m{i}(self):\n        return {i}\n\n"))
             .collect();
-        let text = format!("import os\n\nclass Config:\n    \"\"\"Settings.\"\"\"\n\n{methods}\ndef main():\n    pass\n");
+        let text = format!(
+            "import os\n\nclass Config:\n    \"\"\"Settings.\"\"\"\n\n{methods}\ndef main():\n    pass\n"
+        );
         let chunks = symbols(Language::Python, &text);
         assert_eq!(chunks[0], ("-".into(), 1, 1), "{chunks:?}");
         assert_eq!(chunks[1].0, "Config", "{chunks:?}");
@@ -579,10 +605,12 @@ mod tests {
     #[test]
     fn javascript_typescript_go_and_java_definitions_are_named() {
         let js = "const x = 1;\nexport function load(path) {\n  return path;\n}\nconst save = (p) => p;\nclass Store { get(k) { return k; } }\n";
-        let names: Vec<String> = symbols(Language::JavaScript, js).into_iter().map(|c| c.0).collect();
+        let names: Vec<String> =
+            symbols(Language::JavaScript, js).into_iter().map(|c| c.0).collect();
         assert_eq!(names, ["-", "load", "save", "Store"], "{names:?}");
         let ts = "interface Point { x: number }\nexport class Shape {\n  area(): number { return 0; }\n}\n";
-        let names: Vec<String> = symbols(Language::TypeScript, ts).into_iter().map(|c| c.0).collect();
+        let names: Vec<String> =
+            symbols(Language::TypeScript, ts).into_iter().map(|c| c.0).collect();
         assert_eq!(names, ["Point", "Shape"], "{names:?}");
         let go = "package main\n\ntype Server struct{}\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n\nfunc main() {}\n";
         let names: Vec<String> = symbols(Language::Go, go).into_iter().map(|c| c.0).collect();
@@ -594,7 +622,8 @@ mod tests {
 
     #[test]
     fn markdown_sections_and_plain_windows() {
-        let text = "# Title\nintro\n\n## Install\nrun it\n\n```sh\n# not a heading\n```\n## Use\nmore\n";
+        let text =
+            "# Title\nintro\n\n## Install\nrun it\n\n```sh\n# not a heading\n```\n## Use\nmore\n";
         let chunks = symbols(Language::Markdown, text);
         assert_eq!(
             chunks,

@@ -118,17 +118,12 @@ impl Index {
         let cache_path = cache_dir.map(|dir| dir.join(cache_name(roots)));
         let mut cached = cache_path.as_deref().and_then(crate::cache::load).unwrap_or_default();
         let mut report = OpenReport::default();
-        let mut index = Index {
-            dictionary: std::mem::take(&mut cached.dictionary),
-            ..Index::default()
-        };
+        let mut index =
+            Index { dictionary: std::mem::take(&mut cached.dictionary), ..Index::default() };
         index.lookup =
             index.dictionary.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        let mut by_source: HashMap<PathBuf, File> = cached
-            .files
-            .drain(..)
-            .filter_map(|f| Some((f.source.clone()?, f)))
-            .collect();
+        let mut by_source: HashMap<PathBuf, File> =
+            cached.files.drain(..).filter_map(|f| Some((f.source.clone()?, f))).collect();
 
         let mut fresh: Vec<(usize, crate::walk::Found)> = Vec::new();
         let mut total = 0u64;
@@ -173,7 +168,8 @@ impl Index {
             });
         }
         index.files = order.into_iter().flatten().collect();
-        let changed = report.parsed > 0 || !by_source.is_empty() || cached.roots != roots_key(roots);
+        let changed =
+            report.parsed > 0 || !by_source.is_empty() || cached.roots != roots_key(roots);
         index.finish();
         if changed && let Some(path) = &cache_path {
             report.saved = crate::cache::save(path, &roots_key(roots), &index).is_ok();
@@ -224,6 +220,24 @@ impl Index {
             }
         }
         scores
+    }
+
+    /// Chunks that hold every one of `terms` (already in their indexed form).
+    pub fn chunks_with_all(&self, terms: &[String]) -> Vec<u32> {
+        let mut lists: Vec<&Vec<(u32, u32)>> = Vec::new();
+        for term in terms {
+            match self.lookup.get(term).and_then(|&id| self.postings.get(id as usize)) {
+                Some(list) => lists.push(list),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let Some((first, rest)) = lists.split_first() else { return Vec::new() };
+        first
+            .iter()
+            .map(|&(chunk, _)| chunk)
+            .filter(|chunk| rest.iter().all(|l| l.binary_search_by_key(chunk, |&(c, _)| c).is_ok()))
+            .collect()
     }
 
     /// Definitions whose name (last segment) is `name`, case-insensitively.
@@ -447,7 +461,8 @@ pub fn terms(text: &str, emit: &mut dyn FnMut(&str)) {
         }
         emit(&lower);
         let compound = word.contains('_')
-            || word.chars().skip(1).any(|c| c.is_uppercase()) && word.chars().any(|c| c.is_lowercase());
+            || word.chars().skip(1).any(|c| c.is_uppercase())
+                && word.chars().any(|c| c.is_lowercase());
         if compound {
             for part in split_identifier(word) {
                 let part = part.to_lowercase();

@@ -273,7 +273,13 @@ fn relevance(problem: &str, documents: &[Document]) -> Vec<f64> {
         .collect()
 }
 
-/// A rough token count (four characters a token) for when no tokenizer is at hand.
+/// Tokens of `text` in OpenAI's `o200k_base` encoding (tiktoken): the count for models whose
+/// own tokenizer is not at hand (hosted models). The tables load once per process.
+pub fn count_tokens(text: &str) -> usize {
+    tiktoken_rs::o200k_base_singleton().encode_ordinary(text).len()
+}
+
+/// A rough token count (four characters a token), for tests and quick estimates.
 pub fn estimate_tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4)
 }

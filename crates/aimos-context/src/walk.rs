@@ -78,7 +78,10 @@ pub(crate) fn walk(
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {
-                    skipped.push(Skipped { path: root.display().to_string(), reason: err.to_string() });
+                    skipped.push(Skipped {
+                        path: root.display().to_string(),
+                        reason: err.to_string(),
+                    });
                     continue;
                 }
             };
@@ -121,8 +124,13 @@ fn visit(
         });
         return;
     }
-    let found =
-        Found { path: path.clone(), relative, source, size, modified: crate::index::modified_nanos(meta) };
+    let found = Found {
+        path: path.clone(),
+        relative,
+        source,
+        size,
+        modified: crate::index::modified_nanos(meta),
+    };
     if !on_file(found) {
         skipped.push(Skipped {
             path,

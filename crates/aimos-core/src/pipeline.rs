@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aimos_context::{
-    Brief, DistillOptions, Document, Index, Packed, RedactPolicy, Redacted, distill, estimate_tokens,
+    Brief, DistillOptions, Document, Index, Packed, RedactPolicy, Redacted, count_tokens, distill,
     pack, redact,
 };
 use sha2::{Digest, Sha256};
@@ -482,7 +482,7 @@ fn execution_request(
 }
 
 fn count(model: &dyn Model, text: &str) -> usize {
-    model.count_tokens(text).unwrap_or_else(|| estimate_tokens(text))
+    model.count_tokens(text).unwrap_or_else(|| count_tokens(text))
 }
 
 /// (prompt tokens/s, generation tokens/s) of a call, for latency estimates.
@@ -662,7 +662,7 @@ mod tests {
 
         fn chat_stream(&self, request: ChatRequest) -> ChatStream {
             let prompt_tokens: usize =
-                request.messages.iter().map(|m| estimate_tokens(&m.content)).sum();
+                request.messages.iter().map(|m| aimos_context::estimate_tokens(&m.content)).sum();
             self.requests.lock().expect("lock").push(request);
             let content = self.answers.lock().expect("lock").pop().unwrap_or_default();
             let response = ChatResponse {
@@ -670,7 +670,7 @@ mod tests {
                 model: self.info.id.clone(),
                 usage: Usage {
                     prompt_tokens: prompt_tokens as u64,
-                    completion_tokens: estimate_tokens(&content) as u64,
+                    completion_tokens: aimos_context::estimate_tokens(&content) as u64,
                     ..Usage::default()
                 },
                 content,
@@ -869,6 +869,14 @@ mod tests {
         assert!(brief.contains("[REDACTED:aws_access_key]"), "{brief}");
         let note = record.steps[0].note.as_deref().unwrap_or_default();
         assert!(note.contains("1 secret redacted (aws_access_key ×1)"), "{note}");
+        assert!(note.starts_with("brief of ") && note.contains("from 1 file"), "{note}");
+        // Exposure: the consult carried the brief's excerpts of the context, out of the whole.
+        let consult = &record.steps[1];
+        assert!(consult.external && consult.redactions == 1, "{consult:?}");
+        assert!(consult.context_tokens > 0, "{consult:?}");
+        assert!(record.context_tokens > 0);
+        let execute = &record.steps[2];
+        assert!(!execute.external && execute.redactions == 0, "{execute:?}");
         // The embedded executor keeps the full text under the default policy...
         let executed = cheap.requests.lock().expect("lock")[0].clone();
         assert!(executed.messages.iter().any(|m| m.content.contains("AKIAIOSFODNN7EXAMPLE")));

@@ -172,22 +172,6 @@ pub struct RunRecord {
     pub context_tokens: u64,
 }
 
-impl RunRecord {
-    /// Per external model: tokens of the context sent, of the whole context, in steps that
-    /// carried any.
-    pub fn exposure(&self) -> Vec<(String, u64)> {
-        let mut out: Vec<(String, u64)> = Vec::new();
-        for step in self.steps.iter().filter(|s| s.external) {
-            let model = step.model.clone().unwrap_or_default();
-            match out.iter_mut().find(|(m, _)| *m == model) {
-                Some((_, sent)) => *sent += step.context_tokens,
-                None => out.push((model, step.context_tokens)),
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aimos_core::{
-    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
-    RunStatus, Stats, Step, Store, StoreError, Totals,
+    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome,
+    RunRecord, RunStatus, Stats, Step, Store, StoreError, Totals,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 

@@ -11,8 +11,8 @@ use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use aimos_core::{
-    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome, RunRecord,
-    RunStatus, Stats, Step, Store, StoreError, Totals,
+    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome,
+    RunRecord, RunStatus, Stats, Step, Store, StoreError, Totals,
 };
 use postgres::{Client, NoTls, Row};
 

@@ -3,6 +3,7 @@
 #![allow(clippy::panic, clippy::unwrap_used)]
 
 mod chat;
+mod distill;
 mod gateway;
 mod models;
 mod remote;

@@ -1,0 +1,192 @@
+//! `aimos distill`: prints exactly the brief the smart model would receive for a problem, so
+//! that users can see what leaves their machine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aimos_context::{DistillOptions, Index, Limits, RedactPolicy, count_tokens, distill, ingest};
+use aimos_core::Model;
+use aimos_local::{LoadOptions, LocalOptions, NoProgress};
+use anyhow::{Result, bail};
+use clap::Args;
+
+use crate::config::{Config, ConfigArgs, DEFAULT_SMART};
+use crate::open::is_remote;
+use crate::run::read_problem;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The brief is printed to stdout exactly as the smart model would receive it; \
+an account (tokens, excerpts, redactions, how tokens were counted) goes to stderr.
+
+Examples:
+  aimos distill \"Why does peek() panic on an empty stack?\" --context src/
+  python3 app.py 2>&1 | aimos distill - --context . --budget 512
+  aimos distill --problem-file bug.md --context src/ --json | jq '.evidence[].path'"
+)]
+pub struct DistillArgs {
+    /// The problem; `-` reads it from stdin (a traceback, a log, a bug report)
+    problem: Option<String>,
+    /// Read the problem from this file
+    #[arg(long, value_name = "FILE", conflicts_with = "problem")]
+    problem_file: Option<PathBuf>,
+    /// A file or folder the problem is about (folders are read recursively, honouring
+    /// .gitignore); repeat for several
+    #[arg(short, long, value_name = "PATH")]
+    context: Vec<PathBuf>,
+    /// Most tokens of the brief
+    #[arg(long, default_value_t = 1024)]
+    budget: usize,
+    /// Which models get text with its secrets replaced by typed placeholders: external
+    /// (remote models), all, or off
+    #[arg(long, default_value = "external", value_parser = parse_redact)]
+    redact: RedactPolicy,
+    /// The smart model the brief is for: its tokenizer counts the budget (tiktoken's
+    /// o200k_base for remote models, or an embedded model that is not pulled), and whether it is
+    /// remote decides redaction under `external` [default: the config's, else qwen2.5-coder-1.5b]
+    #[arg(long, env = "AIMOS_SMART")]
+    smart: Option<String>,
+    /// Read every file again instead of using the index cached for these folders
+    #[arg(long)]
+    no_cache: bool,
+    /// Print JSON: problem, summary, evidence (path relative to its context root, 1-based
+    /// inclusive lines, score, text), tokens, redactions, and the brief as sent
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+fn parse_redact(text: &str) -> Result<RedactPolicy, String> {
+    text.parse()
+}
+
+pub fn run(args: DistillArgs) -> Result<ExitCode> {
+    if args.budget < 32 {
+        bail!("--budget {} is too small for a brief; give at least 32 tokens", args.budget);
+    }
+    let reads_stdin = |p: &PathBuf| p.as_os_str() == "-";
+    if args.problem.as_deref() == Some("-") && args.context.iter().any(reads_stdin) {
+        bail!("the problem and the context cannot both come from stdin; put one of them in a file");
+    }
+    let problem = read_problem(args.problem.as_ref(), args.problem_file.as_ref())?;
+    let config = Config::load(&args.config)?;
+    let smart = Config::model_names(args.smart.as_ref(), config.smart.as_ref(), DEFAULT_SMART)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| DEFAULT_SMART.to_owned());
+    let external = is_remote(&smart);
+    let (counter, tokenizer) = counter_for(&smart, &config);
+
+    let started = Instant::now();
+    let (index, skipped, cached) = if args.context.iter().any(reads_stdin) || args.no_cache {
+        let ingested = ingest(&args.context, Limits::default())?;
+        (Index::from_documents(&ingested.documents), ingested.skipped, 0)
+    } else {
+        let cache = aimos_local::paths::aimos_home().map(|home| home.join("context-cache"));
+        let (index, report) = Index::open(&args.context, Limits::default(), cache.as_deref())?;
+        (index, report.skipped, report.cached)
+    };
+    let indexed = started.elapsed();
+    let options = DistillOptions { budget: args.budget, redact: args.redact.applies(external) };
+    let brief = distill(&problem, &index, &options, &|text| counter(text));
+    let total = started.elapsed();
+
+    for skip in &skipped {
+        eprintln!("note: skipped {} ({})", skip.path, skip.reason);
+    }
+    let rendered = brief.render();
+    if args.json {
+        let redacted: serde_json::Map<String, serde_json::Value> = brief
+            .redactions
+            .found
+            .iter()
+            .map(|(kind, n)| ((*kind).to_owned(), serde_json::Value::from(*n)))
+            .collect();
+        let evidence: Vec<serde_json::Value> = brief
+            .evidence
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "path": e.path,
+                    "start_line": e.start_line,
+                    "end_line": e.end_line,
+                    "score": (e.score as f64 * 1000.0).round() / 1000.0,
+                    "text": e.text,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "problem": brief.problem,
+            "summary": brief.summary,
+            "evidence": evidence,
+            "tokens": brief.tokens,
+            "budget": args.budget,
+            "context_tokens": brief.context_tokens,
+            "redactions": brief.redactions.count(),
+            "redacted": redacted,
+            "tokenizer": tokenizer,
+            "smart_model": smart,
+            "files": index.files().len(),
+            "chunks": index.chunk_count(),
+            "skipped": skipped.iter().map(|s| serde_json::json!({"path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
+            "brief": rendered,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{rendered}");
+        eprintln!(
+            "\n{} of {} tokens · {} excerpt{} from {} files indexed ({} chunks{}) · counted with {tokenizer} · {:.0} ms to index, {:.0} ms in all",
+            brief.tokens,
+            args.budget,
+            brief.evidence.len(),
+            if brief.evidence.len() == 1 { "" } else { "s" },
+            index.files().len(),
+            index.chunk_count(),
+            if cached > 0 { format!(", {cached} files from the cache") } else { String::new() },
+            indexed.as_secs_f64() * 1000.0,
+            total.as_secs_f64() * 1000.0,
+        );
+        if brief.redactions.count() > 0 {
+            let kinds: Vec<String> =
+                brief.redactions.found.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+            eprintln!("redacted {} secrets: {}", brief.redactions.count(), kinds.join(", "));
+        } else if !options.redact {
+            eprintln!(
+                "not redacted: `{smart}` runs on this machine (--redact all redacts for every model)"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How the brief's tokens are counted: the smart model's own tokenizer when it is embedded and
+/// pulled (loaded without pulling), tiktoken's o200k_base otherwise.
+type Counter = Box<dyn Fn(&str) -> usize>;
+
+fn counter_for(smart: &str, config: &Config) -> (Counter, String) {
+    if !is_remote(smart) {
+        let options = LoadOptions {
+            pull_if_missing: false,
+            run: LocalOptions { context_window: Some(256), ..LocalOptions::default() },
+            price: config.price(smart),
+            ..LoadOptions::default()
+        };
+        match aimos_local::load(smart, &options, &mut NoProgress) {
+            Ok(model) => {
+                let model: Arc<dyn Model> = model;
+                let name = format!("the tokenizer of {smart}");
+                return (
+                    Box::new(move |text| {
+                        model.count_tokens(text).unwrap_or_else(|| count_tokens(text))
+                    }),
+                    name,
+                );
+            }
+            Err(err) => eprintln!("note: counting tokens with tiktoken (o200k_base): {err}"),
+        }
+    }
+    (Box::new(count_tokens), "tiktoken o200k_base".into())
+}
