@@ -22,9 +22,13 @@ impl Drop for Gateway {
 
 /// Starts `aimos serve` on a free port with the test model in both roles.
 fn start(store: &Path) -> Gateway {
+    start_with_window(store, 2048)
+}
+
+fn start_with_window(store: &Path, ctx: u32) -> Gateway {
     test_model_file();
     let mut child = aimos()
-        .args(["serve", "--bind", "127.0.0.1:0", "--ctx", "2048"])
+        .args(["serve", "--bind", "127.0.0.1:0", "--ctx", &ctx.to_string()])
         .args(["--smart", TEST_MODEL, "--cheap", TEST_MODEL])
         .arg("--store")
         .arg(store)
@@ -124,6 +128,66 @@ fn the_openai_python_sdk_and_curl_work_against_aimos_serve() {
         .as_f64()
         .unwrap();
     assert!(spent > 0.0, "{listed}");
+}
+
+/// `aimos run` consulting a remote smart model (the embedded model behind a real
+/// OpenAI-compatible server: `aimos serve`) redacts the secret in the brief and reports what
+/// part of the context left the machine, in the table, the ledger and `aimos stats`.
+#[test]
+fn a_run_with_a_remote_smart_model_reports_its_exposure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway_store = dir.path().join("gateway.db");
+    let secret = key(&gateway_store, "runner", "100");
+    let gateway = start_with_window(&gateway_store, 4096);
+    let project = dir.path().join("shop");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("settings.py"),
+        "AWS_ACCESS_KEY_ID = \"AKIAZ7QJ4NFW2KXR5TBM\"\nREGION = \"eu-west-1\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("upload.py"),
+        "import settings\n\ndef upload(path):\n    return connect(settings.AWS_ACCESS_KEY_ID, settings.REGION).put(path)\n",
+    )
+    .unwrap();
+    let filler: String = (0..60).map(|i| format!("def unrelated_{i}():\n    return {i}\n\n")).collect();
+    std::fs::write(project.join("misc.py"), filler).unwrap();
+    let store = dir.path().join("aimos.db");
+    let out = success(
+        aimos()
+            .args(["run", "--smart", "openai:smollm2-135m", "--cheap", TEST_MODEL])
+            .args(["--ctx", "2048", "--max-tokens", "48", "--budget", "300", "--context", "shop"])
+            .arg("--store")
+            .arg(&store)
+            .arg("upload() fails: is the AWS access key id in settings used with the right region?")
+            .current_dir(dir.path())
+            .env("OPENAI_BASE_URL", &gateway.base_url)
+            .env("OPENAI_API_KEY", &secret)
+            .env_remove("AIMOS_CONFIG"),
+    );
+    assert!(out.contains("exposure: sent "), "{out}");
+    assert!(out.contains("context tokens (") && out.contains("to openai in 1 step"), "{out}");
+    assert!(out.contains("1 secret redacted"), "{out}");
+
+    let runs = success(aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store));
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    let run = &runs[0];
+    let consult = run["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "consult").unwrap();
+    assert_eq!(consult["external"], true, "{run}");
+    assert_eq!(consult["redactions"], 1, "{run}");
+    let sent = consult["context_tokens"].as_u64().unwrap();
+    let whole = run["context_tokens"].as_u64().unwrap();
+    assert!(sent > 0 && sent < whole, "sent {sent} of {whole}: {run}");
+    let execute = run["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "execute").unwrap();
+    assert_eq!(execute["external"], false, "{run}");
+
+    let stats = success(aimos().args(["stats", "--json"]).arg("--store").arg(&store));
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["exposure"][0]["model"], "openai:smollm2-135m", "{stats}");
+    assert_eq!(stats["exposure"][0]["context_tokens_sent"].as_u64(), Some(sent));
+    let table = success(aimos().args(["stats"]).arg("--store").arg(&store));
+    assert!(table.contains("to openai in 1 step; 1 secret redacted"), "{table}");
 }
 
 #[test]
