@@ -24,6 +24,8 @@ pub struct DistillOptions {
 pub struct Evidence {
     /// Relative to the context root the file was found under.
     pub path: String,
+    /// The path as the user named it (the root joined with `path`): what the brief shows.
+    pub shown_path: String,
     /// 1-based, inclusive.
     pub start_line: u32,
     pub end_line: u32,
@@ -86,7 +88,7 @@ impl Brief {
         if let Some(first) = self.evidence.first() {
             note.push_str(&format!(
                 ", first {}:{}-{}",
-                first.path, first.start_line, first.end_line
+                first.shown_path, first.start_line, first.end_line
             ));
         }
         if self.problem_lines_cut > 0 {
@@ -104,7 +106,7 @@ fn distinct_files(evidence: &[Evidence]) -> usize {
 }
 
 fn block(e: &Evidence) -> String {
-    format!("### {}:{}-{}\n{}", e.path, e.start_line, e.end_line, e.text.trim_end())
+    format!("### {}:{}-{}\n{}", e.shown_path, e.start_line, e.end_line, e.text.trim_end())
 }
 
 /// Builds the brief of `problem` over `index` within `options.budget` tokens of `count`.
@@ -166,6 +168,7 @@ pub fn distill(
         let body = scrub(line_slice(text, starts, c.chunk.start_line, c.chunk.end_line));
         let cost = count(&block(&Evidence {
             path: c.file.relative.clone(),
+            shown_path: c.file.path.clone(),
             start_line: c.chunk.start_line,
             end_line: c.chunk.end_line,
             score: 0.0,
@@ -250,6 +253,7 @@ fn merge(
             let (text, starts) = file_text(texts, index, file)?;
             Some(Evidence {
                 path: index.files()[file as usize].relative.clone(),
+                shown_path: index.files()[file as usize].path.clone(),
                 start_line: first,
                 end_line: last,
                 score,
@@ -424,7 +428,7 @@ fn summary(
                 names.push(symbol);
             }
         }
-        let mut line = file.relative.clone();
+        let mut line = file.path.clone();
         if !names.is_empty() {
             let shown = names.len().min(8);
             line.push_str(": ");

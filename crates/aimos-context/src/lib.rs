@@ -25,9 +25,8 @@ pub use chunk::{Chunk, ChunkKind, Chunker, Language};
 pub use index::{File, Index, OpenReport};
 pub use redact::{RedactPolicy, Redacted, redact};
 
-use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One file (or stdin) of context.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,8 +156,8 @@ impl Packed {
     }
 }
 
-/// Fits `documents` into `budget` tokens, most relevant to `problem` first (BM25; a file the
-/// problem names goes first), each under a
+/// Fits `documents` into `budget` tokens, most relevant to `problem` first (by their best
+/// chunk, as [`distill`] ranks them), each under a
 /// `### path` header. A document that does not fit whole is cut at a line boundary when at
 /// least a few lines of it fit; otherwise it is left out.
 pub fn pack(
@@ -224,51 +223,14 @@ fn cut_to_fit(
     })
 }
 
-/// Lower-cased words of three or more characters.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|w| w.len() > 2)
-        .map(str::to_lowercase)
-}
-
-/// BM25 scores of whole documents against the problem's words, plus a large bonus for a
-/// document whose file name the problem mentions.
+/// How relevant each document is to the problem: the score of its best chunk, as the
+/// distiller ranks chunks (BM25, anchors, tests below the code they test).
 fn relevance(problem: &str, documents: &[Document]) -> Vec<f64> {
-    const K1: f64 = 1.2;
-    const B: f64 = 0.75;
-    let query: HashSet<String> = words(problem).collect();
-    let counts: Vec<HashMap<String, usize>> = documents
-        .iter()
-        .map(|doc| {
-            let mut tf = HashMap::new();
-            for word in words(&doc.text) {
-                *tf.entry(word).or_insert(0) += 1;
-            }
-            tf
-        })
-        .collect();
-    let lengths: Vec<f64> = counts.iter().map(|tf| tf.values().sum::<usize>() as f64).collect();
-    let n = documents.len() as f64;
-    let average = (lengths.iter().sum::<f64>() / n.max(1.0)).max(1.0);
-    let problem_lower = problem.to_lowercase();
-    documents
-        .iter()
-        .zip(&counts)
-        .zip(&lengths)
-        .map(|((doc, tf), &length)| {
-            let score: f64 = query
-                .iter()
-                .filter_map(|word| tf.get(word).map(|&f| (word, f as f64)))
-                .map(|(word, f)| {
-                    let df = counts.iter().filter(|other| other.contains_key(word)).count() as f64;
-                    let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                    idf * f * (K1 + 1.0) / (f + K1 * (1.0 - B + B * length / average))
-                })
-                .sum();
-            let file_name =
-                Path::new(&doc.path).file_name().map(|n| n.to_string_lossy().to_lowercase());
-            let named = file_name.is_some_and(|name| problem_lower.contains(&name));
-            score + if named { 100.0 } else { 0.0 }
+    let index = Index::from_documents(documents);
+    let scores = brief::score(problem, &index);
+    (0..documents.len() as u32)
+        .map(|file| {
+            index.file_chunks(file).map(|id| scores[id as usize] as f64).fold(0.0, f64::max)
         })
         .collect()
 }

@@ -151,7 +151,8 @@ fn a_run_with_a_remote_smart_model_reports_its_exposure() {
         "import settings\n\ndef upload(path):\n    return connect(settings.AWS_ACCESS_KEY_ID, settings.REGION).put(path)\n",
     )
     .unwrap();
-    let filler: String = (0..60).map(|i| format!("def unrelated_{i}():\n    return {i}\n\n")).collect();
+    let filler: String =
+        (0..60).map(|i| format!("def unrelated_{i}():\n    return {i}\n\n")).collect();
     std::fs::write(project.join("misc.py"), filler).unwrap();
     let store = dir.path().join("aimos.db");
     let out = success(

@@ -100,6 +100,15 @@ fn consult_prints_the_result_and_a_cost_table_and_stores_the_insight() {
     assert_eq!(stats["by_model"][0]["model"], "local:smollm2-135m");
     let table = success(aimos().args(["stats"]).arg("--store").arg(&store));
     assert!(table.contains("SMART-ONLY") && table.contains("total"), "{table}");
+
+    // `aimos distill` prints exactly the brief the smart model was given.
+    let brief = success(
+        aimos()
+            .args(["distill", "--smart", TEST_MODEL, "--budget", "300", "--context", "project"])
+            .arg(PROBLEM)
+            .current_dir(dir.path()),
+    );
+    assert_eq!(brief, insights[0]["brief"].as_str().expect("brief"));
 }
 
 #[test]
