@@ -86,6 +86,24 @@ pub(crate) fn load(path: &Path) -> Option<Cached> {
 }
 
 pub(crate) fn save(path: &Path, roots: &[String], index: &Index) -> std::io::Result<()> {
+    let files: Vec<&File> =
+        index.files().iter().filter(|f| Index::file_source(f).is_some()).collect();
+    // Only the terms still in use are written, renumbered densely, so that a tree edited many
+    // times does not grow its cache with the words of text long gone.
+    let mut renumbered: Vec<u32> = vec![u32::MAX; index.dictionary().len()];
+    let mut dictionary: Vec<&str> = Vec::new();
+    for file in &files {
+        for terms in Index::file_terms(file) {
+            for &(term, _) in terms {
+                if let Some(slot) = renumbered.get_mut(term as usize)
+                    && *slot == u32::MAX
+                {
+                    *slot = dictionary.len() as u32;
+                    dictionary.push(&index.dictionary()[term as usize]);
+                }
+            }
+        }
+    }
     let mut w = Vec::with_capacity(1 << 20);
     w.extend_from_slice(MAGIC);
     varint(&mut w, VERSION);
@@ -93,12 +111,10 @@ pub(crate) fn save(path: &Path, roots: &[String], index: &Index) -> std::io::Res
     for root in roots {
         string(&mut w, root);
     }
-    varint(&mut w, index.dictionary().len() as u64);
-    for term in index.dictionary() {
+    varint(&mut w, dictionary.len() as u64);
+    for term in &dictionary {
         string(&mut w, term);
     }
-    let files: Vec<&File> =
-        index.files().iter().filter(|f| Index::file_source(f).is_some()).collect();
     varint(&mut w, files.len() as u64);
     for file in files {
         let source = Index::file_source(file).map(|p| p.display().to_string()).unwrap_or_default();
@@ -118,7 +134,8 @@ pub(crate) fn save(path: &Path, roots: &[String], index: &Index) -> std::io::Res
                 }
                 None => varint(&mut w, 0),
             }
-            let mut sorted = terms.clone();
+            let mut sorted: Vec<(u32, u32)> =
+                terms.iter().map(|&(term, tf)| (renumbered[term as usize], tf)).collect();
             sorted.sort_unstable();
             varint(&mut w, sorted.len() as u64);
             let mut previous = 0u32;
@@ -184,5 +201,52 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<String> {
         let n = self.varint()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use crate::{Index, Limits};
+
+    #[test]
+    fn the_cache_is_reused_follows_edits_and_survives_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (root, cache) = (dir.path().join("src"), dir.path().join("cache"));
+        fs::create_dir_all(&root).expect("mkdir");
+        fs::write(root.join("a.py"), "def alpha():\n    return 1\n").expect("write");
+        fs::write(root.join("b.py"), "def beta():\n    return 2\n").expect("write");
+        let open = || {
+            Index::open(std::slice::from_ref(&root), Limits::default(), Some(&cache)).expect("open")
+        };
+
+        let (cold, report) = open();
+        assert_eq!((report.parsed, report.cached, report.saved), (2, 0, true));
+        let (warm, report) = open();
+        assert_eq!((report.parsed, report.cached, report.saved), (0, 2, false));
+        assert_eq!(warm.chunk_count(), cold.chunk_count());
+        assert_eq!(warm.definitions_named("beta").len(), 1);
+        // A cached file's text is read from disk when needed.
+        assert!(warm.files()[1].text().is_some_and(|t| t.contains("def beta")));
+
+        // An edit is seen; a deleted file is gone; the words of the old text leave the cache.
+        fs::write(root.join("a.py"), "def gamma():\n    return 3\n\ndef delta():\n    pass\n")
+            .expect("write");
+        fs::remove_file(root.join("b.py")).expect("remove");
+        let (edited, report) = open();
+        assert_eq!((report.parsed, report.cached), (1, 0));
+        assert_eq!(edited.files().len(), 1);
+        assert!(edited.definitions_named("alpha").is_empty());
+        assert_eq!(edited.definitions_named("delta").len(), 1);
+        let file = fs::read_dir(&cache).expect("cache").next().expect("one file").expect("entry");
+        let bytes = fs::read(file.path()).expect("read");
+        assert!(!bytes.windows(5).any(|w| w == b"alpha"), "stale terms are dropped");
+
+        // A damaged cache is ignored and rebuilt, never an error.
+        fs::write(file.path(), &bytes[..bytes.len() / 2]).expect("truncate");
+        let (rebuilt, report) = open();
+        assert_eq!((report.parsed, report.saved), (1, true));
+        assert_eq!(rebuilt.definitions_named("gamma").len(), 1);
     }
 }
