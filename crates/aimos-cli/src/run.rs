@@ -21,7 +21,8 @@ use crate::store::{StoreArgs, open_store};
     after_help = "Examples:
   aimos run \"Why does parse_header panic on empty input?\" --context src/
   cargo test 2>&1 | aimos run - --context src/ --strategy consult
-  aimos run --problem-file bug.md --context . --json"
+  aimos run --problem-file bug.md --context . --json
+  aimos run \"Fix the failing test\" --context src/ --strategy cascade --verify \"cargo test\""
 )]
 pub struct RunArgs {
     /// The problem; `-` reads it from stdin (real problems carry long logs)
@@ -33,9 +34,22 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "PATH")]
     context: Vec<PathBuf>,
     /// cheap: the cheap model alone; smart: the smart model alone; consult: the smart model
-    /// advises on a brief, the cheap model does the work
+    /// advises on a brief, the cheap model does the work; cascade: the cheap model alone, then
+    /// (if --verify fails) consult and retry, then the smart model from the brief
     #[arg(short, long, default_value = "consult", value_parser = parse_strategy)]
     strategy: Strategy,
+    /// Check the result with a shell command: it passes on exit status 0. The result is on its
+    /// stdin and in the file $AIMOS_RESULT_FILE (the problem in $AIMOS_PROBLEM_FILE); it runs
+    /// in the current folder. The verdict is recorded, counts for the insight, and drives
+    /// `cascade`; a failed final check exits with status 2
+    #[arg(long, value_name = "COMMAND", conflicts_with = "verify_regex")]
+    verify: Option<String>,
+    /// Check the result with a regular expression it must match
+    #[arg(long, value_name = "PATTERN")]
+    verify_regex: Option<String>,
+    /// Seconds a --verify command may run before it is stopped and counts as failed
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    verify_timeout: u64,
     /// The smart (consulted) model: a catalog name, a .gguf path or PROVIDER:MODEL
     /// (`anthropic:claude-sonnet-4-5`) [default: the config's, else qwen2.5-coder-1.5b]
     #[arg(long, env = "AIMOS_SMART")]
@@ -76,6 +90,12 @@ fn parse_strategy(text: &str) -> Result<Strategy, String> {
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let problem = read_problem(args.problem.as_ref(), args.problem_file.as_ref())?;
+    let verifier = verifier(&args)?;
+    if args.strategy == Strategy::Cascade && verifier.is_none() {
+        bail!(
+            "the cascade strategy needs a check to decide when to escalate: pass --verify COMMAND (for example --verify \"cargo test\") or --verify-regex PATTERN"
+        );
+    }
     let ingested = ingest(&args.context, Limits::default())?;
     for skipped in &ingested.skipped {
         eprintln!("note: skipped {} ({})", skipped.path, skipped.reason);
@@ -101,6 +121,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         brief_budget: args.budget,
         max_result_tokens: args.max_tokens,
         redact: args.redact,
+        verifier,
         ..RunOptions::default()
     };
 
@@ -115,7 +136,31 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         println!("{}\n", record.result.trim_end());
         print_table(&record);
     }
+    if record.verified == Some(false) {
+        eprintln!("the result failed its check (see the verify steps above)");
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn verifier(args: &RunArgs) -> Result<Option<std::sync::Arc<dyn aimos_core::Verifier>>> {
+    if let Some(command) = &args.verify {
+        if command.trim().is_empty() {
+            bail!("--verify needs a command, such as --verify \"cargo test\"");
+        }
+        return Ok(Some(std::sync::Arc::new(aimos_core::CommandVerifier {
+            command: command.clone(),
+            timeout: std::time::Duration::from_secs(args.verify_timeout.max(1)),
+            dir: None,
+        })));
+    }
+    if let Some(pattern) = &args.verify_regex {
+        let pattern = regex::Regex::new(pattern).with_context(|| {
+            format!("--verify-regex `{pattern}` is not a valid regular expression")
+        })?;
+        return Ok(Some(std::sync::Arc::new(aimos_core::RegexVerifier { pattern })));
+    }
+    Ok(None)
 }
 
 /// The problem from an argument, a file, or stdin (`-`, or nothing with stdin not a terminal).
@@ -185,6 +230,9 @@ pub fn print_table(record: &RunRecord) {
         if cf.latency_measured { "measured" } else { "latency estimated" }
     );
     println!("savings: {:.0}% of the smart-only cost · run {}", record.savings * 100.0, record.id);
+    if let Some(verified) = record.verified {
+        println!("check: {}", if verified { "passed" } else { "FAILED" });
+    }
     let exposure: Vec<aimos_core::Exposure> = record
         .steps
         .iter()

@@ -11,6 +11,7 @@ pub mod price;
 pub mod prices;
 pub mod run;
 pub mod store;
+pub mod verify;
 
 pub use chat::{
     ChatEvent, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat, Role, Timings,
@@ -22,6 +23,7 @@ pub use pipeline::{Pipeline, PipelineError, RunOptions, Task};
 pub use price::{Cost, Price};
 pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
 pub use store::{Exposure, KeyRecord, ModelUsage, Outcome, Stats, Store, StoreError, Totals};
+pub use verify::{CommandVerifier, RegexVerifier, Verdict, Verifier, VerifyError};
 
 /// An error and its sources, joined with `: ` — for messages and records that keep the cause.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
@@ -38,4 +40,17 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 /// Lower-case hexadecimal of `bytes` (digests in records and errors).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Polls a future to completion on this thread, for tests of async code that needs no runtime.
+#[cfg(test)]
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
 }

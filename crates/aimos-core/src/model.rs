@@ -256,6 +256,7 @@ impl ModelError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
     use crate::chat::{FinishReason, Timings, Usage};
 
     /// A test double of `Stream` that yields fixed events, to test `ChatStream::collect`.
@@ -266,16 +267,6 @@ mod tests {
 
         fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             Poll::Ready(self.0.next())
-        }
-    }
-
-    fn block_on<F: Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        loop {
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
-            }
         }
     }
 

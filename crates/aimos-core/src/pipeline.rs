@@ -20,7 +20,8 @@ use crate::insight::{Insight, InsightDraft};
 use crate::model::{Model, ModelError};
 use crate::price::Cost;
 use crate::run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
-use crate::store::{Store, StoreError};
+use crate::store::{Outcome, Store, StoreError};
+use crate::verify::{Verdict, Verifier, VerifyError};
 
 /// One task: a problem and the material it is about.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +31,7 @@ pub struct Task {
 }
 
 /// Knobs of one run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     pub strategy: Strategy,
     /// Most tokens of the brief the smart model sees when consulted.
@@ -42,6 +43,21 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Which models get text with its secrets replaced by typed placeholders.
     pub redact: RedactPolicy,
+    /// Checks the result: every strategy records its verdict; `cascade` escalates on it.
+    pub verifier: Option<Arc<dyn Verifier>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("strategy", &self.strategy)
+            .field("brief_budget", &self.brief_budget)
+            .field("max_result_tokens", &self.max_result_tokens)
+            .field("run_id", &self.run_id)
+            .field("redact", &self.redact)
+            .field("verifier", &self.verifier.as_ref().map(|v| v.describe()))
+            .finish()
+    }
 }
 
 impl Default for RunOptions {
@@ -52,6 +68,7 @@ impl Default for RunOptions {
             max_result_tokens: 1024,
             run_id: None,
             redact: RedactPolicy::External,
+            verifier: None,
         }
     }
 }
@@ -84,6 +101,13 @@ pub enum PipelineError {
     InvalidInsight { model: String, reason: String, run_id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "the cascade strategy needs a verifier to decide when to escalate: pass --verify COMMAND \
+         (or --verify-regex PATTERN)"
+    )]
+    NoVerifier,
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
 }
 
 const CONSULTANT_SYSTEM: &str = "You are a senior engineer consulted on a problem. You see only a \
@@ -106,6 +130,17 @@ const TEMPLATE_OVERHEAD: usize = 64;
 struct Call {
     response: ChatResponse,
     step: Step,
+}
+
+/// What a consultation leaves for the rest of the run.
+struct Consulted {
+    guidance: String,
+    /// The smart model's (prompt, generation) tokens per second, when it was called.
+    rates: Option<(f64, f64)>,
+    /// The brief as sent.
+    brief: String,
+    /// Tokens of the context the brief carried.
+    context_tokens: u64,
 }
 
 impl Pipeline {
@@ -149,6 +184,7 @@ impl Pipeline {
             savings: 0.0,
             latency_ms: 0.0,
             steps: Vec::new(),
+            verified: None,
             context_tokens: task
                 .context
                 .iter()
@@ -182,47 +218,189 @@ impl Pipeline {
         record: &mut RunRecord,
         on_delta: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<String, PipelineError> {
+        if options.strategy == Strategy::Cascade {
+            return self.cascade(task, options, record, on_delta).await;
+        }
         let mut guidance = None;
         let mut smart_rates = None;
         if options.strategy == Strategy::Consult {
-            let distill_started = Instant::now();
-            let redacting = options.redact.applies(self.smart.info().external);
-            let brief = self.distill(task, options.brief_budget, redacting);
-            let note = format!("{}{}", brief.note(), redaction_note(&brief.redactions));
-            let exposure = (brief.context_tokens as u64, brief.redactions.count() as u64);
-            let brief = brief.render();
-            record.steps.push(Step {
-                kind: StepKind::Distill,
-                model: None,
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                cost: Cost::default(),
-                latency_ms: ms(distill_started.elapsed()),
-                prompt_digest: Some(digest(&brief)),
-                note: Some(note),
-                context_tokens: 0,
-                external: false,
-                redactions: exposure.1,
-            });
-            let consult_from = record.steps.len();
-            let (insight, consult_rates) = self.consult_once(task, &brief, record).await?;
-            // Every consult attempt carried the brief's excerpts of the context.
-            for step in record.steps[consult_from..].iter_mut().filter(|s| s.model.is_some()) {
-                step.context_tokens = exposure.0;
-                step.redactions = exposure.1;
-            }
-            smart_rates = consult_rates;
-            record.insight_id = Some(insight.id.clone());
-            guidance = Some(insight.as_guidance());
+            let consulted = self.consult_phase(task, options, record).await?;
+            smart_rates = consulted.rates;
+            guidance = Some(consulted.guidance);
         }
-        let executor = match options.strategy {
-            Strategy::Smart => Arc::clone(&self.smart),
-            _ => Arc::clone(&self.cheap),
+        let (executor, role) = match options.strategy {
+            Strategy::Smart => (Arc::clone(&self.smart), "smart"),
+            _ => (Arc::clone(&self.cheap), "cheap"),
         };
-        let role = if options.strategy == Strategy::Smart { "smart" } else { "cheap" };
+        let call = self
+            .execute_phase(
+                role,
+                &*executor,
+                task,
+                guidance.as_deref(),
+                options,
+                None,
+                Some(on_delta),
+            )
+            .await?;
+        record.steps.push(call.step.clone());
+        if let Some(verifier) = &options.verifier {
+            let verdict =
+                self.verify_phase(&**verifier, task, &call.response.content, record).await?;
+            record.verified = Some(verdict.passed);
+            self.insight_outcome(record, &**verifier, &verdict)?;
+        }
+        record.counterfactual = if options.strategy == Strategy::Smart {
+            Counterfactual {
+                model: self.smart.info().id.clone(),
+                cost: call.step.cost,
+                prompt_tokens: call.step.prompt_tokens,
+                completion_tokens: call.response.usage.completion_tokens,
+                latency_ms: call.step.latency_ms,
+                latency_measured: true,
+            }
+        } else {
+            self.estimated_counterfactual(task, options, &call.response, smart_rates)
+        };
+        Ok(call.response.content)
+    }
+
+    /// `cascade`: the cheap model alone; if its result fails the verifier, a consultation on the
+    /// brief plus the failure, and the cheap model again with the insight; if that fails too,
+    /// the smart model does the work from the brief and both failures. Every attempt and verdict
+    /// is a step; the run's `verified` is the last verdict.
+    async fn cascade(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        record: &mut RunRecord,
+        on_delta: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<String, PipelineError> {
+        let verifier = options.verifier.clone().ok_or(PipelineError::NoVerifier)?;
+        record.reason = format!("cascade, checked by {}", verifier.describe());
+
+        let note = Some("cascade 1/3: the cheap model alone".to_owned());
+        let first =
+            self.execute_phase("cheap", &*self.cheap, task, None, options, note, None).await?;
+        record.steps.push(first.step.clone());
+        let verdict = self.verify_phase(&*verifier, task, &first.response.content, record).await?;
+        if verdict.passed {
+            record.verified = Some(true);
+            record.counterfactual =
+                self.estimated_counterfactual(task, options, &first.response, None);
+            on_delta(&first.response.content);
+            return Ok(first.response.content);
+        }
+
+        let escalated = Task {
+            problem: format!(
+                "{}\n\nA first attempt failed its check ({}):\n{}",
+                task.problem,
+                verifier.describe(),
+                verdict.evidence
+            ),
+            context: task.context.clone(),
+        };
+        let consulted = self.consult_phase(&escalated, options, record).await?;
+        let note = Some("cascade 2/3: the cheap model with the insight".to_owned());
+        let second = self
+            .execute_phase(
+                "cheap",
+                &*self.cheap,
+                task,
+                Some(&consulted.guidance),
+                options,
+                note,
+                None,
+            )
+            .await?;
+        record.steps.push(second.step.clone());
+        let verdict = self.verify_phase(&*verifier, task, &second.response.content, record).await?;
+        self.insight_outcome(record, &*verifier, &verdict)?;
+        if verdict.passed {
+            record.verified = Some(true);
+            record.counterfactual =
+                self.estimated_counterfactual(task, options, &second.response, consulted.rates);
+            on_delta(&second.response.content);
+            return Ok(second.response.content);
+        }
+
+        // The smart model works from the brief, which already carries the first failure.
+        let brief = Task {
+            problem: format!(
+                "{}\n\nA second attempt, guided by a consultant, failed its check too:\n{}",
+                consulted.brief, verdict.evidence
+            ),
+            context: Vec::new(),
+        };
+        let note = Some("cascade 3/3: the smart model from the brief".to_owned());
+        let mut third =
+            self.execute_phase("smart", &*self.smart, &brief, None, options, note, None).await?;
+        third.step.context_tokens = consulted.context_tokens;
+        record.steps.push(third.step.clone());
+        let verdict = self.verify_phase(&*verifier, task, &third.response.content, record).await?;
+        record.verified = Some(verdict.passed);
+        record.counterfactual =
+            self.estimated_counterfactual(task, options, &third.response, consulted.rates);
+        on_delta(&third.response.content);
+        Ok(third.response.content)
+    }
+
+    /// Distills the task, consults on the brief (or recalls an insight being made from it),
+    /// and returns the guidance for the executor.
+    async fn consult_phase(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        record: &mut RunRecord,
+    ) -> Result<Consulted, PipelineError> {
+        let distill_started = Instant::now();
+        let redacting = options.redact.applies(self.smart.info().external);
+        let brief = self.distill(task, options.brief_budget, redacting);
+        let note = format!("{}{}", brief.note(), redaction_note(&brief.redactions));
+        let (context_tokens, redactions) =
+            (brief.context_tokens as u64, brief.redactions.count() as u64);
+        let brief = brief.render();
+        record.steps.push(Step {
+            kind: StepKind::Distill,
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost: Cost::default(),
+            latency_ms: ms(distill_started.elapsed()),
+            prompt_digest: Some(digest(&brief)),
+            note: Some(note),
+            context_tokens: 0,
+            external: false,
+            redactions,
+        });
+        let consult_from = record.steps.len();
+        let (insight, rates) = self.consult_once(task, &brief, record).await?;
+        // Every consult attempt carried the brief's excerpts of the context.
+        for step in record.steps[consult_from..].iter_mut().filter(|s| s.model.is_some()) {
+            step.context_tokens = context_tokens;
+            step.redactions = redactions;
+        }
+        record.insight_id = Some(insight.id.clone());
+        Ok(Consulted { guidance: insight.as_guidance(), rates, brief, context_tokens })
+    }
+
+    /// One model does the task: the context packed into its window (plus the guidance),
+    /// redacted when the model is external under the run's policy.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_phase(
+        &self,
+        role: &'static str,
+        executor: &dyn Model,
+        task: &Task,
+        guidance: Option<&str>,
+        options: &RunOptions,
+        note: Option<String>,
+        on_delta: Option<&(dyn Fn(&str) + Send + Sync)>,
+    ) -> Result<Call, PipelineError> {
         let (mut request, packed) =
-            execution_request(&*executor, task, guidance.as_deref(), options.max_result_tokens);
-        let mut note = packed.note();
+            execution_request(executor, task, guidance, options.max_result_tokens);
+        let mut notes: Vec<String> = note.into_iter().chain(packed.note()).collect();
         let mut redactions = 0;
         if options.redact.applies(executor.info().external) {
             let mut all = Redacted::default();
@@ -235,50 +413,94 @@ impl Pipeline {
             }
             redactions = all.count() as u64;
             if all.count() > 0 {
-                let redactions = redaction_note(&all);
-                note = Some(match note {
-                    Some(note) => format!("{note}{redactions}"),
-                    None => redactions.trim_start_matches("; ").to_owned(),
-                });
+                notes.push(redaction_note(&all).trim_start_matches("; ").to_owned());
             }
         }
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
         let mut call =
-            self.call(role, &*executor, request, StepKind::Execute, note, Some(on_delta)).await?;
+            self.call(role, executor, request, StepKind::Execute, note, on_delta).await?;
         call.step.context_tokens = packed.tokens as u64;
         call.step.redactions = redactions;
-        let completion_tokens = call.response.usage.completion_tokens;
-        let execute_rates = rates(&call.response);
-        record.steps.push(call.step.clone());
+        Ok(call)
+    }
 
-        record.counterfactual = if options.strategy == Strategy::Smart {
-            Counterfactual {
-                model: self.smart.info().id.clone(),
-                cost: call.step.cost,
-                prompt_tokens: call.step.prompt_tokens,
-                completion_tokens,
-                latency_ms: call.step.latency_ms,
-                latency_measured: true,
-            }
-        } else {
-            // What the smart model alone would have been sent, counted with its own tokenizer.
-            let (request, _) =
-                execution_request(&*self.smart, task, None, options.max_result_tokens);
-            let prompt_tokens =
-                request.messages.iter().map(|m| count(&*self.smart, &m.content)).sum::<usize>()
-                    as u64;
-            let usage = Usage { prompt_tokens, completion_tokens, ..Usage::default() };
-            let (prompt_rate, gen_rate) = smart_rates.unwrap_or(execute_rates);
-            Counterfactual {
-                model: self.smart.info().id.clone(),
-                cost: self.smart.info().price.cost(&usage),
-                prompt_tokens,
-                completion_tokens,
-                latency_ms: 1000.0
-                    * (prompt_tokens as f64 / prompt_rate + completion_tokens as f64 / gen_rate),
-                latency_measured: false,
-            }
-        };
-        Ok(call.response.content)
+    /// Runs the verifier on a result and records its verdict as a step.
+    async fn verify_phase(
+        &self,
+        verifier: &dyn Verifier,
+        task: &Task,
+        result: &str,
+        record: &mut RunRecord,
+    ) -> Result<Verdict, PipelineError> {
+        let started = Instant::now();
+        let verdict = verifier.verify(&task.problem, result).await?;
+        let mut note =
+            format!("{} {}", if verdict.passed { "passed" } else { "failed" }, verifier.describe());
+        if !verdict.passed {
+            let first_lines: Vec<&str> = verdict.evidence.lines().rev().take(3).collect();
+            let shown: Vec<&str> = first_lines.into_iter().rev().collect();
+            note.push_str(&format!(": {}", shown.join(" / ")));
+        }
+        record.steps.push(Step {
+            kind: StepKind::Verify,
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost: Cost::default(),
+            latency_ms: ms(started.elapsed()),
+            prompt_digest: Some(digest(result)),
+            note: Some(note),
+            context_tokens: 0,
+            external: false,
+            redactions: 0,
+        });
+        Ok(verdict)
+    }
+
+    /// A verdict on a result that an insight guided counts for (or against) that insight.
+    fn insight_outcome(
+        &self,
+        record: &RunRecord,
+        verifier: &dyn Verifier,
+        verdict: &Verdict,
+    ) -> Result<(), PipelineError> {
+        let Some(insight_id) = &record.insight_id else { return Ok(()) };
+        self.store.record_outcome(&Outcome {
+            insight_id: insight_id.clone(),
+            run_id: Some(record.id.clone()),
+            passed: verdict.passed,
+            source: verifier.describe(),
+            note: (!verdict.passed).then(|| verdict.evidence.chars().take(500).collect()),
+            created_at: now_rfc3339(),
+        })?;
+        Ok(())
+    }
+
+    /// What the smart model alone would have cost: the prompt it would have been sent, counted
+    /// with its own tokenizer, and as many completion tokens as the final answer took; latency
+    /// from the smart model's observed speed when it was called, else the executor's.
+    fn estimated_counterfactual(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        answer: &ChatResponse,
+        smart_rates: Option<(f64, f64)>,
+    ) -> Counterfactual {
+        let (request, _) = execution_request(&*self.smart, task, None, options.max_result_tokens);
+        let prompt_tokens =
+            request.messages.iter().map(|m| count(&*self.smart, &m.content)).sum::<usize>() as u64;
+        let completion_tokens = answer.usage.completion_tokens;
+        let usage = Usage { prompt_tokens, completion_tokens, ..Usage::default() };
+        let (prompt_rate, gen_rate) = smart_rates.unwrap_or_else(|| rates(answer));
+        Counterfactual {
+            model: self.smart.info().id.clone(),
+            cost: self.smart.info().price.cost(&usage),
+            prompt_tokens,
+            completion_tokens,
+            latency_ms: 1000.0
+                * (prompt_tokens as f64 / prompt_rate + completion_tokens as f64 / gen_rate),
+            latency_measured: false,
+        }
     }
 
     /// The brief: the problem, a map of the context, and its most relevant excerpts, within the
@@ -535,28 +757,35 @@ fn recalled(insight: Insight, record: &mut RunRecord, started: Instant) -> Insig
     insight
 }
 
-/// Sleeps without tying the pipeline to an async runtime: a short-lived thread wakes the task.
+/// Sleeps without tying the pipeline to an async runtime.
 fn sleep(duration: Duration) -> impl Future<Output = ()> {
-    struct Shared {
-        done: bool,
+    on_thread(move || std::thread::sleep(duration))
+}
+
+/// Runs blocking `work` on a thread of its own and completes with its value, waking the task
+/// that waits for it; no async runtime is needed.
+pub(crate) fn on_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl Future<Output = T> {
+    struct Shared<T> {
+        value: Option<T>,
         waker: Option<std::task::Waker>,
     }
-    let shared = Arc::new(std::sync::Mutex::new(Shared { done: false, waker: None }));
-    let mut spawned = false;
+    let shared = Arc::new(std::sync::Mutex::new(Shared { value: None, waker: None }));
+    let mut work = Some(work);
     std::future::poll_fn(move |cx| {
         let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
-        if state.done {
-            return std::task::Poll::Ready(());
+        if let Some(value) = state.value.take() {
+            return std::task::Poll::Ready(value);
         }
         state.waker = Some(cx.waker().clone());
         drop(state);
-        if !spawned {
-            spawned = true;
+        if let Some(work) = work.take() {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
-                std::thread::sleep(duration);
+                let value = work();
                 let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
-                state.done = true;
+                state.value = Some(value);
                 if let Some(waker) = state.waker.take() {
                     waker.wake();
                 }
@@ -623,6 +852,7 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
     use crate::chat::{ChatEvent, FinishReason, Timings};
     use crate::model::{ChatStream, ModelInfo};
     use crate::price::Price;
@@ -703,6 +933,7 @@ mod tests {
         insights: Mutex<Vec<Insight>>,
         runs: Mutex<Vec<RunRecord>>,
         claims: Mutex<std::collections::HashMap<String, String>>,
+        outcomes: Mutex<Vec<Outcome>>,
     }
 
     impl Store for MemoryStore {
@@ -731,7 +962,8 @@ mod tests {
         fn runs(&self, _: usize, _: usize) -> Result<Vec<RunRecord>, StoreError> {
             Ok(self.runs.lock().expect("lock").clone())
         }
-        fn record_outcome(&self, _: &crate::store::Outcome) -> Result<Option<Insight>, StoreError> {
+        fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
+            self.outcomes.lock().expect("lock").push(outcome.clone());
             Ok(None)
         }
         fn stats(&self) -> Result<crate::store::Stats, StoreError> {
@@ -781,16 +1013,6 @@ mod tests {
         }
         fn revoke_key(&self, _: &str) -> Result<bool, StoreError> {
             Ok(false)
-        }
-    }
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        loop {
-            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
-            }
         }
     }
 
@@ -891,6 +1113,147 @@ mod tests {
         assert!(!executed.messages.iter().any(|m| m.content.contains("AKIAIOSFODNN7EXAMPLE")));
         let note = record.steps.last().and_then(|s| s.note.as_deref()).unwrap_or_default();
         assert!(note.starts_with("2 secrets redacted (aws_access_key ×2)"), "{note}");
+    }
+
+    /// A test double of a verifier: hands out the verdicts it was given, in order, and keeps
+    /// the results it saw.
+    struct ScriptedVerifier {
+        verdicts: Mutex<Vec<bool>>,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl ScriptedVerifier {
+        fn new(verdicts: &[bool]) -> Arc<ScriptedVerifier> {
+            Arc::new(ScriptedVerifier {
+                verdicts: Mutex::new(verdicts.iter().rev().copied().collect()),
+                seen: Mutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl Verifier for ScriptedVerifier {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+
+        fn verify<'a>(
+            &'a self,
+            _: &'a str,
+            result: &'a str,
+        ) -> crate::model::BoxFuture<'a, Result<Verdict, VerifyError>> {
+            self.seen.lock().expect("lock").push(result.to_owned());
+            let passed = self.verdicts.lock().expect("lock").pop().unwrap_or(false);
+            let evidence =
+                if passed { String::new() } else { "assertion failed: peek on []".into() };
+            Box::pin(std::future::ready(Ok(Verdict { passed, evidence })))
+        }
+    }
+
+    fn cascade(verifier: &Arc<ScriptedVerifier>) -> RunOptions {
+        RunOptions {
+            strategy: Strategy::Cascade,
+            verifier: Some(Arc::clone(verifier) as Arc<dyn Verifier>),
+            ..RunOptions::default()
+        }
+    }
+
+    fn kinds(record: &RunRecord) -> Vec<&'static str> {
+        record.steps.iter().map(|s| s.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn cascade_needs_a_verifier() {
+        let smart = ScriptedModel::new("smart", 3.0, &[]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["x"]);
+        let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+        let options = RunOptions { strategy: Strategy::Cascade, ..RunOptions::default() };
+        let err = block_on(pipeline.run(&task(), &options)).expect_err("no verifier");
+        assert!(matches!(err, PipelineError::NoVerifier), "{err}");
+        assert!(err.to_string().contains("--verify"), "{err}");
+    }
+
+    #[test]
+    fn cascade_stops_at_the_cheap_model_when_its_result_passes() {
+        let smart = ScriptedModel::new("smart", 3.0, &[]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["use 0..v.len()"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart: smart.clone(), cheap, store };
+        let verifier = ScriptedVerifier::new(&[true]);
+        let record = block_on(pipeline.run(&task(), &cascade(&verifier))).expect("run");
+        assert_eq!(kinds(&record), ["execute", "verify"]);
+        assert_eq!(record.verified, Some(true));
+        assert_eq!(record.result, "use 0..v.len()");
+        assert!(smart.requests.lock().expect("lock").is_empty(), "the smart model is not called");
+        assert!(record.steps[1].note.as_deref().is_some_and(|n| n.starts_with("passed scripted")));
+    }
+
+    #[test]
+    fn cascade_consults_with_the_failure_and_the_verdict_counts_for_the_insight() {
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["v[v.len()]", "use 0..v.len()"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart: smart.clone(), cheap, store: store.clone() };
+        let verifier = ScriptedVerifier::new(&[false, true]);
+        let record = block_on(pipeline.run(&task(), &cascade(&verifier))).expect("run");
+        assert_eq!(
+            kinds(&record),
+            ["execute", "verify", "distill", "consult", "execute", "verify"]
+        );
+        assert_eq!((record.verified, record.result.as_str()), (Some(true), "use 0..v.len()"));
+        let brief = smart.requests.lock().expect("lock")[0].messages[1].content.clone();
+        assert!(
+            brief.contains("assertion failed: peek on []"),
+            "the failure goes to the consultant: {brief}"
+        );
+        let outcomes = store.outcomes.lock().expect("lock");
+        assert_eq!(outcomes.len(), 1);
+        assert!(outcomes[0].passed && outcomes[0].source == "scripted");
+        assert_eq!(Some(&outcomes[0].insight_id), record.insight_id.as_ref());
+        assert_eq!(
+            verifier.seen.lock().expect("lock").as_slice(),
+            ["v[v.len()]", "use 0..v.len()"]
+        );
+    }
+
+    #[test]
+    fn cascade_hands_the_task_to_the_smart_model_after_two_failures() {
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD, "smart answer"]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["bad", "still bad"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart: smart.clone(), cheap, store: store.clone() };
+        let verifier = ScriptedVerifier::new(&[false, false, false]);
+        let record = block_on(pipeline.run(&task(), &cascade(&verifier))).expect("run");
+        assert_eq!(
+            kinds(&record),
+            ["execute", "verify", "distill", "consult", "execute", "verify", "execute", "verify"]
+        );
+        assert_eq!((record.verified, record.result.as_str()), (Some(false), "smart answer"));
+        assert_eq!(record.steps[6].model.as_deref(), Some("smart"));
+        let requests = smart.requests.lock().expect("lock");
+        assert_eq!(requests.len(), 2);
+        let last = &requests[1].messages[1].content;
+        assert!(
+            last.contains("Relevant context:") && last.contains("failed its check too"),
+            "{last}"
+        );
+        assert!(!store.outcomes.lock().expect("lock")[0].passed);
+        // The whole run went to the ledger.
+        assert_eq!(store.runs.lock().expect("lock")[0].steps.len(), 8);
+    }
+
+    #[test]
+    fn a_verifier_on_consult_records_the_verdict_on_the_run_and_the_insight() {
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["use 0..v.len()"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart, cheap, store: store.clone() };
+        let verifier = ScriptedVerifier::new(&[false]);
+        let options =
+            RunOptions { verifier: Some(verifier as Arc<dyn Verifier>), ..RunOptions::default() };
+        let record = block_on(pipeline.run(&task(), &options)).expect("run");
+        assert_eq!(kinds(&record), ["distill", "consult", "execute", "verify"]);
+        assert_eq!(record.verified, Some(false));
+        assert!(!store.outcomes.lock().expect("lock")[0].passed);
     }
 
     #[test]

@@ -19,16 +19,21 @@ pub enum Strategy {
     Smart,
     /// The smart model sees a brief and answers with an insight; the cheap model does the work.
     Consult,
+    /// The cheap model alone, checked by a verifier; on a failure, consult and let the cheap
+    /// model try again; on a second failure, the smart model does the work from the brief.
+    Cascade,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::Cheap, Strategy::Smart, Strategy::Consult];
+    pub const ALL: [Strategy; 4] =
+        [Strategy::Cheap, Strategy::Smart, Strategy::Consult, Strategy::Cascade];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Cheap => "cheap",
             Strategy::Smart => "smart",
             Strategy::Consult => "consult",
+            Strategy::Cascade => "cascade",
         }
     }
 }
@@ -166,6 +171,9 @@ pub struct RunRecord {
     pub savings: f64,
     pub latency_ms: f64,
     pub steps: Vec<Step>,
+    /// The verifier's verdict on the result, when the run had a verifier.
+    #[serde(default)]
+    pub verified: Option<bool>,
     /// Tokens of the whole context of the task (counted with the smart model's tokenizer), the
     /// measure of how much of it each step exposed.
     #[serde(default)]

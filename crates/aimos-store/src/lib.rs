@@ -38,7 +38,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -143,6 +143,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE steps ADD COLUMN external INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE steps ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0;
+    "#,
+    // Version 5: the verifier's verdict on a run's result (NULL when it had no verifier).
+    r#"
+    ALTER TABLE runs ADD COLUMN verified INTEGER;
     "#,
 ];
 
@@ -331,7 +335,7 @@ fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual, savings, latency_ms, context_tokens";
+     cost_usd, counterfactual, savings, latency_ms, context_tokens, verified";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -351,6 +355,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         latency_ms: row.get(13)?,
         steps: Vec::new(),
         context_tokens: row.get::<_, i64>(14)? as u64,
+        verified: row.get(15)?,
     })
 }
 
@@ -477,7 +482,7 @@ impl Store for SqliteStore {
             RunStatus::Failed => "failed",
         };
         tx.execute(
-            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             params![
                 run.id,
                 run.created_at,
@@ -494,6 +499,7 @@ impl Store for SqliteStore {
                 run.savings,
                 run.latency_ms,
                 run.context_tokens as i64,
+                run.verified,
             ],
         )
         .map_err(self.err())?;

@@ -17,7 +17,7 @@ use aimos_core::{
 use postgres::{Client, NoTls, Row};
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 3;
+pub const PG_SCHEMA_VERSION: i64 = 4;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -117,6 +117,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE steps ADD COLUMN external BOOLEAN NOT NULL DEFAULT false;
     ALTER TABLE steps ADD COLUMN redactions BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN context_tokens BIGINT NOT NULL DEFAULT 0;
+    "#,
+    // Version 4: the verifier's verdict on a run's result (NULL when it had no verifier).
+    r#"
+    ALTER TABLE runs ADD COLUMN verified BOOLEAN;
     "#,
 ];
 
@@ -371,7 +375,7 @@ fn insight_from_row(row: &Row) -> Result<Insight, postgres::Error> {
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual::text, savings, latency_ms, context_tokens";
+     cost_usd, counterfactual::text, savings, latency_ms, context_tokens, verified";
 
 /// A unit enum stored by its serde name (`consult`, `succeeded`, …); unknown names are the
 /// default's, never a failure to read the ledger.
@@ -407,6 +411,7 @@ fn run_from_row(row: &Row) -> Result<RunRecord, postgres::Error> {
         latency_ms: row.try_get(13)?,
         steps: Vec::new(),
         context_tokens: row.try_get::<_, i64>(14)? as u64,
+        verified: row.try_get(15)?,
     })
 }
 
@@ -540,7 +545,7 @@ impl Store for PgStore {
             };
             let mut tx = client.transaction()?;
             tx.execute(
-                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15)", RUN_COLUMNS.replace("::text", "")),
+                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16)", RUN_COLUMNS.replace("::text", "")),
                 &[
                     &run.id,
                     &run.created_at,
@@ -557,6 +562,7 @@ impl Store for PgStore {
                     &run.savings,
                     &run.latency_ms,
                     &(run.context_tokens as i64),
+                    &run.verified,
                 ],
             )?;
             let insert = tx.prepare(

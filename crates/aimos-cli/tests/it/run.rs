@@ -336,3 +336,67 @@ fn a_config_file_chooses_models_store_and_prices_and_options_win_over_it() {
     let stderr = failure(aimos().args(["stats", "--config"]).arg(&config));
     assert!(stderr.contains("smrat"), "{stderr}");
 }
+
+#[test]
+fn cascade_stops_when_the_check_passes_and_escalates_to_the_smart_model_when_it_keeps_failing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    let steps = |out: &str| -> Vec<String> {
+        let record: Value = serde_json::from_str(out).unwrap_or_else(|err| panic!("{err}: {out}"));
+        record["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| s["kind"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // A check that any answer passes: the cheap model's first answer stands.
+    let out = success(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--json", "--strategy", "cascade", "--verify", "grep -q ."])
+            .arg(PROBLEM),
+    );
+    assert_eq!(steps(&out), ["execute", "verify"], "{out}");
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["verified"], true, "{out}");
+
+    // A check that always fails: consult, retry, then the smart model; exit status 2.
+    let (output, stdout, stderr) = crate::run(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--strategy", "cascade", "--verify", "echo the tests failed >&2; exit 1"])
+            .arg(PROBLEM),
+    );
+    assert_eq!(output.status.code(), Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("failed its check"), "{stderr}");
+    assert!(stdout.contains("check: FAILED"), "{stdout}");
+    assert!(stdout.contains("cascade 3/3: the smart model from the brief"), "{stdout}");
+    assert!(stdout.contains("the tests failed"), "the verifier's output is in the notes: {stdout}");
+    let runs = success(aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store));
+    let runs: Value = serde_json::from_str(&runs).unwrap();
+    let kinds: Vec<&str> =
+        runs[0]["steps"].as_array().unwrap().iter().filter_map(|s| s["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["execute", "verify", "distill", "consult", "execute", "verify", "execute", "verify"]
+    );
+    // The failed check counts against the insight that guided the second attempt.
+    let listed = success(aimos().args(["insights", "list", "--json"]).arg("--store").arg(&store));
+    let insights: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(insights[0]["failed"], 1, "{listed}");
+
+    // Without a check, cascade says what to pass.
+    let stderr = failure(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--strategy", "cascade"])
+            .arg(PROBLEM),
+    );
+    assert!(stderr.contains("--verify"), "{stderr}");
+    let stderr = failure(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--verify-regex", "(unclosed"])
+            .arg(PROBLEM),
+    );
+    assert!(stderr.contains("not a valid regular expression"), "{stderr}");
+}

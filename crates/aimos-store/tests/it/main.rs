@@ -101,6 +101,7 @@ fn run(id: &str, insight_id: Option<&str>) -> RunRecord {
             },
         ],
         context_tokens: 20_000,
+        verified: Some(true),
     }
 }
 
@@ -278,6 +279,7 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
             "DROP TABLE keys; DROP TABLE claims; \
              ALTER TABLE steps DROP COLUMN context_tokens; ALTER TABLE steps DROP COLUMN external; \
              ALTER TABLE steps DROP COLUMN redactions; ALTER TABLE runs DROP COLUMN context_tokens; \
+             ALTER TABLE runs DROP COLUMN verified; \
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");
