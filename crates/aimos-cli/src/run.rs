@@ -50,6 +50,16 @@ pub struct RunArgs {
     /// Seconds a --verify command may run before it is stopped and counts as failed
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     verify_timeout: u64,
+    /// Before consulting, a stored insight for a matching problem (the same, or most of the
+    /// same words) with a good record may stand in, once confirmed by: cheap (the cheap model
+    /// reads the brief and the advice), judge (the smart model does), off (no confirmation),
+    /// or never (always consult)
+    #[arg(long, default_value = "cheap", value_parser = parse_reuse_check)]
+    reuse_check: aimos_core::ReuseCheck,
+    /// Least estimated chance of success (the insight's stated confidence, updated by its
+    /// recorded outcomes) for a stored insight to be reused
+    #[arg(long, default_value_t = 0.6, value_name = "P")]
+    reuse_threshold: f64,
     /// The smart (consulted) model: a catalog name, a .gguf path or PROVIDER:MODEL
     /// (`anthropic:claude-sonnet-4-5`) [default: the config's, else qwen2.5-coder-1.5b]
     #[arg(long, env = "AIMOS_SMART")]
@@ -81,6 +91,10 @@ pub struct RunArgs {
 }
 
 fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {
+    text.parse()
+}
+
+fn parse_reuse_check(text: &str) -> Result<aimos_core::ReuseCheck, String> {
     text.parse()
 }
 
@@ -122,6 +136,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         max_result_tokens: args.max_tokens,
         redact: args.redact,
         verifier,
+        reuse: aimos_core::ReusePolicy {
+            check: args.reuse_check,
+            min_success: args.reuse_threshold,
+            ..aimos_core::ReusePolicy::default()
+        },
         ..RunOptions::default()
     };
 

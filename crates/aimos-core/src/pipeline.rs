@@ -19,6 +19,7 @@ use crate::chat::{ChatRequest, ChatResponse, Message, ResponseFormat, Usage};
 use crate::insight::{Insight, InsightDraft};
 use crate::model::{Model, ModelError};
 use crate::price::Cost;
+use crate::reuse::{self, ReuseCheck, ReusePolicy};
 use crate::run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
 use crate::store::{Outcome, Store, StoreError};
 use crate::verify::{Verdict, Verifier, VerifyError};
@@ -45,6 +46,8 @@ pub struct RunOptions {
     pub redact: RedactPolicy,
     /// Checks the result: every strategy records its verdict; `cascade` escalates on it.
     pub verifier: Option<Arc<dyn Verifier>>,
+    /// When a stored insight stands in for a consultation.
+    pub reuse: ReusePolicy,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for RunOptions {
             .field("run_id", &self.run_id)
             .field("redact", &self.redact)
             .field("verifier", &self.verifier.as_ref().map(|v| v.describe()))
+            .field("reuse", &self.reuse)
             .finish()
     }
 }
@@ -69,6 +73,7 @@ impl Default for RunOptions {
             run_id: None,
             redact: RedactPolicy::External,
             verifier: None,
+            reuse: ReusePolicy::default(),
         }
     }
 }
@@ -224,7 +229,7 @@ impl Pipeline {
         let mut guidance = None;
         let mut smart_rates = None;
         if options.strategy == Strategy::Consult {
-            let consulted = self.consult_phase(task, options, record).await?;
+            let consulted = self.consult_phase(task, options, record, true).await?;
             smart_rates = consulted.rates;
             guidance = Some(consulted.guidance);
         }
@@ -301,7 +306,8 @@ impl Pipeline {
             ),
             context: task.context.clone(),
         };
-        let consulted = self.consult_phase(&escalated, options, record).await?;
+        // A fresh consultation: the failure is news that no stored insight has seen.
+        let consulted = self.consult_phase(&escalated, options, record, false).await?;
         let note = Some("cascade 2/3: the cheap model with the insight".to_owned());
         let second = self
             .execute_phase(
@@ -346,13 +352,15 @@ impl Pipeline {
         Ok(third.response.content)
     }
 
-    /// Distills the task, consults on the brief (or recalls an insight being made from it),
-    /// and returns the guidance for the executor.
+    /// Distills the task, reuses a stored insight when the policy allows (and `reuse` is set),
+    /// else consults on the brief (or recalls an insight being made from it), and returns the
+    /// guidance for the executor.
     async fn consult_phase(
         &self,
         task: &Task,
         options: &RunOptions,
         record: &mut RunRecord,
+        reuse: bool,
     ) -> Result<Consulted, PipelineError> {
         let distill_started = Instant::now();
         let redacting = options.redact.applies(self.smart.info().external);
@@ -374,6 +382,13 @@ impl Pipeline {
             external: false,
             redactions,
         });
+        if reuse
+            && options.reuse.check != ReuseCheck::Never
+            && let Some(guidance) =
+                self.reuse(task, options, &brief, context_tokens, record).await?
+        {
+            return Ok(Consulted { guidance, rates: None, brief, context_tokens });
+        }
         let consult_from = record.steps.len();
         let (insight, rates) = self.consult_once(task, &brief, record).await?;
         // Every consult attempt carried the brief's excerpts of the context.
@@ -383,6 +398,108 @@ impl Pipeline {
         }
         record.insight_id = Some(insight.id.clone());
         Ok(Consulted { guidance: insight.as_guidance(), rates, brief, context_tokens })
+    }
+
+    /// A stored insight for this problem, if one matches closely, has a good enough record, and
+    /// (under the policy's check) a model confirms it applies; its guidance then stands in for
+    /// a consultation. The check, or the reuse, is a `recall` step.
+    async fn reuse(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        brief: &str,
+        context_tokens: u64,
+        record: &mut RunRecord,
+    ) -> Result<Option<String>, PipelineError> {
+        let mut stored = self.store.insights_by_fingerprint(&digest(&normalise(&task.problem)))?;
+        for insight in self.store.insights(Some(&task.problem), 20, 0)? {
+            if !stored.iter().any(|s| s.id == insight.id) {
+                stored.push(insight);
+            }
+        }
+        let Some(best) =
+            reuse::candidates(&task.problem, stored, &options.reuse).into_iter().next()
+        else {
+            return Ok(None);
+        };
+        let why = format!(
+            "insight {} (match {:.2}, success estimate {:.2})",
+            best.insight.id, best.matched, best.success
+        );
+        let checker = match options.reuse.check {
+            ReuseCheck::Cheap => Some(("cheap", Arc::clone(&self.cheap))),
+            ReuseCheck::Judge => Some(("smart", Arc::clone(&self.smart))),
+            ReuseCheck::Off | ReuseCheck::Never => None,
+        };
+        let applies = match checker {
+            None => {
+                record.steps.push(Step {
+                    kind: StepKind::Recall,
+                    model: None,
+                    prompt_tokens: 0,
+                    completion_tokens: 0,
+                    cost: Cost::default(),
+                    latency_ms: 0.0,
+                    prompt_digest: Some(digest(&best.insight.brief)),
+                    note: Some(format!("reused {why} without a check")),
+                    context_tokens: 0,
+                    external: false,
+                    redactions: 0,
+                });
+                true
+            }
+            Some((role, model)) => {
+                let mut question = format!(
+                    "New problem:\n{brief}\n\nEarlier problem:\n{}\n\nAdvice given for the earlier problem:\n{}\nDoes this advice apply to the new problem?",
+                    best.insight.problem.trim(),
+                    best.insight.as_guidance()
+                );
+                let mut redactions = 0;
+                if options.redact.applies(model.info().external) {
+                    let redacted = redact(&question);
+                    redactions = redacted.count() as u64;
+                    question = redacted.text;
+                }
+                let request = ChatRequest {
+                    messages: vec![Message::system(reuse::CHECK_SYSTEM), Message::user(question)],
+                    max_tokens: Some(256),
+                    temperature: Some(0.0),
+                    response_format: Some(ResponseFormat::JsonSchema {
+                        name: "reuse_check".into(),
+                        schema: reuse::check_schema(),
+                    }),
+                    ..ChatRequest::default()
+                };
+                let mut call =
+                    self.call(role, &*model, request, StepKind::Recall, None, None).await?;
+                let answer: Option<(bool, String)> =
+                    serde_json::from_str::<serde_json::Value>(&call.response.content)
+                        .ok()
+                        .and_then(|v| {
+                            Some((v["applies"].as_bool()?, v["reason"].as_str()?.to_owned()))
+                        });
+                let (applies, reason) = answer
+                    .unwrap_or((false, "the check did not answer in the expected form".into()));
+                call.step.note = Some(if applies {
+                    format!("reused {why}: {} confirmed it applies ({reason})", call.response.model)
+                } else {
+                    format!(
+                        "did not reuse {why}: {} found it does not apply ({reason})",
+                        call.response.model
+                    )
+                });
+                call.step.context_tokens = context_tokens;
+                call.step.redactions = redactions;
+                record.steps.push(call.step);
+                applies
+            }
+        };
+        if !applies {
+            return Ok(None);
+        }
+        record.insight_id = Some(best.insight.id.clone());
+        record.reason = format!("{}; reused {why}", record.reason);
+        Ok(Some(best.insight.as_guidance()))
     }
 
     /// One model does the task: the context packed into its window (plus the guidance),
@@ -964,7 +1081,16 @@ mod tests {
         }
         fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
             self.outcomes.lock().expect("lock").push(outcome.clone());
-            Ok(None)
+            let mut insights = self.insights.lock().expect("lock");
+            let found = insights.iter_mut().find(|i| i.id == outcome.insight_id);
+            Ok(found.map(|insight| {
+                if outcome.passed {
+                    insight.succeeded += 1
+                } else {
+                    insight.failed += 1
+                }
+                insight.clone()
+            }))
         }
         fn stats(&self) -> Result<crate::store::Stats, StoreError> {
             Ok(crate::store::Stats::default())
@@ -1254,6 +1380,68 @@ mod tests {
         assert_eq!(kinds(&record), ["distill", "consult", "execute", "verify"]);
         assert_eq!(record.verified, Some(false));
         assert!(!store.outcomes.lock().expect("lock")[0].passed);
+    }
+
+    const APPLIES: &str = r#"{"applies":true,"reason":"the same off-by-one"}"#;
+    const DOES_NOT_APPLY: &str = r#"{"applies":false,"reason":"a different bug"}"#;
+
+    #[test]
+    fn a_solved_problem_reuses_its_insight_once_the_cheap_model_confirms_it() {
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+        let cheap =
+            ScriptedModel::new("cheap", 0.1, &["use 0..v.len()", APPLIES, "use 0..v.len()"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart: smart.clone(), cheap: cheap.clone(), store };
+        let first = block_on(pipeline.run(&task(), &RunOptions::default())).expect("first");
+        let second = block_on(pipeline.run(&task(), &RunOptions::default())).expect("second");
+        assert_eq!(kinds(&second), ["distill", "recall", "execute"]);
+        assert_eq!(second.insight_id, first.insight_id);
+        assert_eq!(smart.requests.lock().expect("lock").len(), 1, "no second consultation");
+        let note = second.steps[1].note.as_deref().unwrap_or_default();
+        assert!(
+            note.starts_with("reused insight") && note.contains("confirmed it applies"),
+            "{note}"
+        );
+        // The executor got the stored advice.
+        let executed = &cheap.requests.lock().expect("lock")[2];
+        assert!(executed.messages[1].content.contains("change <= to <"));
+        assert!(second.cost.usd < first.cost.usd);
+    }
+
+    #[test]
+    fn an_insight_is_not_reused_when_the_check_says_no_or_its_record_is_bad() {
+        // The check says it does not apply: consult again.
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD, GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["a", DOES_NOT_APPLY, "b"]);
+        let pipeline =
+            Pipeline { smart: smart.clone(), cheap, store: Arc::new(MemoryStore::default()) };
+        block_on(pipeline.run(&task(), &RunOptions::default())).expect("first");
+        let second = block_on(pipeline.run(&task(), &RunOptions::default())).expect("second");
+        assert_eq!(kinds(&second), ["distill", "recall", "consult", "execute"]);
+        assert!(second.steps[1].note.as_deref().is_some_and(|n| n.contains("does not apply")));
+
+        // A failed verification drops a fresh insight below the bar: no check, a consultation.
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD, GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["wrong", "again"]);
+        let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+        let verifier = ScriptedVerifier::new(&[false, true]);
+        let options =
+            RunOptions { verifier: Some(verifier as Arc<dyn Verifier>), ..RunOptions::default() };
+        block_on(pipeline.run(&task(), &options)).expect("first");
+        let second = block_on(pipeline.run(&task(), &options)).expect("second");
+        assert_eq!(kinds(&second), ["distill", "consult", "execute", "verify"]);
+
+        // And `never` always consults.
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD, GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["a", "b"]);
+        let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+        let options = RunOptions {
+            reuse: ReusePolicy { check: ReuseCheck::Never, ..ReusePolicy::default() },
+            ..RunOptions::default()
+        };
+        block_on(pipeline.run(&task(), &options)).expect("first");
+        let second = block_on(pipeline.run(&task(), &options)).expect("second");
+        assert_eq!(kinds(&second), ["distill", "consult", "execute"]);
     }
 
     #[test]

@@ -400,3 +400,34 @@ fn cascade_stops_when_the_check_passes_and_escalates_to_the_smart_model_when_it_
     );
     assert!(stderr.contains("not a valid regular expression"), "{stderr}");
 }
+
+#[test]
+fn a_second_run_of_a_solved_problem_reuses_its_insight_without_the_smart_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    let run = |extra: &[&str]| -> Value {
+        let out = success(
+            run_command(&store, &dir.path().join("project")).arg("--json").args(extra).arg(PROBLEM),
+        );
+        serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
+    };
+    let kinds = |record: &Value| -> Vec<String> {
+        record["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| s["kind"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    // The tiny test model states whatever confidence it likes: let any record pass the bar.
+    let first = run(&["--reuse-threshold", "0"]);
+    assert_eq!(kinds(&first), ["distill", "consult", "execute"]);
+    let second = run(&["--reuse-threshold", "0", "--reuse-check", "off"]);
+    assert_eq!(kinds(&second), ["distill", "recall", "execute"], "{second}");
+    assert_eq!(second["insight_id"], first["insight_id"]);
+    assert!(second["reason"].as_str().unwrap().contains("reused insight"), "{second}");
+    // `never` consults again.
+    let third = run(&["--reuse-check", "never"]);
+    assert_eq!(kinds(&third), ["distill", "consult", "execute"]);
+}
