@@ -370,17 +370,8 @@ impl Pipeline {
             (brief.context_tokens as u64, brief.redactions.count() as u64);
         let brief = brief.render();
         record.steps.push(Step {
-            kind: StepKind::Distill,
-            model: None,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost: Cost::default(),
-            latency_ms: ms(distill_started.elapsed()),
-            prompt_digest: Some(digest(&brief)),
-            note: Some(note),
-            context_tokens: 0,
-            external: false,
             redactions,
+            ..Step::stage(StepKind::Distill, ms(distill_started.elapsed()), digest(&brief), note)
         });
         if reuse
             && options.reuse.check != ReuseCheck::Never
@@ -433,19 +424,12 @@ impl Pipeline {
         };
         let applies = match checker {
             None => {
-                record.steps.push(Step {
-                    kind: StepKind::Recall,
-                    model: None,
-                    prompt_tokens: 0,
-                    completion_tokens: 0,
-                    cost: Cost::default(),
-                    latency_ms: 0.0,
-                    prompt_digest: Some(digest(&best.insight.brief)),
-                    note: Some(format!("reused {why} without a check")),
-                    context_tokens: 0,
-                    external: false,
-                    redactions: 0,
-                });
+                record.steps.push(Step::stage(
+                    StepKind::Recall,
+                    0.0,
+                    digest(&best.insight.brief),
+                    format!("reused {why} without a check"),
+                ));
                 true
             }
             Some((role, model)) => {
@@ -558,19 +542,12 @@ impl Pipeline {
             let shown: Vec<&str> = first_lines.into_iter().rev().collect();
             note.push_str(&format!(": {}", shown.join(" / ")));
         }
-        record.steps.push(Step {
-            kind: StepKind::Verify,
-            model: None,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost: Cost::default(),
-            latency_ms: ms(started.elapsed()),
-            prompt_digest: Some(digest(result)),
-            note: Some(note),
-            context_tokens: 0,
-            external: false,
-            redactions: 0,
-        });
+        record.steps.push(Step::stage(
+            StepKind::Verify,
+            ms(started.elapsed()),
+            digest(result),
+            note,
+        ));
         Ok(verdict)
     }
 
@@ -855,22 +832,15 @@ fn redaction_note(redacted: &Redacted) -> String {
 
 /// The step of a run that waited for another run's insight instead of paying for its own.
 fn recalled(insight: Insight, record: &mut RunRecord, started: Instant) -> Insight {
-    record.steps.push(Step {
-        kind: StepKind::Recall,
-        model: None,
-        prompt_tokens: 0,
-        completion_tokens: 0,
-        cost: Cost::default(),
-        latency_ms: ms(started.elapsed()),
-        prompt_digest: Some(digest(&insight.brief)),
-        note: Some(format!(
+    record.steps.push(Step::stage(
+        StepKind::Recall,
+        ms(started.elapsed()),
+        digest(&insight.brief),
+        format!(
             "waited for insight {} that another run was making from the same brief",
             insight.id
-        )),
-        context_tokens: 0,
-        external: false,
-        redactions: 0,
-    });
+        ),
+    ));
     insight
 }
 

@@ -119,6 +119,24 @@ pub struct Step {
 }
 
 impl Step {
+    /// A stage that calls no model (distill, verify, a recall without a check): free, with
+    /// its latency, the digest of what it worked on and a note.
+    pub fn stage(kind: StepKind, latency_ms: f64, digest: String, note: String) -> Step {
+        Step {
+            kind,
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost: Cost::default(),
+            latency_ms,
+            prompt_digest: Some(digest),
+            note: Some(note),
+            context_tokens: 0,
+            external: false,
+            redactions: 0,
+        }
+    }
+
     pub fn usage(&self) -> Usage {
         Usage {
             prompt_tokens: self.prompt_tokens,

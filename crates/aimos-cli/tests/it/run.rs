@@ -51,6 +51,16 @@ fn run_command(store: &Path, context: &Path) -> Command {
     command
 }
 
+/// The kinds of a run record's steps, in order.
+fn step_kinds(record: &Value) -> Vec<String> {
+    record["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 #[test]
 fn consult_prints_the_result_and_a_cost_table_and_stores_the_insight() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -343,13 +353,7 @@ fn cascade_stops_when_the_check_passes_and_escalates_to_the_smart_model_when_it_
     project(&dir.path().join("project"));
     let store = dir.path().join("aimos.db");
     let steps = |out: &str| -> Vec<String> {
-        let record: Value = serde_json::from_str(out).unwrap_or_else(|err| panic!("{err}: {out}"));
-        record["steps"]
-            .as_array()
-            .expect("steps")
-            .iter()
-            .map(|s| s["kind"].as_str().unwrap_or_default().to_owned())
-            .collect()
+        step_kinds(&serde_json::from_str(out).unwrap_or_else(|err| panic!("{err}: {out}")))
     };
 
     // A check that any answer passes: the cheap model's first answer stands.
@@ -375,10 +379,8 @@ fn cascade_stops_when_the_check_passes_and_escalates_to_the_smart_model_when_it_
     assert!(stdout.contains("the tests failed"), "the verifier's output is in the notes: {stdout}");
     let runs = success(aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store));
     let runs: Value = serde_json::from_str(&runs).unwrap();
-    let kinds: Vec<&str> =
-        runs[0]["steps"].as_array().unwrap().iter().filter_map(|s| s["kind"].as_str()).collect();
     assert_eq!(
-        kinds,
+        step_kinds(&runs[0]),
         ["execute", "verify", "distill", "consult", "execute", "verify", "execute", "verify"]
     );
     // The failed check counts against the insight that guided the second attempt.
@@ -412,22 +414,14 @@ fn a_second_run_of_a_solved_problem_reuses_its_insight_without_the_smart_model()
         );
         serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
     };
-    let kinds = |record: &Value| -> Vec<String> {
-        record["steps"]
-            .as_array()
-            .expect("steps")
-            .iter()
-            .map(|s| s["kind"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
     // The tiny test model states whatever confidence it likes: let any record pass the bar.
     let first = run(&["--reuse-threshold", "0"]);
-    assert_eq!(kinds(&first), ["distill", "consult", "execute"]);
+    assert_eq!(step_kinds(&first), ["distill", "consult", "execute"]);
     let second = run(&["--reuse-threshold", "0", "--reuse-check", "off"]);
-    assert_eq!(kinds(&second), ["distill", "recall", "execute"], "{second}");
+    assert_eq!(step_kinds(&second), ["distill", "recall", "execute"], "{second}");
     assert_eq!(second["insight_id"], first["insight_id"]);
     assert!(second["reason"].as_str().unwrap().contains("reused insight"), "{second}");
     // `never` consults again.
     let third = run(&["--reuse-check", "never"]);
-    assert_eq!(kinds(&third), ["distill", "consult", "execute"]);
+    assert_eq!(step_kinds(&third), ["distill", "consult", "execute"]);
 }
