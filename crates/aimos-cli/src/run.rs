@@ -30,7 +30,8 @@ pub struct RunArgs {
     /// Read the problem from this file
     #[arg(long, value_name = "FILE", conflicts_with = "problem")]
     problem_file: Option<PathBuf>,
-    /// A file or folder the task is about (folders are read recursively); repeat for several
+    /// A file or folder the task is about (folders are read recursively, honouring
+    /// .gitignore); repeat for several
     #[arg(short, long, value_name = "PATH")]
     context: Vec<PathBuf>,
     /// cheap: the cheap model alone; smart: the smart model alone; consult: the smart model
@@ -58,7 +59,7 @@ pub struct RunArgs {
     reuse_check: aimos_core::ReuseCheck,
     /// Least estimated chance of success (the insight's stated confidence, updated by its
     /// recorded outcomes) for a stored insight to be reused
-    #[arg(long, default_value_t = 0.6, value_name = "P")]
+    #[arg(long, default_value_t = 0.6, value_name = "P", value_parser = parse_probability)]
     reuse_threshold: f64,
     /// The smart (consulted) model: a catalog name, a .gguf path or PROVIDER:MODEL
     /// (`anthropic:claude-sonnet-4-5`) [default: the config's, else qwen2.5-coder-1.5b]
@@ -92,6 +93,13 @@ pub struct RunArgs {
 
 fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {
     text.parse()
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a probability; give a number from 0 to 1, such as 0.6")),
+    }
 }
 
 fn parse_reuse_check(text: &str) -> Result<aimos_core::ReuseCheck, String> {

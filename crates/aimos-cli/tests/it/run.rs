@@ -401,6 +401,13 @@ fn cascade_stops_when_the_check_passes_and_escalates_to_the_smart_model_when_it_
             .arg(PROBLEM),
     );
     assert!(stderr.contains("not a valid regular expression"), "{stderr}");
+    let (output, _, stderr) = crate::run(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--reuse-threshold", "1.5"])
+            .arg(PROBLEM),
+    );
+    assert_eq!(output.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("not a probability"), "{stderr}");
 }
 
 #[test]
