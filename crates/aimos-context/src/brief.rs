@@ -150,8 +150,7 @@ pub fn distill(
         let room = (budget / 10).min(budget.saturating_sub(used));
         let header = count(SUMMARY_HEADER);
         if room > header + 8 {
-            brief.summary =
-                clean(&summary(index, &scores, &ranked, room - header, count), &mut brief);
+            brief.summary = clean(&summary(index, &ranked, room - header, count), &mut brief);
         }
     }
 
@@ -398,13 +397,7 @@ fn best_files(index: &Index, path: &str) -> Option<Vec<u32>> {
 }
 
 /// One line per file, most relevant first: `path: symbol, symbol, …`, within `room` tokens.
-fn summary(
-    index: &Index,
-    scores: &[f32],
-    ranked: &[u32],
-    room: usize,
-    count: &dyn Fn(&str) -> usize,
-) -> String {
+fn summary(index: &Index, ranked: &[u32], room: usize, count: &dyn Fn(&str) -> usize) -> String {
     let mut order: Vec<u32> = Vec::new();
     for &id in ranked {
         let file = index.chunk(id).file_id;
@@ -415,7 +408,6 @@ fn summary(
             break;
         }
     }
-    let _ = scores;
     let mut out = String::new();
     let mut used = 0;
     for file_id in order {

@@ -115,7 +115,8 @@ impl Index {
         limits: Limits,
         cache_dir: Option<&Path>,
     ) -> Result<(Index, OpenReport), IngestError> {
-        let cache_path = cache_dir.map(|dir| dir.join(cache_name(roots)));
+        let roots_key = roots_key(roots);
+        let cache_path = cache_dir.map(|dir| dir.join(cache_name(&roots_key)));
         let mut cached = cache_path.as_deref().and_then(crate::cache::load).unwrap_or_default();
         let mut report = OpenReport::default();
         let mut index =
@@ -168,11 +169,10 @@ impl Index {
             });
         }
         index.files = order.into_iter().flatten().collect();
-        let changed =
-            report.parsed > 0 || !by_source.is_empty() || cached.roots != roots_key(roots);
+        let changed = report.parsed > 0 || !by_source.is_empty() || cached.roots != roots_key;
         index.finish();
         if changed && let Some(path) = &cache_path {
-            report.saved = crate::cache::save(path, &roots_key(roots), &index).is_ok();
+            report.saved = crate::cache::save(path, &roots_key, &index).is_ok();
         }
         Ok((index, report))
     }
@@ -395,10 +395,10 @@ fn roots_key(roots: &[PathBuf]) -> Vec<String> {
 }
 
 /// The cache file's name for a set of roots.
-fn cache_name(roots: &[PathBuf]) -> String {
+fn cache_name(roots_key: &[String]) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
-    roots_key(roots).hash(&mut hasher);
+    roots_key.hash(&mut hasher);
     format!("{:016x}.idx", hasher.finish())
 }
 

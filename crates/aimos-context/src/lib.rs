@@ -166,8 +166,20 @@ pub fn pack(
     budget: usize,
     count: &dyn Fn(&str) -> usize,
 ) -> Packed {
+    let index = Index::from_documents(documents);
+    pack_ranked(documents, &file_relevance(problem, &index), budget, count)
+}
+
+/// [`pack`] with the documents' relevance already known ([`file_relevance`] over an index of
+/// the same documents, in the same order), for callers that pack one context several times.
+pub fn pack_ranked(
+    documents: &[Document],
+    relevance: &[f64],
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Packed {
     let mut order: Vec<(usize, f64)> =
-        relevance(problem, documents).into_iter().enumerate().collect();
+        (0..documents.len()).map(|i| (i, relevance.get(i).copied().unwrap_or(0.0))).collect();
     // Most relevant first; ties keep the order the user gave.
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut packed = Packed {
@@ -223,12 +235,11 @@ fn cut_to_fit(
     })
 }
 
-/// How relevant each document is to the problem: the score of its best chunk, as the
+/// How relevant each file of `index` is to the problem: the score of its best chunk, as the
 /// distiller ranks chunks (BM25, anchors, tests below the code they test).
-fn relevance(problem: &str, documents: &[Document]) -> Vec<f64> {
-    let index = Index::from_documents(documents);
-    let scores = brief::score(problem, &index);
-    (0..documents.len() as u32)
+pub fn file_relevance(problem: &str, index: &Index) -> Vec<f64> {
+    let scores = brief::score(problem, index);
+    (0..index.files().len() as u32)
         .map(|file| {
             index.file_chunks(file).map(|id| scores[id as usize] as f64).fold(0.0, f64::max)
         })

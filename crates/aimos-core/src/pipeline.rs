@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aimos_context::{
     Brief, DistillOptions, Document, Index, Packed, RedactPolicy, Redacted, count_tokens, distill,
-    pack, redact,
+    file_relevance, pack_ranked, redact,
 };
 use sha2::{Digest, Sha256};
 
@@ -137,6 +137,22 @@ struct Call {
     step: Step,
 }
 
+/// The task's context, indexed once per run: the distiller and every packing of the context
+/// share it.
+struct Material {
+    index: Index,
+    /// Relevance of each document to the task's problem.
+    relevance: Vec<f64>,
+}
+
+impl Material {
+    fn new(task: &Task) -> Material {
+        let index = Index::from_documents(&task.context);
+        let relevance = file_relevance(&task.problem, &index);
+        Material { index, relevance }
+    }
+}
+
 /// What a consultation leaves for the rest of the run.
 struct Consulted {
     guidance: String,
@@ -196,7 +212,8 @@ impl Pipeline {
                 .map(|doc| count(&*self.smart, &doc.text) as u64)
                 .sum(),
         };
-        let outcome = self.run_steps(task, options, &mut record, on_delta).await;
+        let material = Material::new(task);
+        let outcome = self.run_steps(task, &material, options, &mut record, on_delta).await;
         record.latency_ms = ms(started.elapsed());
         record.cost = record.steps.iter().map(|s| s.cost).sum();
         record.savings = savings(record.cost, record.counterfactual.cost);
@@ -219,17 +236,18 @@ impl Pipeline {
     async fn run_steps(
         &self,
         task: &Task,
+        material: &Material,
         options: &RunOptions,
         record: &mut RunRecord,
         on_delta: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<String, PipelineError> {
         if options.strategy == Strategy::Cascade {
-            return self.cascade(task, options, record, on_delta).await;
+            return self.cascade(task, material, options, record, on_delta).await;
         }
         let mut guidance = None;
         let mut smart_rates = None;
         if options.strategy == Strategy::Consult {
-            let consulted = self.consult_phase(task, options, record, true).await?;
+            let consulted = self.consult_phase(task, material, options, record, true).await?;
             smart_rates = consulted.rates;
             guidance = Some(consulted.guidance);
         }
@@ -242,6 +260,7 @@ impl Pipeline {
                 role,
                 &*executor,
                 task,
+                &material.relevance,
                 guidance.as_deref(),
                 options,
                 None,
@@ -265,7 +284,7 @@ impl Pipeline {
                 latency_measured: true,
             }
         } else {
-            self.estimated_counterfactual(task, options, &call.response, smart_rates)
+            self.estimated_counterfactual(task, material, options, &call.response, smart_rates)
         };
         Ok(call.response.content)
     }
@@ -277,6 +296,7 @@ impl Pipeline {
     async fn cascade(
         &self,
         task: &Task,
+        material: &Material,
         options: &RunOptions,
         record: &mut RunRecord,
         on_delta: &(dyn Fn(&str) + Send + Sync),
@@ -285,14 +305,24 @@ impl Pipeline {
         record.reason = format!("cascade, checked by {}", verifier.describe());
 
         let note = Some("cascade 1/3: the cheap model alone".to_owned());
-        let first =
-            self.execute_phase("cheap", &*self.cheap, task, None, options, note, None).await?;
+        let first = self
+            .execute_phase(
+                "cheap",
+                &*self.cheap,
+                task,
+                &material.relevance,
+                None,
+                options,
+                note,
+                None,
+            )
+            .await?;
         record.steps.push(first.step.clone());
         let verdict = self.verify_phase(&*verifier, task, &first.response.content, record).await?;
         if verdict.passed {
             record.verified = Some(true);
             record.counterfactual =
-                self.estimated_counterfactual(task, options, &first.response, None);
+                self.estimated_counterfactual(task, material, options, &first.response, None);
             on_delta(&first.response.content);
             return Ok(first.response.content);
         }
@@ -304,16 +334,18 @@ impl Pipeline {
                 verifier.describe(),
                 verdict.evidence
             ),
-            context: task.context.clone(),
+            // The problem is all the consultation reads of it; the context is `material`'s.
+            context: Vec::new(),
         };
         // A fresh consultation: the failure is news that no stored insight has seen.
-        let consulted = self.consult_phase(&escalated, options, record, false).await?;
+        let consulted = self.consult_phase(&escalated, material, options, record, false).await?;
         let note = Some("cascade 2/3: the cheap model with the insight".to_owned());
         let second = self
             .execute_phase(
                 "cheap",
                 &*self.cheap,
                 task,
+                &material.relevance,
                 Some(&consulted.guidance),
                 options,
                 note,
@@ -325,8 +357,13 @@ impl Pipeline {
         self.insight_outcome(record, &*verifier, &verdict)?;
         if verdict.passed {
             record.verified = Some(true);
-            record.counterfactual =
-                self.estimated_counterfactual(task, options, &second.response, consulted.rates);
+            record.counterfactual = self.estimated_counterfactual(
+                task,
+                material,
+                options,
+                &second.response,
+                consulted.rates,
+            );
             on_delta(&second.response.content);
             return Ok(second.response.content);
         }
@@ -340,14 +377,20 @@ impl Pipeline {
             context: Vec::new(),
         };
         let note = Some("cascade 3/3: the smart model from the brief".to_owned());
-        let mut third =
-            self.execute_phase("smart", &*self.smart, &brief, None, options, note, None).await?;
+        let mut third = self
+            .execute_phase("smart", &*self.smart, &brief, &[], None, options, note, None)
+            .await?;
         third.step.context_tokens = consulted.context_tokens;
         record.steps.push(third.step.clone());
         let verdict = self.verify_phase(&*verifier, task, &third.response.content, record).await?;
         record.verified = Some(verdict.passed);
-        record.counterfactual =
-            self.estimated_counterfactual(task, options, &third.response, consulted.rates);
+        record.counterfactual = self.estimated_counterfactual(
+            task,
+            material,
+            options,
+            &third.response,
+            consulted.rates,
+        );
         on_delta(&third.response.content);
         Ok(third.response.content)
     }
@@ -358,13 +401,14 @@ impl Pipeline {
     async fn consult_phase(
         &self,
         task: &Task,
+        material: &Material,
         options: &RunOptions,
         record: &mut RunRecord,
         reuse: bool,
     ) -> Result<Consulted, PipelineError> {
         let distill_started = Instant::now();
         let redacting = options.redact.applies(self.smart.info().external);
-        let brief = self.distill(task, options.brief_budget, redacting);
+        let brief = self.distill(&task.problem, &material.index, options.brief_budget, redacting);
         let note = format!("{}{}", brief.note(), redaction_note(&brief.redactions));
         let (context_tokens, redactions) =
             (brief.context_tokens as u64, brief.redactions.count() as u64);
@@ -433,18 +477,12 @@ impl Pipeline {
                 true
             }
             Some((role, model)) => {
-                let mut question = format!(
+                let question = format!(
                     "New problem:\n{brief}\n\nEarlier problem:\n{}\n\nAdvice given for the earlier problem:\n{}\nDoes this advice apply to the new problem?",
                     best.insight.problem.trim(),
                     best.insight.as_guidance()
                 );
-                let mut redactions = 0;
-                if options.redact.applies(model.info().external) {
-                    let redacted = redact(&question);
-                    redactions = redacted.count() as u64;
-                    question = redacted.text;
-                }
-                let request = ChatRequest {
+                let mut request = ChatRequest {
                     messages: vec![Message::system(reuse::CHECK_SYSTEM), Message::user(question)],
                     max_tokens: Some(256),
                     temperature: Some(0.0),
@@ -454,6 +492,8 @@ impl Pipeline {
                     }),
                     ..ChatRequest::default()
                 };
+                let redactions =
+                    redact_request(&mut request, options.redact, &*model).count() as u64;
                 let mut call =
                     self.call(role, &*model, request, StepKind::Recall, None, None).await?;
                 let answer: Option<(bool, String)> =
@@ -494,28 +534,19 @@ impl Pipeline {
         role: &'static str,
         executor: &dyn Model,
         task: &Task,
+        relevance: &[f64],
         guidance: Option<&str>,
         options: &RunOptions,
         note: Option<String>,
         on_delta: Option<&(dyn Fn(&str) + Send + Sync)>,
     ) -> Result<Call, PipelineError> {
         let (mut request, packed) =
-            execution_request(executor, task, guidance, options.max_result_tokens);
+            execution_request(executor, task, relevance, guidance, options.max_result_tokens);
         let mut notes: Vec<String> = note.into_iter().chain(packed.note()).collect();
-        let mut redactions = 0;
-        if options.redact.applies(executor.info().external) {
-            let mut all = Redacted::default();
-            for message in &mut request.messages {
-                let redacted = redact(&message.content);
-                for (kind, n) in redacted.found {
-                    all.add(kind, n);
-                }
-                message.content = redacted.text;
-            }
-            redactions = all.count() as u64;
-            if all.count() > 0 {
-                notes.push(redaction_note(&all).trim_start_matches("; ").to_owned());
-            }
+        let redacted = redact_request(&mut request, options.redact, executor);
+        let redactions = redacted.count() as u64;
+        if redactions > 0 {
+            notes.push(redaction_note(&redacted).trim_start_matches("; ").to_owned());
         }
         let note = (!notes.is_empty()).then(|| notes.join("; "));
         let mut call =
@@ -576,11 +607,18 @@ impl Pipeline {
     fn estimated_counterfactual(
         &self,
         task: &Task,
+        material: &Material,
         options: &RunOptions,
         answer: &ChatResponse,
         smart_rates: Option<(f64, f64)>,
     ) -> Counterfactual {
-        let (request, _) = execution_request(&*self.smart, task, None, options.max_result_tokens);
+        let (request, _) = execution_request(
+            &*self.smart,
+            task,
+            &material.relevance,
+            None,
+            options.max_result_tokens,
+        );
         let prompt_tokens =
             request.messages.iter().map(|m| count(&*self.smart, &m.content)).sum::<usize>() as u64;
         let completion_tokens = answer.usage.completion_tokens;
@@ -599,9 +637,8 @@ impl Pipeline {
 
     /// The brief: the problem, a map of the context, and its most relevant excerpts, within the
     /// budget counted with the smart model's tokenizer.
-    fn distill(&self, task: &Task, budget: usize, redact: bool) -> Brief {
-        let index = Index::from_documents(&task.context);
-        distill(&task.problem, &index, &DistillOptions { budget, redact }, &|text| {
+    fn distill(&self, problem: &str, index: &Index, budget: usize, redact: bool) -> Brief {
+        distill(problem, index, &DistillOptions { budget, redact }, &|text| {
             count(&*self.smart, text)
         })
     }
@@ -762,6 +799,7 @@ impl Pipeline {
 fn execution_request(
     model: &dyn Model,
     task: &Task,
+    relevance: &[f64],
     guidance: Option<&str>,
     max_tokens: u32,
 ) -> (ChatRequest, Packed) {
@@ -781,7 +819,7 @@ fn execution_request(
         + max_tokens as usize
         + TEMPLATE_OVERHEAD;
     let packed =
-        pack(&task.context, &task.problem, window.saturating_sub(fixed), &|t| count(model, t));
+        pack_ranked(&task.context, relevance, window.saturating_sub(fixed), &|t| count(model, t));
     // The task comes first too, so that the context is read with it in mind.
     let user = if packed.text.is_empty() {
         tail
@@ -819,6 +857,23 @@ const CLAIM_TTL: Duration = Duration::from_secs(300);
 
 /// How often a run waiting for another's consultation looks again.
 const CLAIM_POLL: Duration = Duration::from_millis(200);
+
+/// Replaces the secrets in every message of `request` when `policy` applies to `model`;
+/// returns what was replaced (nothing when it does not apply).
+fn redact_request(request: &mut ChatRequest, policy: RedactPolicy, model: &dyn Model) -> Redacted {
+    let mut all = Redacted::default();
+    if !policy.applies(model.info().external) {
+        return all;
+    }
+    for message in &mut request.messages {
+        let redacted = redact(&message.content);
+        for (kind, n) in redacted.found {
+            all.add(kind, n);
+        }
+        message.content = redacted.text;
+    }
+    all
+}
 
 /// `; 3 secrets redacted (aws_access_key ×2, jwt ×1)`, or nothing.
 fn redaction_note(redacted: &Redacted) -> String {
@@ -1132,7 +1187,10 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let pipeline =
             Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
-        let brief = pipeline.distill(&task(), RunOptions::default().brief_budget, false).render();
+        let index = Index::from_documents(&task().context);
+        let brief = pipeline
+            .distill(&task().problem, &index, RunOptions::default().brief_budget, false)
+            .render();
         let key = format!("consult:{}", digest(&brief));
         // Another run (another replica, say) is consulting on the same brief.
         assert!(store.claim(&key, "other run", CLAIM_TTL).expect("claim"));
