@@ -36,6 +36,16 @@ struct RawConfig {
     prices: BTreeMap<String, RawPrice>,
     #[serde(default)]
     providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    policy: RawPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    shadow_rate: Option<f64>,
+    target_quality: Option<f64>,
+    max_cost: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +112,10 @@ pub struct Config {
     pub store: Option<PathBuf>,
     /// Price overrides by model name, in dollars per million tokens.
     pub prices: BTreeMap<String, Price>,
+    /// Fraction of live tasks that also get a shadow check (the smart model alone, judged).
+    pub shadow_rate: f64,
+    /// What `auto` aims for unless the command line says otherwise.
+    pub goal: aimos_core::policy::Goal,
 }
 
 impl Config {
@@ -152,12 +166,32 @@ impl Config {
                 other => Ok(other),
             }
         };
+        let probability = |value: Option<f64>, key: &str| -> Result<Option<f64>> {
+            match value {
+                Some(p) if !(0.0..=1.0).contains(&p) => {
+                    bail!("{}: [policy] {key} must be from 0 to 1, not {p}", path.display())
+                }
+                other => Ok(other),
+            }
+        };
+        let policy = raw.policy;
+        if policy.max_cost.is_some_and(|c| !c.is_finite() || c < 0.0) {
+            bail!(
+                "{}: [policy] max_cost must be a number of dollars, zero or more",
+                path.display()
+            );
+        }
         Ok(Config {
             smart: models(raw.models.smart, "smart")?,
             cheap: models(raw.models.cheap, "cheap")?,
             providers,
             store,
             prices,
+            shadow_rate: probability(policy.shadow_rate, "shadow_rate")?.unwrap_or(0.0),
+            goal: aimos_core::policy::Goal {
+                target_quality: probability(policy.target_quality, "target_quality")?,
+                max_cost: policy.max_cost,
+            },
         })
     }
 
@@ -335,6 +369,15 @@ cheap = "{cheap}"
 # One SQLite file holds insights and the ledger of runs.
 # path = "~/.local/share/aimos/aimos.db"     # or "postgres://aimos@db-host:5432/aimos"
 
+[policy]
+# For `--strategy auto` (and the gateway's aimos/auto): the cheapest strategy whose predicted
+# success reaches target_quality, or the best within max_cost dollars a task.
+# target_quality = 0.9
+# max_cost = 0.01
+# Fraction of live tasks that also run the smart model alone, in the background, with a judge
+# comparing the two results: `aimos stats` then shows the quality the savings keep.
+shadow_rate = 0.0
+
 # Prices in US dollars per million tokens, to override the shipped ones:
 # [prices."qwen2.5-coder-1.5b"]
 # input = 0.05
@@ -394,6 +437,20 @@ mod tests {
         assert!(format!("{err:#}").contains("unknown api"), "{err:#}");
         let err = load("[models]\ncheap = []\n").expect_err("empty list");
         assert!(format!("{err:#}").contains("empty list"), "{err:#}");
+    }
+
+    #[test]
+    fn the_policy_section_is_read_and_checked() {
+        let config = load("[policy]\nshadow_rate = 0.1\ntarget_quality = 0.95\nmax_cost = 0.02\n")
+            .expect("valid");
+        assert_eq!(config.shadow_rate, 0.1);
+        assert_eq!(config.goal.target_quality, Some(0.95));
+        assert_eq!(config.goal.max_cost, Some(0.02));
+        assert_eq!(load("").expect("empty").shadow_rate, 0.0);
+        let err = load("[policy]\nshadow_rate = 2\n").expect_err("not a probability");
+        assert!(format!("{err:#}").contains("shadow_rate must be from 0 to 1"), "{err:#}");
+        let err = load("[policy]\nmax_cost = -1\n").expect_err("negative");
+        assert!(format!("{err:#}").contains("max_cost must be"), "{err:#}");
     }
 
     #[test]

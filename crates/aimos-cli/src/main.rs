@@ -55,7 +55,8 @@ enum Command {
         #[command(flatten)]
         config: config::ConfigArgs,
     },
-    /// Serve the OpenAI-compatible gateway: models by name, and aimos/consult
+    /// Serve the OpenAI-compatible gateway: models by name, and the pipeline as aimos/consult,
+    /// aimos/cascade and aimos/auto
     Serve(serve::ServeArgs),
     /// API keys of the gateway, with budgets and rate limits
     Keys {
@@ -66,9 +67,22 @@ enum Command {
         #[command(flatten)]
         config: config::ConfigArgs,
     },
-    /// Runs, spend, the smart-only counterfactual and savings, by day and by model
+    /// Runs, spend, the smart-only counterfactual and savings, by day and by model; pass rates
+    /// per strategy, insight reuse and wrong reuse, shadow checks, calibration
     Stats {
         /// Print JSON instead of tables
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: store::StoreArgs,
+        #[command(flatten)]
+        config: config::ConfigArgs,
+    },
+    /// Refit how each smart model's stated confidence maps to the chance its advice works,
+    /// from the recorded outcomes (verifier verdicts, feedback, shadow checks); prints the
+    /// Brier score and expected calibration error before and after
+    Calibrate {
+        /// Print JSON
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -100,6 +114,7 @@ fn main() -> ExitCode {
         Command::Insights { command, store, config } => store::insights(command, &store, &config),
         Command::Runs { command, store, config } => store::runs(command, &store, &config),
         Command::Stats { json, store, config } => store::stats(json, &store, &config),
+        Command::Calibrate { json, store, config } => store::calibrate(json, &store, &config),
         Command::Serve(args) => serve::serve(args),
         Command::Keys { command, store, config } => serve::keys(command, &store, &config),
     };

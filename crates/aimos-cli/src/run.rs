@@ -36,18 +36,40 @@ pub struct RunArgs {
     context: Vec<PathBuf>,
     /// cheap: the cheap model alone; smart: the smart model alone; consult: the smart model
     /// advises on a brief, the cheap model does the work; cascade: the cheap model alone, then
-    /// (if --verify fails) consult and retry, then the smart model from the brief
+    /// (if the check fails) consult and retry, then the smart model from the brief; auto: the
+    /// cheapest of these whose success, predicted from past outcomes on similar tasks, reaches
+    /// --target-quality (or the best within --max-cost); the run says why it chose
     #[arg(short, long, default_value = "consult", value_parser = parse_strategy)]
     strategy: Strategy,
+    /// For auto: the least predicted chance of success to aim for [default: the config's
+    /// [policy] target_quality, else 0.9]
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    target_quality: Option<f64>,
+    /// For auto: the most dollars the task may cost; the best predicted strategy within it wins
+    #[arg(long, value_name = "USD", value_parser = parse_dollars)]
+    max_cost: Option<f64>,
     /// Check the result with a shell command: it passes on exit status 0. The result is on its
     /// stdin and in the file $AIMOS_RESULT_FILE (the problem in $AIMOS_PROBLEM_FILE); it runs
     /// in the current folder. The verdict is recorded, counts for the insight, and drives
     /// `cascade`; a failed final check exits with status 2
-    #[arg(long, value_name = "COMMAND", conflicts_with = "verify_regex")]
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["verify_regex", "verify_schema", "verify_judge"])]
     verify: Option<String>,
     /// Check the result with a regular expression it must match
-    #[arg(long, value_name = "PATTERN")]
+    #[arg(long, value_name = "PATTERN", conflicts_with_all = ["verify_schema", "verify_judge"])]
     verify_regex: Option<String>,
+    /// Check that the result is JSON (alone or in a fenced block) that this JSON Schema file
+    /// accepts
+    #[arg(long, value_name = "FILE", conflicts_with = "verify_judge")]
+    verify_schema: Option<PathBuf>,
+    /// Have the smart model judge the result, seeing only the problem and the result (never
+    /// the context)
+    #[arg(long)]
+    verify_judge: bool,
+    /// Also run the smart model alone and have it judge whether this run's result holds up
+    /// (a shadow check; `[policy] shadow_rate` in the config does this for a fraction of runs).
+    /// The verdict teaches auto and calibration, and shows in `aimos stats`
+    #[arg(long)]
+    shadow: bool,
     /// Seconds a --verify command may run before it is stopped and counts as failed
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     verify_timeout: u64,
@@ -102,6 +124,13 @@ fn parse_probability(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_dollars(text: &str) -> Result<f64, String> {
+    match text.trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(format!("`{text}` is not an amount of dollars; give a number such as 0.01")),
+    }
+}
+
 fn parse_reuse_check(text: &str) -> Result<aimos_core::ReuseCheck, String> {
     text.parse()
 }
@@ -112,12 +141,21 @@ fn parse_strategy(text: &str) -> Result<Strategy, String> {
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let problem = read_problem(args.problem.as_ref(), args.problem_file.as_ref())?;
-    let verifier = verifier(&args)?;
-    if args.strategy == Strategy::Cascade && verifier.is_none() {
+    let has_check = args.verify.is_some()
+        || args.verify_regex.is_some()
+        || args.verify_schema.is_some()
+        || args.verify_judge;
+    if args.strategy == Strategy::Cascade && !has_check {
         bail!(
-            "the cascade strategy needs a check to decide when to escalate: pass --verify COMMAND (for example --verify \"cargo test\") or --verify-regex PATTERN"
+            "the cascade strategy needs a check to decide when to escalate: pass --verify COMMAND (for example --verify \"cargo test\"), --verify-regex PATTERN, --verify-schema FILE or --verify-judge"
         );
     }
+    if (args.target_quality.is_some() || args.max_cost.is_some()) && args.strategy != Strategy::Auto
+    {
+        bail!("--target-quality and --max-cost steer --strategy auto; add --strategy auto");
+    }
+    // Checked before any model loads; the judge needs the smart model and comes later.
+    let verifier = verifier(&args)?;
     let ingested = ingest(&args.context, Limits::default())?;
     for skipped in &ingested.skipped {
         eprintln!("note: skipped {} ({})", skipped.path, skipped.reason);
@@ -136,6 +174,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let cheap = open_models(&cheap_names, "cheap", &config, &providers, &local)?;
     // Opened for every strategy: the counterfactual needs its tokenizer and price.
     let smart = open_models(&smart_names, "smart", &config, &providers, &local)?;
+    let verifier = verifier.or_else(|| {
+        args.verify_judge.then(|| {
+            let model = std::sync::Arc::clone(&smart);
+            std::sync::Arc::new(aimos_core::JudgeVerifier { model })
+                as std::sync::Arc<dyn aimos_core::Verifier>
+        })
+    });
     let pipeline = Pipeline { smart, cheap, store };
     let task = Task { problem, context: ingested.documents };
     let run_options = RunOptions {
@@ -148,6 +193,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             check: args.reuse_check,
             min_success: args.reuse_threshold,
             ..aimos_core::ReusePolicy::default()
+        },
+        goal: aimos_core::policy::Goal {
+            target_quality: args.target_quality.or(config.goal.target_quality),
+            max_cost: args.max_cost.or(config.goal.max_cost),
         },
         ..RunOptions::default()
     };
@@ -162,6 +211,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         println!("{}\n", record.result.trim_end());
         print_table(&record);
+    }
+    if args.shadow || aimos_core::pipeline::shadow_sampled(&record.id, config.shadow_rate) {
+        let spinner = Bars::spinner("shadow check: the smart model alone, then a comparison");
+        let shadow = runtime.block_on(pipeline.shadow(&task, &record, &run_options));
+        drop(spinner);
+        match shadow {
+            Ok(Some(shadow)) => eprintln!(
+                "shadow check (run {}, {}): {}",
+                shadow.id,
+                shadow.cost,
+                shadow.steps.last().and_then(|s| s.note.as_deref()).unwrap_or_default()
+            ),
+            Ok(None) => eprintln!("shadow check skipped: the smart model did this run itself"),
+            Err(err) => eprintln!("shadow check failed (the run above stands): {err:#}"),
+        }
     }
     if record.verified == Some(false) {
         eprintln!("the result failed its check (see the verify steps above)");
@@ -186,6 +250,16 @@ fn verifier(args: &RunArgs) -> Result<Option<std::sync::Arc<dyn aimos_core::Veri
             format!("--verify-regex `{pattern}` is not a valid regular expression")
         })?;
         return Ok(Some(std::sync::Arc::new(aimos_core::RegexVerifier { pattern })));
+    }
+    if let Some(path) = &args.verify_schema {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the --verify-schema file {}", path.display()))?;
+        let schema: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let name = path.display().to_string();
+        let verifier = aimos_core::SchemaVerifier::new(&name, schema)
+            .map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))?;
+        return Ok(Some(std::sync::Arc::new(verifier)));
     }
     Ok(None)
 }

@@ -22,15 +22,15 @@ use crate::store::{StoreArgs, open_store};
   aimos serve --smart smollm2-135m --cheap smollm2-135m
   aimos serve --bind 0.0.0.0:8080 --config aimos.toml
 Then point any OpenAI client at it:
-  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 python3 app.py   (model \"aimos/consult\" runs the pipeline)")]
+  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 python3 app.py   (models \"aimos/consult\", \"aimos/cascade\" and \"aimos/auto\" run the pipeline)")]
 pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// The smart model of aimos/consult [default: the config's, else qwen2.5-coder-1.5b]
+    /// The smart model of the pipeline models [default: the config's, else qwen2.5-coder-1.5b]
     #[arg(long, env = "AIMOS_SMART")]
     smart: Option<String>,
-    /// The cheap model of aimos/consult [default: the config's, else qwen2.5-coder-0.5b]
+    /// The cheap model of the pipeline models [default: the config's, else qwen2.5-coder-0.5b]
     #[arg(long, env = "AIMOS_CHEAP")]
     cheap: Option<String>,
     /// Context window of embedded models (default: the model's, at most 8192)
@@ -114,7 +114,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     let cheap_names =
         Config::model_names(args.cheap.as_ref(), config.cheap.as_ref(), DEFAULT_CHEAP);
     let pull_first = |err: anyhow::Error| {
-        err.context("the models of aimos/consult must be on this machine before serving (`aimos models pull NAME`)")
+        err.context("the pipeline's models must be on this machine before serving (`aimos models pull NAME`)")
     };
     let cheap =
         open_models(&cheap_names, "cheap", &config, &providers, &local).map_err(pull_first)?;
@@ -133,6 +133,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             opened.insert(name.clone(), Arc::clone(model));
         }
     }
+    let policy = aimos_gateway::Policy { goal: config.goal, shadow_rate: config.shadow_rate };
     let served = Served { config, providers, local, configured, opened: Mutex::new(opened) };
     // Runs are written by a background thread, off the request path; closed (and so written
     // out) when the server has stopped.
@@ -146,6 +147,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             request_timeout: Duration::from_secs(args.request_timeout.max(1)),
             ..Limits::default()
         },
+        policy,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -154,7 +156,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.bind))?;
         let address = listener.local_addr()?;
         eprintln!(
-            "aimos gateway on http://{address}/v1 (aimos/consult: smart {}, cheap {}); Ctrl-C stops it",
+            "aimos gateway on http://{address}/v1 (aimos/consult, aimos/cascade, aimos/auto: smart {}, cheap {}); Ctrl-C stops it",
             smart_names.join(" > "),
             cheap_names.join(" > ")
         );

@@ -127,6 +127,9 @@ pub fn insights(
                 "recorded: {id} has succeeded {} and failed {} times",
                 insight.succeeded, insight.failed
             );
+            for (aged, reason) in aimos_core::reuse::age(&*store, &insight, passed)? {
+                println!("insight {aged} is no longer recalled: {reason}");
+            }
             return Ok(ExitCode::SUCCESS);
         }
         InsightsCommand::Show { id, json } => {
@@ -148,10 +151,11 @@ pub fn insights(
     } else {
         for insight in &found {
             println!(
-                "{}  {:.2}  {}  {}",
+                "{}  {:.2}  {}  {}{}",
                 insight.id,
                 insight.draft.confidence,
                 insight.created_at,
+                if insight.invalidated.is_some() { "[invalidated] " } else { "" },
                 one_line(&insight.problem, 70)
             );
         }
@@ -168,6 +172,9 @@ fn show_insight(insight: &Insight) {
         "applied:     {} (succeeded {}, failed {})",
         insight.applied, insight.succeeded, insight.failed
     );
+    if let Some(invalid) = &insight.invalidated {
+        println!("invalidated: {} ({}); no longer recalled", invalid.at, invalid.reason);
+    }
     println!("\nproblem:\n{}\n", insight.problem.trim());
     println!("{}", insight.as_guidance());
     println!("reasoning: {}", insight.draft.reasoning.trim());
@@ -229,8 +236,15 @@ fn one_line(text: &str, max_chars: usize) -> String {
 pub fn stats(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Result<ExitCode> {
     let store = open_store(store_args, &Config::load(config)?)?;
     let stats: Stats = store.stats()?;
+    let quality = aimos_core::quality::summarize(
+        &store.runs(QUALITY_HISTORY, 0)?,
+        &store.outcome_points(QUALITY_HISTORY)?,
+        &store.calibrations()?,
+    );
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        let mut value = serde_json::to_value(&stats)?;
+        value["quality"] = serde_json::to_value(&quality)?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     let line = |label: &str, t: &aimos_core::Totals| {
@@ -268,6 +282,129 @@ pub fn stats(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Result<
     for line in exposure_lines(&stats.exposure) {
         println!("{line}");
     }
+    println!();
+    for line in quality_lines(&quality) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How many of the newest runs and outcomes `aimos stats` and `aimos calibrate` read.
+const QUALITY_HISTORY: usize = 10_000;
+
+fn rate(part: u64, whole: u64) -> String {
+    if whole == 0 { "-".into() } else { format!("{:.0}%", 100.0 * part as f64 / whole as f64) }
+}
+
+/// The quality side of `aimos stats`: pass rates, reuse, shadow checks, calibration.
+fn quality_lines(q: &aimos_core::quality::Quality) -> Vec<String> {
+    let mut out = Vec::new();
+    if q.by_strategy.is_empty() {
+        out.push(
+            "quality: no judged runs yet (add --verify…, feedback, or shadow checks)".to_owned(),
+        );
+    } else {
+        out.push(format!("{:<12} {:>7} {:>7} {:>9}", "STRATEGY", "JUDGED", "PASSED", "PASS RATE"));
+        for s in &q.by_strategy {
+            out.push(format!(
+                "{:<12} {:>7} {:>7} {:>9}",
+                s.strategy.as_str(),
+                s.judged,
+                s.passed,
+                rate(s.passed, s.judged)
+            ));
+        }
+    }
+    let r = &q.reuse;
+    out.push(format!(
+        "reuse: {} of {} advised runs reused a stored insight ({}); wrong reuse: {} of {} judged ({})",
+        r.reused,
+        r.advised,
+        rate(r.reused, r.advised),
+        r.wrong,
+        r.reused_judged,
+        rate(r.wrong, r.reused_judged)
+    ));
+    let sh = &q.shadow;
+    if sh.checks > 0 {
+        out.push(format!(
+            "shadow checks: {} of {} live results held up against the smart model alone ({} quality retained; checks cost ${:.6})",
+            sh.held_up,
+            sh.checks,
+            rate(sh.held_up, sh.checks),
+            sh.cost_usd
+        ));
+    } else {
+        out.push("shadow checks: none yet ([policy] shadow_rate, or aimos run --shadow)".into());
+    }
+    for m in &q.calibration {
+        out.push(String::new());
+        let fitted = match (&m.calibration, &m.calibrated) {
+            (Some(c), Some(after)) => format!(
+                "; calibrated (slope {:.2}, intercept {:.2}, {} outcomes): Brier {:.3}, ECE {:.3}",
+                c.slope, c.intercept, c.points, after.brier, after.ece
+            ),
+            _ => "; not calibrated yet (`aimos calibrate`)".into(),
+        };
+        out.push(format!(
+            "calibration of {} on {} outcomes: stated confidence Brier {:.3}, ECE {:.3}{fitted}",
+            m.smart_model, m.stated.points, m.stated.brier, m.stated.ece
+        ));
+        let bins = m.calibrated.as_ref().unwrap_or(&m.stated);
+        out.push(format!(
+            "  {:<11} {:>6} {:>10} {:>9}",
+            if m.calibrated.is_some() { "CALIBRATED" } else { "STATED" },
+            "COUNT",
+            "PREDICTED",
+            "OBSERVED"
+        ));
+        for b in &bins.bins {
+            out.push(format!(
+                "  {:.1}–{:.1}     {:>6} {:>10.2} {:>9.2}",
+                b.low, b.high, b.count, b.mean_predicted, b.observed
+            ));
+        }
+    }
+    out
+}
+
+/// `aimos calibrate`: refits each smart model's confidence mapping on the recorded outcomes.
+pub fn calibrate(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Result<ExitCode> {
+    let store = open_store(store_args, &Config::load(config)?)?;
+    let points = store.outcome_points(QUALITY_HISTORY)?;
+    if points.is_empty() {
+        bail!(
+            "no outcomes to calibrate on yet: they come from runs with --verify…, from `aimos insights feedback`, from the gateway's feedback endpoint and from shadow checks"
+        );
+    }
+    let fitted = aimos_core::calibration::fit_all(&points, &aimos_core::pipeline::now_rfc3339());
+    for calibration in &fitted {
+        store.put_calibration(calibration)?;
+    }
+    let quality = aimos_core::quality::summarize(&[], &points, &fitted);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&quality.calibration)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for m in &quality.calibration {
+        let after = m.calibrated.as_ref().unwrap_or(&m.stated);
+        let c = m.calibration.as_ref();
+        println!(
+            "{}: fitted on {} outcomes (slope {:.2}, intercept {:.2}); Brier {:.3} → {:.3}, ECE {:.3} → {:.3}; a stated 0.9 now reads as {:.2}",
+            m.smart_model,
+            m.stated.points,
+            c.map_or(1.0, |c| c.slope),
+            c.map_or(0.0, |c| c.intercept),
+            m.stated.brier,
+            after.brier,
+            m.stated.ece,
+            after.ece,
+            aimos_core::calibration::apply(c, 0.9)
+        );
+    }
+    eprintln!(
+        "(scored on the outcomes they were fitted on; reuse and auto use the new mappings from now on)"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

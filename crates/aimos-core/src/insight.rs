@@ -89,6 +89,17 @@ pub struct Insight {
     pub applied: u64,
     pub succeeded: u64,
     pub failed: u64,
+    /// Set when the insight was taken out of recall (kept for audit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalidated: Option<Invalidation>,
+}
+
+/// Why and when an insight stopped being recalled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invalidation {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub reason: String,
 }
 
 impl Insight {

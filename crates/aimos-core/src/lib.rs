@@ -3,12 +3,15 @@
 //! This crate knows nothing of wire formats, SQL or llama.cpp.
 //! Models, stores and verifiers live in other crates and are reached through the traits here.
 
+pub mod calibration;
 pub mod chat;
 pub mod insight;
 pub mod model;
 pub mod pipeline;
+pub mod policy;
 pub mod price;
 pub mod prices;
+pub mod quality;
 pub mod reuse;
 pub mod run;
 pub mod store;
@@ -18,14 +21,20 @@ pub use chat::{
     ChatEvent, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat, Role, Timings,
     Tool, ToolCall, ToolChoice, Usage,
 };
-pub use insight::{Insight, InsightDraft};
+pub use insight::{Insight, InsightDraft, Invalidation};
 pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo, TimeoutPhase};
 pub use pipeline::{Pipeline, PipelineError, RunOptions, Task};
 pub use price::{Cost, Price};
 pub use reuse::{ReuseCheck, ReusePolicy};
 pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
-pub use store::{Exposure, KeyRecord, ModelUsage, Outcome, Stats, Store, StoreError, Totals};
-pub use verify::{CommandVerifier, RegexVerifier, Verdict, Verifier, VerifyError};
+pub use store::{
+    Calibration, Exposure, KeyRecord, ModelUsage, Outcome, OutcomePoint, Stats, Store, StoreError,
+    Totals,
+};
+pub use verify::{
+    CommandVerifier, JudgeVerifier, RegexVerifier, SchemaVerifier, Spent, Verdict, Verifier,
+    VerifyError,
+};
 
 /// An error and its sources, joined with `: ` — for messages and records that keep the cause.
 pub fn error_chain(err: &dyn std::error::Error) -> String {

@@ -4,7 +4,8 @@
 //! asks the smart model about a brief only, stores its insight, and has the cheap model do the
 //! work with the full context plus the insight. Every model call becomes a step in the ledger, and
 //! every run carries the smart-only counterfactual: what the smart model alone would have cost.
-//! This module does not choose strategies (that is the policy's job) and does not verify results.
+//! `auto` asks the policy (`policy.rs`) which of them to run; verifiers (`verify.rs`) judge
+//! results.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,8 +19,9 @@ use sha2::{Digest, Sha256};
 use crate::chat::{ChatRequest, ChatResponse, Message, ResponseFormat, Usage};
 use crate::insight::{Insight, InsightDraft};
 use crate::model::{Model, ModelError};
+use crate::policy::{self, Goal};
 use crate::price::Cost;
-use crate::reuse::{self, ReuseCheck, ReusePolicy};
+use crate::reuse::{self, Candidate, ReuseCheck, ReusePolicy};
 use crate::run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
 use crate::store::{Outcome, Store, StoreError};
 use crate::verify::{Verdict, Verifier, VerifyError};
@@ -48,6 +50,8 @@ pub struct RunOptions {
     pub verifier: Option<Arc<dyn Verifier>>,
     /// When a stored insight stands in for a consultation.
     pub reuse: ReusePolicy,
+    /// What `auto` aims for: a quality target, a cost cap.
+    pub goal: Goal,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -60,6 +64,7 @@ impl std::fmt::Debug for RunOptions {
             .field("redact", &self.redact)
             .field("verifier", &self.verifier.as_ref().map(|v| v.describe()))
             .field("reuse", &self.reuse)
+            .field("goal", &self.goal)
             .finish()
     }
 }
@@ -74,6 +79,7 @@ impl Default for RunOptions {
             redact: RedactPolicy::External,
             verifier: None,
             reuse: ReusePolicy::default(),
+            goal: Goal::default(),
         }
     }
 }
@@ -129,6 +135,24 @@ user, using the context provided. A senior consultant has studied the problem an
 follow its plan, keep its key facts in mind and avoid its pitfalls. Be concrete and complete; \
 answer with the result itself.";
 
+const SHADOW_SYSTEM: &str = "You compare two results for the same problem: a reference \
+from a strong model, and a result to judge. You see the problem and both results, not the \
+material they were made from. It passes if it is as correct and complete as the reference for \
+what the problem asks (wording may differ); it fails if it is wrong, incomplete, or misses \
+something the reference gets right. Answer with a JSON object.";
+
+/// Whether the run `run_id` gets a shadow check at `rate` (0 to 1): decided by the run's id,
+/// so that every replica decides alike and no random source is needed.
+pub fn shadow_sampled(run_id: &str, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    let hash = Sha256::digest(run_id.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&hash[..8]);
+    (u64::from_be_bytes(head) as f64 / u64::MAX as f64) < rate
+}
+
 /// Tokens kept free for chat-template markup around the messages.
 const TEMPLATE_OVERHEAD: usize = 64;
 
@@ -182,7 +206,147 @@ impl Pipeline {
             return Err(PipelineError::EmptyProblem);
         }
         let started = Instant::now();
-        let mut record = RunRecord {
+        let mut record = self.new_record(task, options);
+        let material = Material::new(task);
+        let outcome = self.run_steps(task, &material, options, &mut record, on_delta).await;
+        self.finish(record, started, outcome)
+    }
+
+    /// A shadow check of the live run `live`: the smart model alone does the same task, then
+    /// judges — seeing the problem and the two results, never the context — whether the live
+    /// result holds up against its own. It is recorded as a run of its own (strategy `smart`,
+    /// `shadow_of` the live run, `verified` the judgement), which the policy learns from as an
+    /// outcome of the live run's strategy; the judgement also counts for the live run's
+    /// insight, and so for calibration. `None` when the live run was the smart model's anyway.
+    pub async fn shadow(
+        &self,
+        task: &Task,
+        live: &RunRecord,
+        options: &RunOptions,
+    ) -> Result<Option<RunRecord>, PipelineError> {
+        if live.strategy == Strategy::Smart || live.status != RunStatus::Succeeded {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let options = RunOptions {
+            strategy: Strategy::Smart,
+            run_id: None,
+            verifier: None,
+            ..options.clone()
+        };
+        let mut record = self.new_record(task, &options);
+        record.shadow_of = Some(live.id.clone());
+        record.reason = format!("shadow check of run {} ({})", live.id, live.strategy);
+        let material = Material::new(task);
+        let outcome = self.shadow_steps(task, &material, live, &options, &mut record).await;
+        self.finish(record, started, outcome).map(Some)
+    }
+
+    async fn shadow_steps(
+        &self,
+        task: &Task,
+        material: &Material,
+        live: &RunRecord,
+        options: &RunOptions,
+        record: &mut RunRecord,
+    ) -> Result<String, PipelineError> {
+        let call = self
+            .execute_phase(
+                "smart",
+                &*self.smart,
+                task,
+                &material.relevance,
+                None,
+                options,
+                Some(format!("shadow of run {}", live.id)),
+                None,
+            )
+            .await?;
+        record.steps.push(call.step.clone());
+        record.counterfactual = Counterfactual {
+            model: self.smart.info().id.clone(),
+            cost: call.step.cost,
+            prompt_tokens: call.step.prompt_tokens,
+            completion_tokens: call.response.usage.completion_tokens,
+            latency_ms: call.step.latency_ms,
+            latency_measured: true,
+        };
+        let question = format!(
+            "Problem:\n{}\n\nReference result:\n{}\n\nResult to judge:\n{}\n\n\
+             Is the result to judge as correct and complete as the reference?",
+            task.problem.trim(),
+            call.response.content.trim(),
+            live.result.trim()
+        );
+        let mut request = ChatRequest {
+            messages: vec![Message::system(SHADOW_SYSTEM), Message::user(question)],
+            max_tokens: Some(256),
+            temperature: Some(0.0),
+            response_format: Some(ResponseFormat::JsonSchema {
+                name: "shadow_verdict".into(),
+                schema: crate::verify::judge_schema(),
+            }),
+            ..ChatRequest::default()
+        };
+        let redactions = redact_request(&mut request, options.redact, &*self.smart).count() as u64;
+        let mut judged =
+            self.call("smart", &*self.smart, request, StepKind::Verify, None, None).await?;
+        let answer = serde_json::from_str::<serde_json::Value>(&judged.response.content)
+            .ok()
+            .and_then(|v| Some((v["passed"].as_bool()?, v["reason"].as_str()?.to_owned())));
+        let (holds, reason) =
+            answer.unwrap_or((false, "the judge did not answer in the expected form".into()));
+        judged.step.note = Some(format!(
+            "{} against the smart model's own result: {reason}",
+            if holds { "the live result holds up" } else { "the live result falls short" }
+        ));
+        judged.step.redactions = redactions;
+        record.steps.push(judged.step);
+        record.verified = Some(holds);
+        if let Some(insight_id) = &live.insight_id
+            && let Some(updated) = self.store.record_outcome(&Outcome {
+                insight_id: insight_id.clone(),
+                run_id: Some(live.id.clone()),
+                passed: holds,
+                source: format!("shadow: {}", judged.response.model),
+                note: (!holds).then(|| reason.chars().take(500).collect()),
+                created_at: now_rfc3339(),
+            })?
+        {
+            reuse::age(&*self.store, &updated, holds)?;
+        }
+        Ok(call.response.content)
+    }
+
+    /// Totals, savings and status of a finished run, and its ledger entry.
+    fn finish(
+        &self,
+        mut record: RunRecord,
+        started: Instant,
+        outcome: Result<String, PipelineError>,
+    ) -> Result<RunRecord, PipelineError> {
+        record.latency_ms = ms(started.elapsed());
+        record.cost = record.steps.iter().map(|s| s.cost).sum();
+        record.savings = savings(record.cost, record.counterfactual.cost);
+        match outcome {
+            Ok(result) => {
+                record.status = RunStatus::Succeeded;
+                record.result = result;
+                self.store.record_run(&record)?;
+                Ok(record)
+            }
+            Err(err) => {
+                record.error = Some(crate::error_chain(&err));
+                // The failure is worth a ledger entry, but the original error matters more.
+                let _ = self.store.record_run(&record);
+                Err(err)
+            }
+        }
+    }
+
+    /// A run not yet started: failed until it succeeds.
+    fn new_record(&self, task: &Task, options: &RunOptions) -> RunRecord {
+        RunRecord {
             id: options.run_id.clone().unwrap_or_else(new_id),
             created_at: now_rfc3339(),
             strategy: options.strategy,
@@ -206,30 +370,12 @@ impl Pipeline {
             latency_ms: 0.0,
             steps: Vec::new(),
             verified: None,
+            shadow_of: None,
             context_tokens: task
                 .context
                 .iter()
                 .map(|doc| count(&*self.smart, &doc.text) as u64)
                 .sum(),
-        };
-        let material = Material::new(task);
-        let outcome = self.run_steps(task, &material, options, &mut record, on_delta).await;
-        record.latency_ms = ms(started.elapsed());
-        record.cost = record.steps.iter().map(|s| s.cost).sum();
-        record.savings = savings(record.cost, record.counterfactual.cost);
-        match outcome {
-            Ok(result) => {
-                record.status = RunStatus::Succeeded;
-                record.result = result;
-                self.store.record_run(&record)?;
-                Ok(record)
-            }
-            Err(err) => {
-                record.error = Some(crate::error_chain(&err));
-                // The failure is worth a ledger entry, but the original error matters more.
-                let _ = self.store.record_run(&record);
-                Err(err)
-            }
         }
     }
 
@@ -241,6 +387,15 @@ impl Pipeline {
         record: &mut RunRecord,
         on_delta: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<String, PipelineError> {
+        let decided;
+        let options = if options.strategy == Strategy::Auto {
+            let mut chosen = options.clone();
+            chosen.strategy = self.decide(task, options, record)?;
+            decided = chosen;
+            &decided
+        } else {
+            options
+        };
         if options.strategy == Strategy::Cascade {
             return self.cascade(task, material, options, record, on_delta).await;
         }
@@ -446,14 +601,7 @@ impl Pipeline {
         context_tokens: u64,
         record: &mut RunRecord,
     ) -> Result<Option<String>, PipelineError> {
-        let mut stored = self.store.insights_by_fingerprint(&digest(&normalise(&task.problem)))?;
-        for insight in self.store.insights(Some(&task.problem), 20, 0)? {
-            if !stored.iter().any(|s| s.id == insight.id) {
-                stored.push(insight);
-            }
-        }
-        let Some(best) =
-            reuse::candidates(&task.problem, stored, &options.reuse).into_iter().next()
+        let Some(best) = self.reuse_candidates(&task.problem, &options.reuse)?.into_iter().next()
         else {
             return Ok(None);
         };
@@ -526,6 +674,102 @@ impl Pipeline {
         Ok(Some(best.insight.as_guidance()))
     }
 
+    /// `auto`: picks a strategy from the task's features and the ledger's outcomes, records a
+    /// `decide` step, and names the run after the choice.
+    fn decide(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        record: &mut RunRecord,
+    ) -> Result<Strategy, PipelineError> {
+        let started = Instant::now();
+        let runs = self.store.runs(POLICY_HISTORY, 0)?;
+        let feedback = self.store.outcome_points(POLICY_HISTORY)?;
+        let seen = policy::observations(&runs, &feedback);
+        let kind = policy::Kind::of(&task.problem, record.context_tokens);
+        let recall = if options.reuse.check == ReuseCheck::Never {
+            None
+        } else {
+            self.reuse_candidates(&task.problem, &options.reuse)?
+                .first()
+                .map(|c| policy::RecallMatch { matched: c.matched, success: c.success })
+        };
+        let costs = self.costs(task, options, &runs, record.context_tokens);
+        let decision =
+            policy::decide(kind, recall, &seen, &costs, &options.goal, options.verifier.is_some());
+        record.steps.push(Step::stage(
+            StepKind::Decide,
+            ms(started.elapsed()),
+            digest(&task.problem),
+            decision.note(),
+        ));
+        record.strategy = decision.strategy;
+        record.reason = decision.reason;
+        Ok(decision.strategy)
+    }
+
+    /// Dollars each strategy would spend on `task`, estimated from the models' prices, the
+    /// context's size and how long past results were.
+    fn costs(
+        &self,
+        task: &Task,
+        options: &RunOptions,
+        history: &[RunRecord],
+        context_tokens: u64,
+    ) -> policy::Costs {
+        let mut lengths: Vec<u64> = history
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter(|s| s.kind == StepKind::Execute)
+            .map(|s| s.completion_tokens)
+            .collect();
+        lengths.sort_unstable();
+        let result = lengths
+            .get(lengths.len() / 2)
+            .copied()
+            .unwrap_or(u64::from(options.max_result_tokens) / 4)
+            .min(u64::from(options.max_result_tokens));
+        let problem = count(&*self.smart, &task.problem) as u64;
+        let price = |model: &dyn Model, prompt: u64, completion: u64| {
+            let window = model.info().context_window.map_or(u64::MAX, u64::from);
+            let usage = Usage {
+                prompt_tokens: prompt.min(window),
+                completion_tokens: completion,
+                ..Usage::default()
+            };
+            model.info().price.cost(&usage).usd
+        };
+        let brief = options.brief_budget as u64 + 200;
+        let full = context_tokens + 2 * problem + 200;
+        policy::Costs {
+            cheap_execute: price(&*self.cheap, full, result),
+            smart_execute: price(&*self.smart, full, result),
+            consult: price(&*self.smart, brief, 600),
+            reuse_check: match options.reuse.check {
+                ReuseCheck::Cheap => price(&*self.cheap, brief + 300, 60),
+                ReuseCheck::Judge => price(&*self.smart, brief + 300, 60),
+                ReuseCheck::Off | ReuseCheck::Never => 0.0,
+            },
+            smart_from_brief: price(&*self.smart, brief + 600, result),
+        }
+    }
+
+    /// Stored insights that may stand in for a consultation on `problem`, best first.
+    fn reuse_candidates(
+        &self,
+        problem: &str,
+        policy: &ReusePolicy,
+    ) -> Result<Vec<Candidate>, PipelineError> {
+        let mut stored = self.store.insights_by_fingerprint(&digest(&normalise(problem)))?;
+        for insight in self.store.insights(Some(problem), 20, 0)? {
+            if !stored.iter().any(|s| s.id == insight.id) {
+                stored.push(insight);
+            }
+        }
+        let calibrations = self.store.calibrations()?;
+        Ok(reuse::candidates(problem, stored, policy, &calibrations))
+    }
+
     /// One model does the task: the context packed into its window (plus the guidance),
     /// redacted when the model is external under the run's policy.
     #[allow(clippy::too_many_arguments)]
@@ -573,24 +817,29 @@ impl Pipeline {
             let shown: Vec<&str> = first_lines.into_iter().rev().collect();
             note.push_str(&format!(": {}", shown.join(" / ")));
         }
-        record.steps.push(Step::stage(
-            StepKind::Verify,
-            ms(started.elapsed()),
-            digest(result),
-            note,
-        ));
+        let mut step = Step::stage(StepKind::Verify, ms(started.elapsed()), digest(result), note);
+        if let Some(spent) = &verdict.spent {
+            step.model = Some(spent.model.clone());
+            step.prompt_tokens = spent.prompt_tokens;
+            step.completion_tokens = spent.completion_tokens;
+            step.cost = spent.cost;
+            step.external = spent.external;
+        }
+        record.steps.push(step);
         Ok(verdict)
     }
 
     /// A verdict on a result that an insight guided counts for (or against) that insight.
+    /// An insight that keeps failing leaves recall, and one that worked supersedes older ones
+    /// for the same problem that did not (`reuse::age`); the verify step's note says so.
     fn insight_outcome(
         &self,
-        record: &RunRecord,
+        record: &mut RunRecord,
         verifier: &dyn Verifier,
         verdict: &Verdict,
     ) -> Result<(), PipelineError> {
         let Some(insight_id) = &record.insight_id else { return Ok(()) };
-        self.store.record_outcome(&Outcome {
+        let updated = self.store.record_outcome(&Outcome {
             insight_id: insight_id.clone(),
             run_id: Some(record.id.clone()),
             passed: verdict.passed,
@@ -598,6 +847,14 @@ impl Pipeline {
             note: (!verdict.passed).then(|| verdict.evidence.chars().take(500).collect()),
             created_at: now_rfc3339(),
         })?;
+        let Some(updated) = updated else { return Ok(()) };
+        let aged = reuse::age(&*self.store, &updated, verdict.passed)?;
+        if let Some(step) = record.steps.iter_mut().rev().find(|s| s.kind == StepKind::Verify) {
+            for (id, reason) in aged {
+                let note = step.note.get_or_insert_with(String::new);
+                note.push_str(&format!("; insight {id} invalidated: {reason}"));
+            }
+        }
         Ok(())
     }
 
@@ -735,6 +992,7 @@ impl Pipeline {
                         applied: 1,
                         succeeded: 0,
                         failed: 0,
+                        invalidated: None,
                     };
                     self.store.put_insight(&insight)?;
                     return Ok((insight, rates(&call.response)));
@@ -850,6 +1108,9 @@ fn rates(response: &ChatResponse) -> (f64, f64) {
 fn savings(cost: Cost, counterfactual: Cost) -> f64 {
     if counterfactual.usd > 0.0 { 1.0 - cost.usd / counterfactual.usd } else { 0.0 }
 }
+
+/// How many of the newest runs and outcomes `auto` learns from.
+const POLICY_HISTORY: usize = 500;
 
 /// How long a claim to consult lasts: longer than any consultation, so that only a holder
 /// that vanished lets it lapse.
@@ -1076,6 +1337,7 @@ mod tests {
         runs: Mutex<Vec<RunRecord>>,
         claims: Mutex<std::collections::HashMap<String, String>>,
         outcomes: Mutex<Vec<Outcome>>,
+        calibrations: Mutex<Vec<crate::store::Calibration>>,
     }
 
     impl Store for MemoryStore {
@@ -1165,6 +1427,49 @@ mod tests {
         fn revoke_key(&self, _: &str) -> Result<bool, StoreError> {
             Ok(false)
         }
+        fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+            let mut insights = self.insights.lock().expect("lock");
+            let Some(insight) = insights.iter_mut().find(|i| i.id == id && i.invalidated.is_none())
+            else {
+                return Ok(false);
+            };
+            insight.invalidated =
+                Some(crate::insight::Invalidation { at: now_rfc3339(), reason: reason.into() });
+            Ok(true)
+        }
+        fn outcome_points(
+            &self,
+            limit: usize,
+        ) -> Result<Vec<crate::store::OutcomePoint>, StoreError> {
+            let insights = self.insights.lock().expect("lock");
+            let outcomes = self.outcomes.lock().expect("lock");
+            Ok(outcomes
+                .iter()
+                .rev()
+                .filter_map(|o| {
+                    let insight = insights.iter().find(|i| i.id == o.insight_id)?;
+                    Some(crate::store::OutcomePoint {
+                        insight_id: o.insight_id.clone(),
+                        run_id: o.run_id.clone(),
+                        smart_model: insight.smart_model.clone(),
+                        confidence: insight.draft.confidence,
+                        passed: o.passed,
+                        source: o.source.clone(),
+                        created_at: o.created_at.clone(),
+                    })
+                })
+                .take(limit)
+                .collect())
+        }
+        fn put_calibration(&self, c: &crate::store::Calibration) -> Result<(), StoreError> {
+            let mut all = self.calibrations.lock().expect("lock");
+            all.retain(|old| old.smart_model != c.smart_model);
+            all.push(c.clone());
+            Ok(())
+        }
+        fn calibrations(&self) -> Result<Vec<crate::store::Calibration>, StoreError> {
+            Ok(self.calibrations.lock().expect("lock").clone())
+        }
     }
 
     const GOOD: &str = r#"{"diagnosis":"the loop reads one past the end","plan":["change <= to <"],"key_facts":["len is 3"],"pitfalls":[],"confidence":0.8,"reasoning":"index 3 of 3"}"#;
@@ -1210,6 +1515,7 @@ mod tests {
                     applied: 1,
                     succeeded: 0,
                     failed: 0,
+                    invalidated: None,
                 };
                 store.put_insight(&insight).expect("put");
                 store.release(&key, "other run").expect("release");
@@ -1299,7 +1605,7 @@ mod tests {
             let passed = self.verdicts.lock().expect("lock").pop().unwrap_or(false);
             let evidence =
                 if passed { String::new() } else { "assertion failed: peek on []".into() };
-            Box::pin(std::future::ready(Ok(Verdict { passed, evidence })))
+            Box::pin(std::future::ready(Ok(Verdict::new(passed, evidence))))
         }
     }
 
@@ -1408,6 +1714,116 @@ mod tests {
         assert_eq!(kinds(&record), ["distill", "consult", "execute", "verify"]);
         assert_eq!(record.verified, Some(false));
         assert!(!store.outcomes.lock().expect("lock")[0].passed);
+    }
+
+    #[test]
+    fn auto_decides_before_any_call_and_shifts_as_outcomes_accumulate() {
+        let smart = ScriptedModel::new("smart", 3.0, &["smart answer"]);
+        let answers: Vec<&str> = std::iter::repeat_n("use 0..v.len()", 13).collect();
+        let cheap = ScriptedModel::new("cheap", 0.1, &answers);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart: smart.clone(), cheap, store: store.clone() };
+        let auto = RunOptions {
+            strategy: Strategy::Auto,
+            goal: Goal { target_quality: Some(0.85), max_cost: None },
+            ..RunOptions::default()
+        };
+        // Nothing learned yet: only the smart model's prior reaches 0.85.
+        let first = block_on(pipeline.run(&task(), &auto)).expect("first");
+        assert_eq!(first.strategy, Strategy::Smart);
+        assert_eq!(kinds(&first), ["decide", "execute"]);
+        assert!(first.reason.starts_with("auto chose smart"), "{}", first.reason);
+        let note = first.steps[0].note.as_deref().unwrap_or_default();
+        assert!(note.contains("predicted: cheap 0.50"), "{note}");
+        // Twelve verified successes of the cheap model on this kind of task…
+        let verifier = ScriptedVerifier::new(&[true; 12]);
+        let cheap_runs = RunOptions {
+            strategy: Strategy::Cheap,
+            verifier: Some(verifier as Arc<dyn Verifier>),
+            ..RunOptions::default()
+        };
+        for _ in 0..12 {
+            block_on(pipeline.run(&task(), &cheap_runs)).expect("cheap run");
+        }
+        // …and auto hands the task to the cheap model.
+        let later = block_on(pipeline.run(&task(), &auto)).expect("later");
+        assert_eq!(later.strategy, Strategy::Cheap, "{}", later.reason);
+        assert_eq!(smart.requests.lock().expect("lock").len(), 1);
+    }
+
+    #[test]
+    fn a_judge_verdict_is_a_paid_step_and_a_working_insight_supersedes_a_failed_one() {
+        let judge_no = r#"{"passed":false,"reason":"peek still panics"}"#;
+        let judge_yes = r#"{"passed":true,"reason":"handles the empty case"}"#;
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD, judge_no, GOOD, judge_yes]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["wrong", "right"]);
+        let store = Arc::new(MemoryStore::default());
+        let pipeline = Pipeline { smart: smart.clone(), cheap, store: store.clone() };
+        let judge = crate::verify::JudgeVerifier { model: smart.clone() as Arc<dyn Model> };
+        let options = RunOptions {
+            verifier: Some(Arc::new(judge) as Arc<dyn Verifier>),
+            ..RunOptions::default()
+        };
+        let first = block_on(pipeline.run(&task(), &options)).expect("first");
+        let verify = first.steps.last().expect("verify");
+        assert_eq!(verify.kind, StepKind::Verify);
+        assert_eq!(verify.model.as_deref(), Some("smart"));
+        assert!(verify.cost.usd > 0.0 && verify.prompt_tokens > 0, "{verify:?}");
+        assert_eq!(first.verified, Some(false));
+        // The judge saw the problem and the result, not the context.
+        let asked = smart.requests.lock().expect("lock")[1].messages[1].content.clone();
+        assert!(asked.contains("wrong"), "{asked}");
+        assert!(!asked.contains("0..=v.len()"), "the judge saw the context: {asked}");
+
+        // The failed insight is not reused; a new one is made, works, and supersedes it.
+        let second = block_on(pipeline.run(&task(), &options)).expect("second");
+        assert_eq!(second.verified, Some(true));
+        assert_ne!(second.insight_id, first.insight_id);
+        let old = store.insight(first.insight_id.as_deref().expect("id")).expect("read");
+        let reason = old.and_then(|i| i.invalidated).map(|i| i.reason).unwrap_or_default();
+        assert!(reason.starts_with("superseded by insight"), "{reason}");
+        let note = second.steps.last().and_then(|s| s.note.clone()).unwrap_or_default();
+        assert!(note.contains("invalidated: superseded"), "{note}");
+    }
+
+    #[test]
+    fn an_insight_that_keeps_failing_leaves_recall() {
+        let store = MemoryStore::default();
+        let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+        let cheap = ScriptedModel::new("cheap", 0.1, &["a"]);
+        let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+        let record = block_on(pipeline.run(&task(), &RunOptions::default())).expect("run");
+        let insight = pipeline
+            .store
+            .insight(record.insight_id.as_deref().expect("id"))
+            .expect("read")
+            .expect("stored");
+        store.put_insight(&insight).expect("put");
+        let mut invalidated = Vec::new();
+        for n in 1..=4 {
+            let updated = store
+                .record_outcome(&Outcome {
+                    insight_id: insight.id.clone(),
+                    run_id: None,
+                    passed: false,
+                    source: "user".into(),
+                    note: None,
+                    created_at: now_rfc3339(),
+                })
+                .expect("recorded")
+                .expect("found");
+            invalidated = reuse::age(&store, &updated, false).expect("aged");
+            // Stated confidence 0.8 as a prior worth two outcomes: four failures bring the
+            // estimate to 1.6 / 6 < 0.3.
+            assert_eq!(invalidated.is_empty(), n < 4, "after {n} failures");
+        }
+        assert!(invalidated[0].1.contains("4 of 4 outcomes failed"), "{invalidated:?}");
+        let stored = store.insight(&insight.id).expect("read").expect("kept for audit");
+        assert!(stored.invalidated.is_some());
+        assert!(
+            reuse::candidates(&insight.problem, vec![stored], &ReusePolicy::default(), &[])
+                .is_empty()
+        );
     }
 
     const APPLIES: &str = r#"{"applies":true,"reason":"the same off-by-one"}"#;

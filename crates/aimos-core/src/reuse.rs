@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::insight::Insight;
+use crate::store::{Calibration, Store, StoreError};
 
 /// Who confirms that a matching insight applies before it is reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,9 +55,35 @@ impl Default for ReusePolicy {
     }
 }
 
-/// How closely two problems match: 1 for the same text (ignoring case and spacing), else the
-/// overlap of their search terms (Jaccard).
+/// How closely two problems match: 1 for the same text (ignoring case and spacing); else the
+/// overlap of their search terms (Jaccard), scaled down by how far their exact anchors
+/// (identifiers such as `load_profile()` or `user_id`, quoted messages) differ when both name
+/// some — by up to half — or by a fifth when only one does. Anchors only ever lower a match:
+/// two reports of the same error about different names are different problems.
 pub fn match_score(new: &str, stored: &str) -> f64 {
+    let words = term_match(new, stored);
+    if words >= 1.0 {
+        return words;
+    }
+    let anchors = |t: &str| -> HashSet<String> {
+        aimos_context::anchor::identifiers(t)
+            .into_iter()
+            .chain(aimos_context::anchor::quotes(t))
+            .map(|a| a.to_lowercase())
+            .collect()
+    };
+    let (a, b) = (anchors(new), anchors(stored));
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => words,
+        (false, false) => {
+            let overlap = a.intersection(&b).count() as f64 / a.union(&b).count() as f64;
+            words * (0.5 + 0.5 * overlap)
+        }
+        _ => words * 0.8,
+    }
+}
+
+fn term_match(new: &str, stored: &str) -> f64 {
     let normal = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
     if normal(new) == normal(stored) {
         return 1.0;
@@ -76,12 +103,65 @@ pub fn match_score(new: &str, stored: &str) -> f64 {
     a.intersection(&b).count() as f64 / union as f64
 }
 
-/// The chance the insight's advice succeeds: its stated confidence as a prior worth two
-/// outcomes, updated by the outcomes recorded since (the mean of a Beta posterior).
-pub fn success_estimate(insight: &Insight) -> f64 {
-    let prior = insight.draft.confidence.clamp(0.0, 1.0);
+/// The chance the insight's advice succeeds: its stated confidence, calibrated for its smart
+/// model when a calibration is known, as a prior worth two outcomes, updated by the outcomes
+/// recorded since (the mean of a Beta posterior).
+pub fn success_estimate(insight: &Insight, calibration: Option<&Calibration>) -> f64 {
+    let prior = crate::calibration::apply(calibration, insight.draft.confidence);
     let (s, f) = (insight.succeeded as f64, insight.failed as f64);
     (s + 2.0 * prior) / (s + f + 2.0)
+}
+
+/// The calibration of the model that wrote `insight`, among `calibrations`.
+pub fn calibration_for<'a>(
+    insight: &Insight,
+    calibrations: &'a [Calibration],
+) -> Option<&'a Calibration> {
+    calibrations.iter().find(|c| c.smart_model == insight.smart_model)
+}
+
+/// Below this success estimate, with at least [`AGE_MIN_FAILURES`] failures, an insight is
+/// taken out of recall.
+pub const AGE_BELOW: f64 = 0.3;
+pub const AGE_MIN_FAILURES: u64 = 2;
+
+/// Ages insights after an outcome on `insight` (as the store returned it, with its new
+/// counts): one that keeps failing is invalidated; one that just worked supersedes older
+/// insights for the same problem whose record is worse. Returns what was invalidated, why.
+pub fn age(
+    store: &dyn Store,
+    insight: &Insight,
+    passed: bool,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut done = Vec::new();
+    if insight.invalidated.is_some() {
+        return Ok(done);
+    }
+    if !passed && insight.failed >= AGE_MIN_FAILURES && success_estimate(insight, None) < AGE_BELOW
+    {
+        let reason = format!(
+            "keeps failing: {} of {} outcomes failed",
+            insight.failed,
+            insight.failed + insight.succeeded
+        );
+        if store.invalidate_insight(&insight.id, &reason)? {
+            done.push((insight.id.clone(), reason));
+        }
+    }
+    if passed {
+        for older in store.insights_by_fingerprint(&insight.fingerprint)? {
+            if older.id < insight.id
+                && older.invalidated.is_none()
+                && older.failed > older.succeeded
+            {
+                let reason = format!("superseded by insight {}, which worked", insight.id);
+                if store.invalidate_insight(&older.id, &reason)? {
+                    done.push((older.id, reason));
+                }
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// A stored insight that may be reused, with why.
@@ -92,13 +172,20 @@ pub struct Candidate {
     pub success: f64,
 }
 
-/// The insights among `stored` that clear the policy's thresholds, best first.
-pub fn candidates(problem: &str, stored: Vec<Insight>, policy: &ReusePolicy) -> Vec<Candidate> {
+/// The insights among `stored` that clear the policy's thresholds, best first; invalidated
+/// insights never are.
+pub fn candidates(
+    problem: &str,
+    stored: Vec<Insight>,
+    policy: &ReusePolicy,
+    calibrations: &[Calibration],
+) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = stored
         .into_iter()
+        .filter(|insight| insight.invalidated.is_none())
         .map(|insight| Candidate {
             matched: match_score(problem, &insight.problem),
-            success: success_estimate(&insight),
+            success: success_estimate(&insight, calibration_for(&insight, calibrations)),
             insight,
         })
         .filter(|c| c.matched >= policy.min_match && c.success >= policy.min_success)
@@ -150,14 +237,27 @@ mod tests {
             applied: 0,
             succeeded,
             failed,
+            invalidated: None,
         }
     }
 
     #[test]
     fn outcomes_move_the_estimate_and_a_failure_drops_a_fresh_insight_below_the_bar() {
-        assert!((success_estimate(&insight("x", 0.8, 0, 0)) - 0.8).abs() < 1e-9);
-        assert!(success_estimate(&insight("x", 0.8, 0, 1)) < ReusePolicy::default().min_success);
-        assert!(success_estimate(&insight("x", 0.5, 4, 0)) > 0.8);
+        assert!((success_estimate(&insight("x", 0.8, 0, 0), None) - 0.8).abs() < 1e-9);
+        assert!(
+            success_estimate(&insight("x", 0.8, 0, 1), None) < ReusePolicy::default().min_success
+        );
+        assert!(success_estimate(&insight("x", 0.5, 4, 0), None) > 0.8);
+        // A calibration that says this model's 0.9 means 0.5 lowers the prior.
+        let calibration = Calibration {
+            smart_model: "smart".into(),
+            slope: 0.0,
+            intercept: 0.0,
+            points: 40,
+            fitted_at: String::new(),
+        };
+        let calibrated = success_estimate(&insight("x", 0.9, 0, 0), Some(&calibration));
+        assert!((calibrated - 0.5).abs() < 1e-9, "{calibrated}");
     }
 
     #[test]
@@ -168,7 +268,13 @@ mod tests {
             insight("peek panics on an empty stack", 0.9, 0, 3),
             insight("the parser rejects trailing commas", 0.9, 5, 0),
         ];
-        let found = candidates("peek panics on an empty stack", stored, &ReusePolicy::default());
+        let mut stored = stored;
+        let mut invalid = insight("peek panics on an empty stack", 0.99, 9, 0);
+        invalid.invalidated =
+            Some(crate::insight::Invalidation { at: String::new(), reason: "test".into() });
+        stored.push(invalid);
+        let found =
+            candidates("peek panics on an empty stack", stored, &ReusePolicy::default(), &[]);
         let matched: Vec<(f64, f64)> = found.iter().map(|c| (c.matched, c.success)).collect();
         assert_eq!(matched.len(), 2, "{matched:?}");
         assert!((found[0].success - 0.9).abs() < 1e-9 && found[1].matched == 1.0);
@@ -183,5 +289,13 @@ mod tests {
                 "peek panics on an empty stack"
             ) < 0.2
         );
+        // The same words about different names: the anchors tell them apart.
+        let (a, b) = (
+            "KeyError raised in load_profile() when the user_id is missing from the request",
+            "KeyError raised in load_profile() when the account_id is missing from the request",
+        );
+        assert!(term_match(a, b) >= 0.6, "{}", term_match(a, b));
+        assert!(match_score(a, b) < 0.6, "{}", match_score(a, b));
+        assert_eq!(match_score(a, a), 1.0);
     }
 }

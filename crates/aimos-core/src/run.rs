@@ -22,11 +22,14 @@ pub enum Strategy {
     /// The cheap model alone, checked by a verifier; on a failure, consult and let the cheap
     /// model try again; on a second failure, the smart model does the work from the brief.
     Cascade,
+    /// Chosen per task by the policy (`policy.rs`) before any model is called; the run is
+    /// recorded under the strategy it chose, with a `decide` step that says why.
+    Auto,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 4] =
-        [Strategy::Cheap, Strategy::Smart, Strategy::Consult, Strategy::Cascade];
+    pub const ALL: [Strategy; 5] =
+        [Strategy::Cheap, Strategy::Smart, Strategy::Consult, Strategy::Cascade, Strategy::Auto];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +37,7 @@ impl Strategy {
             Strategy::Smart => "smart",
             Strategy::Consult => "consult",
             Strategy::Cascade => "cascade",
+            Strategy::Auto => "auto",
         }
     }
 }
@@ -196,6 +200,10 @@ pub struct RunRecord {
     /// measure of how much of it each step exposed.
     #[serde(default)]
     pub context_tokens: u64,
+    /// For a shadow run (the smart model alone, run beside a live task to measure it): the
+    /// live run it measured. Its `verified` then says whether the live result held up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_of: Option<String>,
 }
 
 #[cfg(test)]

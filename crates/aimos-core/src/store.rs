@@ -64,6 +64,47 @@ pub trait Store: Send + Sync {
 
     /// Revokes the key named `name`; false if there is none (or it was revoked already).
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Takes an insight out of recall (it keeps failing, or a better one superseded it); it is
+    /// kept, with the reason, for audit. False if there is no such insight or it was already
+    /// invalidated.
+    fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError>;
+
+    /// The newest `limit` outcomes, each with the confidence its insight's smart model stated:
+    /// what calibration and the policy learn from.
+    fn outcome_points(&self, limit: usize) -> Result<Vec<OutcomePoint>, StoreError>;
+
+    /// Saves (replacing) the calibration fitted for one smart model.
+    fn put_calibration(&self, calibration: &Calibration) -> Result<(), StoreError>;
+
+    /// Every smart model's calibration, by model name.
+    fn calibrations(&self) -> Result<Vec<Calibration>, StoreError>;
+}
+
+/// An outcome with the confidence the insight's smart model stated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomePoint {
+    pub insight_id: String,
+    pub run_id: Option<String>,
+    pub smart_model: String,
+    /// The confidence the smart model stated when it wrote the insight.
+    pub confidence: f64,
+    pub passed: bool,
+    pub source: String,
+    pub created_at: String,
+}
+
+/// A mapping from one smart model's stated confidence to a probability of success, fitted on
+/// outcomes: `p = 1 / (1 + exp(-(slope * logit(confidence) + intercept)))` (Platt scaling).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    pub smart_model: String,
+    pub slope: f64,
+    pub intercept: f64,
+    /// Outcomes it was fitted on.
+    pub points: u64,
+    /// RFC 3339, UTC.
+    pub fitted_at: String,
 }
 
 /// Seconds since the Unix epoch, as claims record their expiry.

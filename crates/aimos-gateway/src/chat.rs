@@ -21,7 +21,7 @@ use tokio::time::timeout_at;
 use crate::error::ApiError;
 use crate::metrics::Observation;
 use crate::wire::{self, CompletionRequest};
-use crate::{AppState, CONSULT, stream};
+use crate::{AUTO, AppState, CASCADE, CONSULT, stream};
 
 /// What every answer to one request shares.
 struct Call {
@@ -118,8 +118,14 @@ async fn start(
         started,
         deadline: tokio::time::Instant::from_std(started + state.limits.request_timeout),
     };
-    if request.model == CONSULT {
-        return pipeline(call, chat, request.stream).await.map_err(fail);
+    let strategy = match request.model.as_str() {
+        CONSULT => Some(Strategy::Consult),
+        CASCADE => Some(Strategy::Cascade),
+        AUTO => Some(Strategy::Auto),
+        _ => None,
+    };
+    if let Some(strategy) = strategy {
+        return pipeline(call, chat, request.stream, strategy).await.map_err(fail);
     }
     let models = Arc::clone(&state.models);
     let name = request.model.clone();
@@ -308,9 +314,9 @@ async fn finish_stream(
 }
 
 /// The pipeline's task: the last user message is the problem; every other message is context.
-fn task(chat: &ChatRequest) -> Result<Task, ApiError> {
+fn task(chat: &ChatRequest, model: &str) -> Result<Task, ApiError> {
     let last_user = chat.messages.iter().rposition(|m| m.role == Role::User).ok_or_else(|| {
-        ApiError::invalid("aimos/consult needs a user message: the task", Some("messages"))
+        ApiError::invalid(&format!("{model} needs a user message: the task"), Some("messages"))
     })?;
     let context = chat
         .messages
@@ -346,9 +352,9 @@ fn record_usage(record: &RunRecord) -> Usage {
     record.steps.iter().map(|s| s.usage()).fold(Usage::default(), |a, b| a + b)
 }
 
-fn record_response(record: &RunRecord) -> ChatResponse {
+fn record_response(record: &RunRecord, model: &str) -> ChatResponse {
     ChatResponse {
-        model: CONSULT.into(),
+        model: model.into(),
         content: record.result.clone(),
         tool_calls: Vec::new(),
         finish_reason: FinishReason::Stop,
@@ -371,21 +377,51 @@ enum Progress {
     Done(Result<RunRecord, PipelineError>),
 }
 
-async fn pipeline(call: Call, chat: ChatRequest, streamed: bool) -> Result<Response, ApiError> {
+/// Starts a shadow check of `record` in the background when the policy's rate picks it.
+fn maybe_shadow(call: &Call, task: &Task, options: &RunOptions, record: &RunRecord) {
+    if !aimos_core::pipeline::shadow_sampled(&record.id, call.state.policy.shadow_rate) {
+        return;
+    }
+    let (pipeline, task, options, record) =
+        (Arc::clone(&call.state.pipeline), task.clone(), options.clone(), record.clone());
+    tokio::spawn(async move {
+        if let Err(err) = pipeline.shadow(&task, &record, &options).await {
+            tracing::warn!(run = %record.id, "shadow check failed: {}", aimos_core::error_chain(&err));
+        }
+    });
+}
+
+async fn pipeline(
+    call: Call,
+    chat: ChatRequest,
+    streamed: bool,
+    strategy: Strategy,
+) -> Result<Response, ApiError> {
     if !chat.tools.is_empty() || chat.response_format.is_some() {
         return Err(ApiError::invalid(
-            "aimos/consult answers in text: send tools and response_format to a model by name",
+            &format!(
+                "{} answers in text: send tools and response_format to a model by name",
+                call.model
+            ),
             Some(if chat.tools.is_empty() { "response_format" } else { "tools" }),
         ));
     }
-    let task = task(&chat)?;
+    let task = task(&chat, &call.model)?;
     let limits = call.state.limits;
     let run_id = aimos_core::pipeline::new_id();
+    // A cascade escalates when the smart model, judging the problem and the result only,
+    // finds the result wanting.
+    let verifier = (strategy == Strategy::Cascade).then(|| {
+        let judge = aimos_core::JudgeVerifier { model: Arc::clone(&call.state.pipeline.smart) };
+        Arc::new(judge) as Arc<dyn aimos_core::Verifier>
+    });
     let options = RunOptions {
-        strategy: Strategy::Consult,
+        strategy,
         brief_budget: limits.brief_budget,
         max_result_tokens: chat.max_tokens.unwrap_or(limits.max_result_tokens),
         run_id: Some(run_id.clone()),
+        verifier,
+        goal: call.state.policy.goal,
         ..RunOptions::default()
     };
     let pipeline = Arc::clone(&call.state.pipeline);
@@ -399,8 +435,13 @@ async fn pipeline(call: Call, chat: ChatRequest, streamed: bool) -> Result<Respo
             }
             Ok(Ok(record)) => record,
         };
-        let mut body =
-            wire::completion(&call.id, &call.model, call.created, &record_response(&record));
+        maybe_shadow(&call, &task, &options, &record);
+        let mut body = wire::completion(
+            &call.id,
+            &call.model,
+            call.created,
+            &record_response(&record, &call.model),
+        );
         body["aimos"] = aimos_object(&record);
         call.finish(
             200,
@@ -415,6 +456,8 @@ async fn pipeline(call: Call, chat: ChatRequest, streamed: bool) -> Result<Respo
     // The consultation happens before the first byte; the executor's answer streams.
     let (progress, mut updates) = mpsc::unbounded_channel();
     let started = Instant::now();
+    let shadow_task = task.clone();
+    let shadow_options = options.clone();
     tokio::spawn(async move {
         // The run goes on if the client leaves: it is recorded in the ledger either way.
         let on_delta = |piece: &str| {
@@ -455,7 +498,8 @@ async fn pipeline(call: Call, chat: ChatRequest, streamed: bool) -> Result<Respo
                     }
                 }
                 Some(Progress::Done(Ok(record))) => {
-                    let response = record_response(&record);
+                    maybe_shadow(&call, &shadow_task, &shadow_options, &record);
+                    let response = record_response(&record, &call.model);
                     if !client_gone {
                         let _ =
                             finish_stream(&call, &tx, &response, Some(aimos_object(&record))).await;

@@ -28,8 +28,20 @@ use axum::routing::{get, post};
 pub use error::ApiError;
 pub use metrics::Metrics;
 
-/// The pipeline model's name.
+/// The pipeline model's names: consult on every task, cascade (the cheap model first, checked
+/// by the smart model as judge), or let the policy choose per task.
 pub const CONSULT: &str = "aimos/consult";
+pub const CASCADE: &str = "aimos/cascade";
+pub const AUTO: &str = "aimos/auto";
+pub const PIPELINE_MODELS: [&str; 3] = [CONSULT, CASCADE, AUTO];
+
+/// How the pipeline models decide: `auto`'s goal, and the fraction of runs that get a shadow
+/// check in the background.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    pub goal: aimos_core::policy::Goal,
+    pub shadow_rate: f64,
+}
 
 /// Where the gateway finds the models it serves by name.
 pub trait ModelSource: Send + Sync {
@@ -71,6 +83,7 @@ pub struct Gateway {
     /// The smart and cheap models and the store of `aimos/consult`.
     pub pipeline: Arc<Pipeline>,
     pub limits: Limits,
+    pub policy: Policy,
 }
 
 pub(crate) struct State {
@@ -80,6 +93,7 @@ pub(crate) struct State {
     pub keys: keys::Keys,
     pub metrics: Metrics,
     pub limits: Limits,
+    pub policy: Policy,
 }
 
 pub(crate) type AppState = Arc<State>;
@@ -94,6 +108,7 @@ pub fn router(gateway: Gateway) -> Router {
         pipeline: gateway.pipeline,
         metrics: Metrics::default(),
         limits: gateway.limits,
+        policy: gateway.policy,
     });
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::{AppState, CONSULT};
+use crate::{AppState, PIPELINE_MODELS};
 
 /// Store calls block; they run off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -25,7 +25,7 @@ pub async fn models(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.keys.authorize(&headers, false)?;
-    let mut names = vec![CONSULT.to_owned()];
+    let mut names: Vec<String> = PIPELINE_MODELS.iter().map(|&m| m.to_owned()).collect();
     names.extend(state.models.names());
     let data: Vec<_> = names
         .iter()
@@ -118,9 +118,18 @@ pub async fn feedback(
         created_at: aimos_core::pipeline::now_rfc3339(),
     };
     let store = state.store.clone();
-    let updated =
-        blocking(move || store.record_outcome(&outcome).map_err(|err| ApiError::from_store(&err)))
-            .await?;
+    // The outcome counts for the insight, for calibration and for `auto`; an insight that
+    // keeps failing leaves recall.
+    let passed = outcome.passed;
+    let updated = blocking(move || {
+        let updated = store.record_outcome(&outcome).map_err(|err| ApiError::from_store(&err))?;
+        if let Some(insight) = &updated {
+            aimos_core::reuse::age(&*store, insight, passed)
+                .map_err(|err| ApiError::from_store(&err))?;
+        }
+        Ok(updated)
+    })
+    .await?;
     match updated {
         Some(insight) => Ok(Json(insight).into_response()),
         None => Err(ApiError::not_found(&format!("no insight `{id}`"))),

@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aimos_core::{
-    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome,
-    RunRecord, RunStatus, Stats, Step, Store, StoreError, Totals,
+    Calibration, Cost, Counterfactual, Exposure, Insight, InsightDraft, Invalidation, KeyRecord,
+    ModelUsage, Outcome, OutcomePoint, RunRecord, RunStatus, Stats, Step, Store, StoreError,
+    Totals,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
@@ -38,7 +39,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -147,6 +148,21 @@ const MIGRATIONS: &[&str] = &[
     // Version 5: the verifier's verdict on a run's result (NULL when it had no verifier).
     r#"
     ALTER TABLE runs ADD COLUMN verified INTEGER;
+    "#,
+    // Version 6: insights taken out of recall (kept for audit); calibrations per smart model;
+    // shadow runs (the smart model alone, run beside a live task to measure it).
+    r#"
+    ALTER TABLE insights ADD COLUMN invalidated_at TEXT;
+    ALTER TABLE insights ADD COLUMN invalidated_reason TEXT;
+    CREATE TABLE calibrations (
+        smart_model TEXT PRIMARY KEY,
+        slope REAL NOT NULL,
+        intercept REAL NOT NULL,
+        points INTEGER NOT NULL,
+        fitted_at TEXT NOT NULL
+    );
+    CREATE INDEX outcomes_insight ON outcomes (insight_id);
+    ALTER TABLE runs ADD COLUMN shadow_of TEXT;
     "#,
 ];
 
@@ -308,8 +324,18 @@ fn from_name<T: serde::de::DeserializeOwned>(idx: usize, name: String) -> rusqli
     from_json(idx, &serde_json::Value::String(name).to_string())
 }
 
-const INSIGHT_COLUMNS: &str = "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
-     reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed";
+macro_rules! insight_columns {
+    () => {
+        "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
+         reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed"
+    };
+}
+
+/// The columns an insight is written with.
+const INSIGHT_COLUMNS: &str = insight_columns!();
+
+/// The columns an insight is read from.
+const INSIGHT_SELECT: &str = concat!(insight_columns!(), ", invalidated_at, invalidated_reason");
 
 fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
     Ok(Insight {
@@ -331,11 +357,15 @@ fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
         applied: row.get::<_, i64>(13)? as u64,
         succeeded: row.get::<_, i64>(14)? as u64,
         failed: row.get::<_, i64>(15)? as u64,
+        invalidated: match row.get::<_, Option<String>>(16)? {
+            Some(at) => Some(Invalidation { at, reason: row.get(17)? }),
+            None => None,
+        },
     })
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual, savings, latency_ms, context_tokens, verified";
+     cost_usd, counterfactual, savings, latency_ms, context_tokens, verified, shadow_of";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -356,6 +386,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         steps: Vec::new(),
         context_tokens: row.get::<_, i64>(14)? as u64,
         verified: row.get(15)?,
+        shadow_of: row.get(16)?,
     })
 }
 
@@ -423,7 +454,7 @@ impl Store for SqliteStore {
     fn insight(&self, id: &str) -> Result<Option<Insight>, StoreError> {
         let conn = self.connection();
         conn.query_row(
-            &format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE id = ?1"),
+            &format!("SELECT {INSIGHT_SELECT} FROM insights WHERE id = ?1"),
             [id],
             insight_from_row,
         )
@@ -441,7 +472,7 @@ impl Store for SqliteStore {
         let (limit, offset) = (limit as i64, offset as i64);
         match text.and_then(fts_query) {
             Some(query) => {
-                let columns = INSIGHT_COLUMNS
+                let columns = INSIGHT_SELECT
                     .split(", ")
                     .map(|c| format!("i.{c}"))
                     .collect::<Vec<_>>()
@@ -460,7 +491,7 @@ impl Store for SqliteStore {
             None => {
                 let mut statement = conn
                     .prepare(&format!(
-                        "SELECT {INSIGHT_COLUMNS} FROM insights ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+                        "SELECT {INSIGHT_SELECT} FROM insights ORDER BY id DESC LIMIT ?1 OFFSET ?2"
                     ))
                     .map_err(self.err())?;
                 let rows = statement
@@ -482,7 +513,7 @@ impl Store for SqliteStore {
             RunStatus::Failed => "failed",
         };
         tx.execute(
-            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
             params![
                 run.id,
                 run.created_at,
@@ -500,6 +531,7 @@ impl Store for SqliteStore {
                 run.latency_ms,
                 run.context_tokens as i64,
                 run.verified,
+                run.shadow_of,
             ],
         )
         .map_err(self.err())?;
@@ -655,7 +687,7 @@ impl Store for SqliteStore {
         let conn = self.connection();
         let mut statement = conn
             .prepare(&format!(
-                "SELECT {INSIGHT_COLUMNS} FROM insights WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 20"
+                "SELECT {INSIGHT_SELECT} FROM insights WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 20"
             ))
             .map_err(self.err())?;
         let rows = statement.query_map([fingerprint], insight_from_row).map_err(self.err())?;
@@ -749,5 +781,76 @@ impl Store for SqliteStore {
             )
             .map_err(self.err())?;
         Ok(changed > 0)
+    }
+    fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .connection()
+            .execute(
+                "UPDATE insights SET invalidated_at = ?2, invalidated_reason = ?3 \
+                 WHERE id = ?1 AND invalidated_at IS NULL",
+                params![id, aimos_core::pipeline::now_rfc3339(), reason],
+            )
+            .map_err(self.err())?;
+        Ok(changed > 0)
+    }
+
+    fn outcome_points(&self, limit: usize) -> Result<Vec<OutcomePoint>, StoreError> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare(
+                "SELECT o.insight_id, o.run_id, i.smart_model, i.confidence, o.passed, o.source, o.created_at \
+                 FROM outcomes o JOIN insights i ON i.id = o.insight_id \
+                 ORDER BY o.created_at DESC, o.rowid DESC LIMIT ?1",
+            )
+            .map_err(self.err())?;
+        let rows = statement
+            .query_map([limit as i64], |row| {
+                Ok(OutcomePoint {
+                    insight_id: row.get(0)?,
+                    run_id: row.get(1)?,
+                    smart_model: row.get(2)?,
+                    confidence: row.get(3)?,
+                    passed: row.get(4)?,
+                    source: row.get(5)?,
+                    created_at: row.get(6)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    fn put_calibration(&self, c: &Calibration) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "INSERT INTO calibrations (smart_model, slope, intercept, points, fitted_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (smart_model) DO UPDATE SET \
+                 slope = excluded.slope, intercept = excluded.intercept, \
+                 points = excluded.points, fitted_at = excluded.fitted_at",
+                params![c.smart_model, c.slope, c.intercept, c.points as i64, c.fitted_at],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn calibrations(&self) -> Result<Vec<Calibration>, StoreError> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare(
+                "SELECT smart_model, slope, intercept, points, fitted_at FROM calibrations \
+                 ORDER BY smart_model",
+            )
+            .map_err(self.err())?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(Calibration {
+                    smart_model: row.get(0)?,
+                    slope: row.get(1)?,
+                    intercept: row.get(2)?,
+                    points: row.get::<_, i64>(3)? as u64,
+                    fitted_at: row.get(4)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 }

@@ -11,13 +11,14 @@ use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use aimos_core::{
-    Cost, Counterfactual, Exposure, Insight, InsightDraft, KeyRecord, ModelUsage, Outcome,
-    RunRecord, RunStatus, Stats, Step, Store, StoreError, Totals,
+    Calibration, Cost, Counterfactual, Exposure, Insight, InsightDraft, Invalidation, KeyRecord,
+    ModelUsage, Outcome, OutcomePoint, RunRecord, RunStatus, Stats, Step, Store, StoreError,
+    Totals,
 };
 use postgres::{Client, NoTls, Row};
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 4;
+pub const PG_SCHEMA_VERSION: i64 = 5;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -121,6 +122,22 @@ const MIGRATIONS: &[&str] = &[
     // Version 4: the verifier's verdict on a run's result (NULL when it had no verifier).
     r#"
     ALTER TABLE runs ADD COLUMN verified BOOLEAN;
+    "#,
+    // Version 5: insights taken out of recall (kept for audit); calibrations per smart model;
+    // shadow runs (the smart model alone, run beside a live task to measure it).
+    r#"
+    ALTER TABLE insights ADD COLUMN invalidated_at TEXT;
+    ALTER TABLE insights ADD COLUMN invalidated_reason TEXT;
+    CREATE TABLE calibrations (
+        smart_model TEXT PRIMARY KEY,
+        slope DOUBLE PRECISION NOT NULL,
+        intercept DOUBLE PRECISION NOT NULL,
+        points BIGINT NOT NULL,
+        fitted_at TEXT NOT NULL
+    );
+    CREATE INDEX outcomes_insight ON outcomes (insight_id);
+    ALTER TABLE runs ADD COLUMN shadow_of TEXT;
+    ALTER TABLE outcomes ADD COLUMN seq BIGSERIAL;
     "#,
 ];
 
@@ -344,8 +361,18 @@ fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
     tx.commit().map_err(fail)
 }
 
-const INSIGHT_COLUMNS: &str = "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
-     reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed";
+macro_rules! insight_columns {
+    () => {
+        "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
+         reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed"
+    };
+}
+
+/// The columns an insight is written with.
+const INSIGHT_COLUMNS: &str = insight_columns!();
+
+/// The columns an insight is read from.
+const INSIGHT_SELECT: &str = concat!(insight_columns!(), ", invalidated_at, invalidated_reason");
 
 fn list(text: &str) -> Result<Vec<String>, postgres::Error> {
     Ok(serde_json::from_str(text).unwrap_or_default())
@@ -371,11 +398,15 @@ fn insight_from_row(row: &Row) -> Result<Insight, postgres::Error> {
         applied: row.try_get::<_, i64>(13)? as u64,
         succeeded: row.try_get::<_, i64>(14)? as u64,
         failed: row.try_get::<_, i64>(15)? as u64,
+        invalidated: match row.try_get::<_, Option<String>>(16)? {
+            Some(at) => Some(Invalidation { at, reason: row.try_get(17)? }),
+            None => None,
+        },
     })
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual::text, savings, latency_ms, context_tokens, verified";
+     cost_usd, counterfactual::text, savings, latency_ms, context_tokens, verified, shadow_of";
 
 /// A unit enum stored by its serde name (`consult`, `succeeded`, …); unknown names are the
 /// default's, never a failure to read the ledger.
@@ -412,6 +443,7 @@ fn run_from_row(row: &Row) -> Result<RunRecord, postgres::Error> {
         steps: Vec::new(),
         context_tokens: row.try_get::<_, i64>(14)? as u64,
         verified: row.try_get(15)?,
+        shadow_of: row.try_get(16)?,
     })
 }
 
@@ -499,10 +531,7 @@ impl Store for PgStore {
         let id = id.to_owned();
         self.with(move |client| {
             client
-                .query_opt(
-                    &format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE id = $1"),
-                    &[&id],
-                )?
+                .query_opt(&format!("SELECT {INSIGHT_SELECT} FROM insights WHERE id = $1"), &[&id])?
                 .map(|row| insight_from_row(&row))
                 .transpose()
         })
@@ -520,13 +549,13 @@ impl Store for PgStore {
             let rows = match &query {
                 Some(query) => client.query(
                     &format!(
-                        "SELECT {INSIGHT_COLUMNS} FROM insights, to_tsquery('english', $1) query \
+                        "SELECT {INSIGHT_SELECT} FROM insights, to_tsquery('english', $1) query \
                          WHERE search @@ query ORDER BY ts_rank_cd(search, query) DESC, id DESC LIMIT $2 OFFSET $3"
                     ),
                     &[query, &limit, &offset],
                 )?,
                 None => client.query(
-                    &format!("SELECT {INSIGHT_COLUMNS} FROM insights ORDER BY id DESC LIMIT $1 OFFSET $2"),
+                    &format!("SELECT {INSIGHT_SELECT} FROM insights ORDER BY id DESC LIMIT $1 OFFSET $2"),
                     &[&limit, &offset],
                 )?,
             };
@@ -545,7 +574,7 @@ impl Store for PgStore {
             };
             let mut tx = client.transaction()?;
             tx.execute(
-                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16)", RUN_COLUMNS.replace("::text", "")),
+                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17)", RUN_COLUMNS.replace("::text", "")),
                 &[
                     &run.id,
                     &run.created_at,
@@ -563,6 +592,7 @@ impl Store for PgStore {
                     &run.latency_ms,
                     &(run.context_tokens as i64),
                     &run.verified,
+                    &run.shadow_of,
                 ],
             )?;
             let insert = tx.prepare(
@@ -625,7 +655,7 @@ impl Store for PgStore {
             let column = if outcome.passed { "succeeded" } else { "failed" };
             let mut tx = client.transaction()?;
             let row = tx.query_opt(
-                &format!("UPDATE insights SET {column} = {column} + 1 WHERE id = $1 RETURNING {INSIGHT_COLUMNS}"),
+                &format!("UPDATE insights SET {column} = {column} + 1 WHERE id = $1 RETURNING {INSIGHT_SELECT}"),
                 &[&outcome.insight_id],
             )?;
             let Some(row) = row else { return Ok(None) };
@@ -704,7 +734,7 @@ impl Store for PgStore {
         self.with(move |client| {
             client
                 .query(
-                    &format!("SELECT {INSIGHT_COLUMNS} FROM insights WHERE fingerprint = $1 ORDER BY id DESC LIMIT 20"),
+                    &format!("SELECT {INSIGHT_SELECT} FROM insights WHERE fingerprint = $1 ORDER BY id DESC LIMIT 20"),
                     &[&fingerprint],
                 )?
                 .iter()
@@ -806,6 +836,78 @@ impl Store for PgStore {
                 &[&name, &now],
             )?;
             Ok(changed > 0)
+        })
+    }
+    fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        let (id, reason) = (id.to_owned(), reason.to_owned());
+        let now = aimos_core::pipeline::now_rfc3339();
+        self.with(move |client| {
+            let changed = client.execute(
+                "UPDATE insights SET invalidated_at = $2, invalidated_reason = $3 \
+                 WHERE id = $1 AND invalidated_at IS NULL",
+                &[&id, &now, &reason],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn outcome_points(&self, limit: usize) -> Result<Vec<OutcomePoint>, StoreError> {
+        let limit = limit as i64;
+        self.with(move |client| {
+            let rows = client.query(
+                "SELECT o.insight_id, o.run_id, i.smart_model, i.confidence, o.passed, o.source, o.created_at \
+                 FROM outcomes o JOIN insights i ON i.id = o.insight_id \
+                 ORDER BY o.created_at DESC, o.seq DESC LIMIT $1",
+                &[&limit],
+            )?;
+            rows.iter()
+                .map(|row| {
+                    Ok(OutcomePoint {
+                        insight_id: row.try_get(0)?,
+                        run_id: row.try_get(1)?,
+                        smart_model: row.try_get(2)?,
+                        confidence: row.try_get(3)?,
+                        passed: row.try_get(4)?,
+                        source: row.try_get(5)?,
+                        created_at: row.try_get(6)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn put_calibration(&self, calibration: &Calibration) -> Result<(), StoreError> {
+        let c = calibration.clone();
+        self.with(move |client| {
+            client.execute(
+                "INSERT INTO calibrations (smart_model, slope, intercept, points, fitted_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (smart_model) DO UPDATE SET \
+                 slope = excluded.slope, intercept = excluded.intercept, \
+                 points = excluded.points, fitted_at = excluded.fitted_at",
+                &[&c.smart_model, &c.slope, &c.intercept, &(c.points as i64), &c.fitted_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn calibrations(&self) -> Result<Vec<Calibration>, StoreError> {
+        self.with(move |client| {
+            let rows = client.query(
+                "SELECT smart_model, slope, intercept, points, fitted_at FROM calibrations \
+                 ORDER BY smart_model",
+                &[],
+            )?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Calibration {
+                        smart_model: row.try_get(0)?,
+                        slope: row.try_get(1)?,
+                        intercept: row.try_get(2)?,
+                        points: row.try_get::<_, i64>(3)? as u64,
+                        fitted_at: row.try_get(4)?,
+                    })
+                })
+                .collect()
         })
     }
 }

@@ -174,4 +174,19 @@ impl Store for LedgerQueue {
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
         self.inner.revoke_key(name)
     }
+    fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        self.inner.invalidate_insight(id, reason)
+    }
+
+    fn outcome_points(&self, limit: usize) -> Result<Vec<aimos_core::OutcomePoint>, StoreError> {
+        self.inner.outcome_points(limit)
+    }
+
+    fn put_calibration(&self, calibration: &aimos_core::Calibration) -> Result<(), StoreError> {
+        self.inner.put_calibration(calibration)
+    }
+
+    fn calibrations(&self) -> Result<Vec<aimos_core::Calibration>, StoreError> {
+        self.inner.calibrations()
+    }
 }

@@ -432,3 +432,104 @@ fn a_second_run_of_a_solved_problem_reuses_its_insight_without_the_smart_model()
     let third = run(&["--reuse-check", "never"]);
     assert_eq!(step_kinds(&third), ["distill", "consult", "execute"]);
 }
+
+#[test]
+fn auto_learns_from_verified_runs_and_stats_show_quality_shadow_checks_and_calibration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    let run = |extra: &[&str]| -> Value {
+        let out = success(
+            run_command(&store, &dir.path().join("project")).arg("--json").args(extra).arg(PROBLEM),
+        );
+        serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
+    };
+    let auto = ["--strategy", "auto", "--target-quality", "0.8", "--reuse-check", "never"];
+
+    // Nothing learned: of the priors, only the smart model's reaches 0.8.
+    let first = run(&auto);
+    assert_eq!(first["strategy"], "smart", "{first}");
+    assert_eq!(step_kinds(&first), ["decide", "execute"]);
+    let reason = first["reason"].as_str().unwrap();
+    assert!(reason.starts_with("auto chose smart") && reason.contains("target 0.80"), "{reason}");
+
+    // Three verified successes of the cheap model on this kind of task…
+    for _ in 0..3 {
+        let cheap = run(&["--strategy", "cheap", "--verify", "grep -q ."]);
+        assert_eq!(cheap["verified"], true, "{cheap}");
+    }
+    // …and auto gives the next one to the cheap model.
+    let later = run(&auto);
+    assert_eq!(later["strategy"], "cheap", "{later}");
+    let note = later["steps"][0]["note"].as_str().unwrap();
+    assert!(note.contains("cheap 0.89 (3 outcomes"), "{note}");
+
+    // A consultation checked by a command: an outcome for the insight, to calibrate on; and
+    // a shadow check of it.
+    let (output, stdout, stderr) = crate::run(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--verify", "grep -q .", "--reuse-check", "never", "--shadow"])
+            .arg(PROBLEM),
+    );
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("shadow check (run "), "{stderr}");
+
+    let out = success(aimos().args(["calibrate"]).arg("--store").arg(&store));
+    assert!(out.contains(&format!("local:{TEST_MODEL}: fitted on 2 outcomes")), "{out}");
+    let stats = success(aimos().args(["stats", "--json"]).arg("--store").arg(&store));
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    let quality = &stats["quality"];
+    let cheap = quality["by_strategy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["strategy"] == "cheap")
+        .expect("cheap judged");
+    assert_eq!((cheap["judged"].as_u64(), cheap["passed"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(quality["shadow"]["checks"], 1, "{quality}");
+    assert_eq!(quality["calibration"][0]["stated"]["points"], 2, "{quality}");
+    assert!(quality["calibration"][0]["calibration"]["slope"].is_number(), "{quality}");
+    let text = success(aimos().args(["stats"]).arg("--store").arg(&store));
+    for expected in ["PASS RATE", "reuse: ", "shadow checks: ", "calibration of ", "ECE"] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+
+    // Bad steering says what to do.
+    let stderr = failure(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--target-quality", "0.9"])
+            .arg(PROBLEM),
+    );
+    assert!(stderr.contains("add --strategy auto"), "{stderr}");
+}
+
+#[test]
+fn a_schema_check_fails_text_that_is_not_the_json_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    let schema = dir.path().join("answer.schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "properties": {"fix": {"type": "string"}}, "required": ["fix"]}"#,
+    )
+    .expect("write");
+    let (output, stdout, stderr) = crate::run(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--strategy", "cheap", "--verify-schema"])
+            .arg(&schema)
+            .arg(PROBLEM),
+    );
+    // The tiny model answers in prose: not JSON, so the check fails and says why.
+    assert_eq!(output.status.code(), Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("failed schema: "), "{stdout}");
+    let bad = dir.path().join("bad.schema.json");
+    std::fs::write(&bad, r##"{"$ref": "#/defs/x"}"##).expect("write");
+    let stderr = failure(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--verify-schema"])
+            .arg(&bad)
+            .arg(PROBLEM),
+    );
+    assert!(stderr.contains("the keyword `$ref` is not supported"), "{stderr}");
+}

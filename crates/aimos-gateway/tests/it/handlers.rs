@@ -23,7 +23,7 @@ async fn a_model_by_name_answers_in_one_piece_and_streamed() {
     let models: Value = serde_json::from_str(&body).unwrap();
     let ids: Vec<&str> =
         models["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
-    assert_eq!(ids, ["aimos/consult", TEST_MODEL]);
+    assert_eq!(ids, ["aimos/consult", "aimos/cascade", "aimos/auto", TEST_MODEL]);
 
     let (status, _, body) = call(
         &f.router,
@@ -249,6 +249,57 @@ async fn aimos_consult_runs_the_pipeline_and_its_run_and_insight_are_served() {
         "{metrics}"
     );
     assert!(metrics.contains("aimos_counterfactual_usd_total"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aimos_cascade_is_checked_by_the_judge_and_aimos_auto_says_why_it_chose() {
+    let f = fixture(Limits::default());
+    let ask_for = |model: &str| {
+        json!({
+            "model": model,
+            "messages": [
+                {"role": "system", "content": "def add(a, b): return a - b"},
+                {"role": "user", "content": "Why does add(2, 3) return -1? Fix it."}
+            ],
+            "max_tokens": 40,
+        })
+    };
+    let kinds = |answer: &Value| -> Vec<String> {
+        answer["aimos"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["kind"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let (status, headers, body) =
+        call(&f.router, "POST", "/v1/chat/completions", None, Some(ask_for("aimos/cascade"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["model"], "aimos/cascade");
+    assert_eq!(answer["aimos"]["strategy"], "cascade");
+    let steps = kinds(&answer);
+    assert_eq!(steps[..2], ["execute", "verify"], "{steps:?}");
+    // The judge is a paid model call, recorded on the verify step.
+    let judge = &answer["aimos"]["steps"][1];
+    assert_eq!(judge["model"], format!("local:{TEST_MODEL}"), "{judge}");
+    assert!(judge["prompt_tokens"].as_u64().unwrap() > 0, "{judge}");
+    let run_id = headers["x-aimos-run-id"].to_str().unwrap().to_owned();
+    let run = f.store.run(&run_id).unwrap().expect("recorded");
+    assert!(run.verified.is_some());
+
+    let (status, _, body) =
+        call(&f.router, "POST", "/v1/chat/completions", None, Some(ask_for("aimos/auto"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(kinds(&answer)[0], "decide", "{body}");
+    let note = answer["aimos"]["steps"][0]["note"].as_str().unwrap();
+    assert!(note.starts_with("auto chose "), "{note}");
+    assert!(note.contains("predicted: "), "{note}");
+    let chosen = answer["aimos"]["strategy"].as_str().unwrap();
+    assert!(["cheap", "consult", "smart"].contains(&chosen), "{chosen}");
+    assert!(note.starts_with(&format!("auto chose {chosen}")), "{note}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

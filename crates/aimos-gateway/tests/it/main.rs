@@ -55,6 +55,7 @@ pub fn fixture(limits: Limits) -> Fixture {
         models: Arc::new(OneModel(model)),
         pipeline: Arc::new(pipeline),
         limits,
+        policy: aimos_gateway::Policy::default(),
     });
     Fixture { router, store, _dir: dir }
 }

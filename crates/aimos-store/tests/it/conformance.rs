@@ -61,23 +61,60 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert_eq!((updated.succeeded, updated.failed), (1, 1));
     assert_eq!(store.record_outcome(&outcome("missing", true)).unwrap(), None);
 
+    // Outcomes with the confidence the insight stated, newest first.
+    let points = store.outcome_points(10).unwrap();
+    let seen: Vec<(bool, Option<&str>, f64)> =
+        points.iter().map(|p| (p.passed, p.run_id.as_deref(), p.confidence)).collect();
+    let stated = parser.draft.confidence;
+    assert_eq!(seen, [(false, Some("r1"), stated), (true, Some("r1"), stated)]);
+    assert_eq!(points[0].smart_model, parser.smart_model);
+    assert_eq!(store.outcome_points(1).unwrap().len(), 1);
+
+    // Calibrations: one per smart model, replaced by a refit.
+    let calibration = |slope: f64, points: u64| aimos_core::Calibration {
+        smart_model: "local:qwen2.5-coder-1.5b".into(),
+        slope,
+        intercept: -0.5,
+        points,
+        fitted_at: "2026-11-26T07:00:00Z".into(),
+    };
+    assert!(store.calibrations().unwrap().is_empty());
+    store.put_calibration(&calibration(0.7, 10)).unwrap();
+    store.put_calibration(&calibration(0.6, 12)).unwrap();
+    assert_eq!(store.calibrations().unwrap(), [calibration(0.6, 12)]);
+
+    // Invalidation: kept for audit with its reason, once.
+    assert!(store.invalidate_insight("0002", "keeps failing").unwrap());
+    assert!(!store.invalidate_insight("0002", "again").unwrap(), "invalidated once");
+    assert!(!store.invalidate_insight("missing", "x").unwrap());
+    let kept = store.insight("0002").unwrap().unwrap();
+    assert_eq!(kept.invalidated.as_ref().map(|i| i.reason.as_str()), Some("keeps failing"));
+    assert!(store.insight("0001").unwrap().unwrap().invalidated.is_none());
+
+    // A shadow run keeps its link to the live run it measured.
+    let mut shadow = run("r-shadow", None);
+    shadow.shadow_of = Some("r1".into());
+    shadow.strategy = aimos_core::Strategy::Smart;
+    store.record_run(&shadow).unwrap();
+    assert_eq!(store.run("r-shadow").unwrap(), Some(shadow));
+
     // Stats.
     let stats = store.stats().unwrap();
-    assert_eq!(stats.total.runs, 1);
-    assert!((stats.total.cost.usd - 0.0002).abs() < 1e-12);
-    assert!((stats.total.counterfactual.usd - 0.001).abs() < 1e-12);
+    assert_eq!(stats.total.runs, 2);
+    assert!((stats.total.cost.usd - 0.0004).abs() < 1e-12);
+    assert!((stats.total.counterfactual.usd - 0.002).abs() < 1e-12);
     assert_eq!(stats.by_day.len(), 1);
     assert_eq!(stats.by_model[0].model, "local:qwen2.5-coder-1.5b");
-    assert_eq!(stats.by_model[0].prompt_tokens, 300);
+    assert_eq!(stats.by_model[0].prompt_tokens, 600);
     // Only the external step counts as exposure, against its run's whole context.
     assert_eq!(
         stats.exposure,
         [aimos_core::Exposure {
             model: "openai:gpt-4.1-mini".into(),
-            steps: 1,
-            context_tokens_sent: 5_000,
-            context_tokens_total: 20_000,
-            redactions: 2,
+            steps: 2,
+            context_tokens_sent: 10_000,
+            context_tokens_total: 40_000,
+            redactions: 4,
         }]
     );
 

@@ -33,6 +33,7 @@ fn insight(id: &str, problem: &str, diagnosis: &str) -> Insight {
         applied: 1,
         succeeded: 0,
         failed: 0,
+        invalidated: None,
     }
 }
 
@@ -102,6 +103,7 @@ fn run(id: &str, insight_id: Option<&str>) -> RunRecord {
         ],
         context_tokens: 20_000,
         verified: Some(true),
+        shadow_of: None,
     }
 }
 
@@ -280,6 +282,9 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
              ALTER TABLE steps DROP COLUMN context_tokens; ALTER TABLE steps DROP COLUMN external; \
              ALTER TABLE steps DROP COLUMN redactions; ALTER TABLE runs DROP COLUMN context_tokens; \
              ALTER TABLE runs DROP COLUMN verified; \
+             ALTER TABLE insights DROP COLUMN invalidated_at; \
+             ALTER TABLE insights DROP COLUMN invalidated_reason; DROP TABLE calibrations; \
+             DROP INDEX outcomes_insight; ALTER TABLE runs DROP COLUMN shadow_of; \
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");
@@ -287,6 +292,8 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
     let store = SqliteStore::open(&path).expect("migrate");
     assert!(store.insight("0001").expect("query").is_some());
     assert!(store.keys().expect("keys work").is_empty());
+    assert!(store.calibrations().expect("calibrations work").is_empty());
+    assert!(store.invalidate_insight("0001", "superseded").expect("invalidation works"));
     // Runs written after the migration keep their exposure figures.
     store.record_run(&run("0003", None)).expect("record");
     assert_eq!(store.run("0003").expect("read"), Some(run("0003", None)));

@@ -62,6 +62,21 @@ impl Store for SlowRuns {
     fn revoke_key(&self, n: &str) -> Result<bool, StoreError> {
         self.0.revoke_key(n)
     }
+    fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        self.0.invalidate_insight(id, reason)
+    }
+
+    fn outcome_points(&self, limit: usize) -> Result<Vec<aimos_core::OutcomePoint>, StoreError> {
+        self.0.outcome_points(limit)
+    }
+
+    fn put_calibration(&self, calibration: &aimos_core::Calibration) -> Result<(), StoreError> {
+        self.0.put_calibration(calibration)
+    }
+
+    fn calibrations(&self) -> Result<Vec<aimos_core::Calibration>, StoreError> {
+        self.0.calibrations()
+    }
 }
 
 #[test]
