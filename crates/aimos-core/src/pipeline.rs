@@ -263,14 +263,7 @@ impl Pipeline {
             )
             .await?;
         record.steps.push(call.step.clone());
-        record.counterfactual = Counterfactual {
-            model: self.smart.info().id.clone(),
-            cost: call.step.cost,
-            prompt_tokens: call.step.prompt_tokens,
-            completion_tokens: call.response.usage.completion_tokens,
-            latency_ms: call.step.latency_ms,
-            latency_measured: true,
-        };
+        record.counterfactual = self.measured_counterfactual(&call);
         let question = format!(
             "Problem:\n{}\n\nReference result:\n{}\n\nResult to judge:\n{}\n\n\
              Is the result to judge as correct and complete as the reference?",
@@ -284,18 +277,15 @@ impl Pipeline {
             temperature: Some(0.0),
             response_format: Some(ResponseFormat::JsonSchema {
                 name: "shadow_verdict".into(),
-                schema: crate::verify::judge_schema(),
+                schema: crate::verify::yes_no_schema("passed"),
             }),
             ..ChatRequest::default()
         };
         let redactions = redact_request(&mut request, options.redact, &*self.smart).count() as u64;
         let mut judged =
             self.call("smart", &*self.smart, request, StepKind::Verify, None, None).await?;
-        let answer = serde_json::from_str::<serde_json::Value>(&judged.response.content)
-            .ok()
-            .and_then(|v| Some((v["passed"].as_bool()?, v["reason"].as_str()?.to_owned())));
-        let (holds, reason) =
-            answer.unwrap_or((false, "the judge did not answer in the expected form".into()));
+        let (holds, reason) = crate::verify::yes_no(&judged.response.content, "passed")
+            .unwrap_or((false, "the judge did not answer in the expected form".into()));
         judged.step.note = Some(format!(
             "{} against the smart model's own result: {reason}",
             if holds { "the live result holds up" } else { "the live result falls short" }
@@ -430,14 +420,7 @@ impl Pipeline {
             self.insight_outcome(record, &**verifier, &verdict)?;
         }
         record.counterfactual = if options.strategy == Strategy::Smart {
-            Counterfactual {
-                model: self.smart.info().id.clone(),
-                cost: call.step.cost,
-                prompt_tokens: call.step.prompt_tokens,
-                completion_tokens: call.response.usage.completion_tokens,
-                latency_ms: call.step.latency_ms,
-                latency_measured: true,
-            }
+            self.measured_counterfactual(&call)
         } else {
             self.estimated_counterfactual(task, material, options, &call.response, smart_rates)
         };
@@ -636,7 +619,7 @@ impl Pipeline {
                     temperature: Some(0.0),
                     response_format: Some(ResponseFormat::JsonSchema {
                         name: "reuse_check".into(),
-                        schema: reuse::check_schema(),
+                        schema: crate::verify::yes_no_schema("applies"),
                     }),
                     ..ChatRequest::default()
                 };
@@ -644,13 +627,7 @@ impl Pipeline {
                     redact_request(&mut request, options.redact, &*model).count() as u64;
                 let mut call =
                     self.call(role, &*model, request, StepKind::Recall, None, None).await?;
-                let answer: Option<(bool, String)> =
-                    serde_json::from_str::<serde_json::Value>(&call.response.content)
-                        .ok()
-                        .and_then(|v| {
-                            Some((v["applies"].as_bool()?, v["reason"].as_str()?.to_owned()))
-                        });
-                let (applies, reason) = answer
+                let (applies, reason) = crate::verify::yes_no(&call.response.content, "applies")
                     .unwrap_or((false, "the check did not answer in the expected form".into()));
                 call.step.note = Some(if applies {
                     format!("reused {why}: {} confirmed it applies ({reason})", call.response.model)
@@ -856,6 +833,18 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+
+    /// The counterfactual of a run the smart model did alone: what it did cost.
+    fn measured_counterfactual(&self, call: &Call) -> Counterfactual {
+        Counterfactual {
+            model: self.smart.info().id.clone(),
+            cost: call.step.cost,
+            prompt_tokens: call.step.prompt_tokens,
+            completion_tokens: call.response.usage.completion_tokens,
+            latency_ms: call.step.latency_ms,
+            latency_measured: true,
+        }
     }
 
     /// What the smart model alone would have cost: the prompt it would have been sent, counted

@@ -194,19 +194,6 @@ pub fn candidates(
     out
 }
 
-/// The JSON the confirming model fills in.
-pub(crate) fn check_schema() -> serde_json::Value {
-    serde_json::json!({
-        "type": "object",
-        "properties": {
-            "applies": {"type": "boolean"},
-            "reason": {"type": "string", "maxLength": 300}
-        },
-        "required": ["applies", "reason"],
-        "additionalProperties": false
-    })
-}
-
 pub(crate) const CHECK_SYSTEM: &str = "You decide whether advice written for an earlier problem \
 applies to a new problem. Say it applies only if following it would solve the new problem; \
 when the problems differ in what matters, it does not apply. Answer with a JSON object.";

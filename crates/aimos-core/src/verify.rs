@@ -456,17 +456,23 @@ const JUDGE_SYSTEM: &str = "You check another engineer's work. You see the probl
 result, not the material it was made from. Decide whether the result correctly and completely \
 does what the problem asks; when you are not sure, it does not pass. Answer with a JSON object.";
 
-/// The JSON a judge fills in.
-pub(crate) fn judge_schema() -> Value {
+/// The JSON a model answers a yes-or-no question with: `{FIELD: bool, "reason": text}`.
+pub(crate) fn yes_no_schema(field: &str) -> Value {
     serde_json::json!({
         "type": "object",
         "properties": {
-            "passed": {"type": "boolean"},
+            field: {"type": "boolean"},
             "reason": {"type": "string", "maxLength": 300}
         },
-        "required": ["passed", "reason"],
+        "required": [field, "reason"],
         "additionalProperties": false
     })
+}
+
+/// The answer and reason of a [`yes_no_schema`] reply; `None` when it is not in that form.
+pub(crate) fn yes_no(content: &str, field: &str) -> Option<(bool, String)> {
+    let value = serde_json::from_str::<Value>(content).ok()?;
+    Some((value[field].as_bool()?, value["reason"].as_str()?.to_owned()))
 }
 
 impl Verifier for JudgeVerifier {
@@ -491,7 +497,7 @@ impl Verifier for JudgeVerifier {
                 temperature: Some(0.0),
                 response_format: Some(ResponseFormat::JsonSchema {
                     name: "verdict".into(),
-                    schema: judge_schema(),
+                    schema: yes_no_schema("passed"),
                 }),
                 ..ChatRequest::default()
             };
@@ -508,10 +514,7 @@ impl Verifier for JudgeVerifier {
                 latency_ms: started.elapsed().as_secs_f64() * 1000.0,
                 external: self.model.info().external,
             };
-            let answer = serde_json::from_str::<Value>(&response.content)
-                .ok()
-                .and_then(|v| Some((v["passed"].as_bool()?, v["reason"].as_str()?.to_owned())));
-            let (passed, reason) = answer.unwrap_or((
+            let (passed, reason) = yes_no(&response.content, "passed").unwrap_or((
                 false,
                 format!("the judge did not answer in the expected form: {}", response.content),
             ));

@@ -331,11 +331,12 @@ macro_rules! insight_columns {
     };
 }
 
-/// The columns an insight is written with.
-const INSIGHT_COLUMNS: &str = insight_columns!();
+/// The columns an insight is written with (both backends).
+pub(crate) const INSIGHT_COLUMNS: &str = insight_columns!();
 
-/// The columns an insight is read from.
-const INSIGHT_SELECT: &str = concat!(insight_columns!(), ", invalidated_at, invalidated_reason");
+/// The columns an insight is read from (both backends).
+pub(crate) const INSIGHT_SELECT: &str =
+    concat!(insight_columns!(), ", invalidated_at, invalidated_reason");
 
 fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
     Ok(Insight {

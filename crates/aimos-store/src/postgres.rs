@@ -361,18 +361,7 @@ fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
     tx.commit().map_err(fail)
 }
 
-macro_rules! insight_columns {
-    () => {
-        "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
-         reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed"
-    };
-}
-
-/// The columns an insight is written with.
-const INSIGHT_COLUMNS: &str = insight_columns!();
-
-/// The columns an insight is read from.
-const INSIGHT_SELECT: &str = concat!(insight_columns!(), ", invalidated_at, invalidated_reason");
+use crate::{INSIGHT_COLUMNS, INSIGHT_SELECT};
 
 fn list(text: &str) -> Result<Vec<String>, postgres::Error> {
     Ok(serde_json::from_str(text).unwrap_or_default())

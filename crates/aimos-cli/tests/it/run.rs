@@ -51,6 +51,12 @@ fn run_command(store: &Path, context: &Path) -> Command {
     command
 }
 
+/// `aimos run --json` on [`PROBLEM`] with `extra` options; the run record it printed.
+fn run_json(store: &Path, context: &Path, extra: &[&str]) -> Value {
+    let out = success(run_command(store, context).arg("--json").args(extra).arg(PROBLEM));
+    serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
+}
+
 /// The kinds of a run record's steps, in order.
 fn step_kinds(record: &Value) -> Vec<String> {
     record["steps"]
@@ -415,12 +421,7 @@ fn a_second_run_of_a_solved_problem_reuses_its_insight_without_the_smart_model()
     let dir = tempfile::tempdir().expect("tempdir");
     project(&dir.path().join("project"));
     let store = dir.path().join("aimos.db");
-    let run = |extra: &[&str]| -> Value {
-        let out = success(
-            run_command(&store, &dir.path().join("project")).arg("--json").args(extra).arg(PROBLEM),
-        );
-        serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
-    };
+    let run = |extra: &[&str]| run_json(&store, &dir.path().join("project"), extra);
     // The tiny test model states whatever confidence it likes: let any record pass the bar.
     let first = run(&["--reuse-threshold", "0"]);
     assert_eq!(step_kinds(&first), ["distill", "consult", "execute"]);
@@ -438,12 +439,7 @@ fn auto_learns_from_verified_runs_and_stats_show_quality_shadow_checks_and_calib
     let dir = tempfile::tempdir().expect("tempdir");
     project(&dir.path().join("project"));
     let store = dir.path().join("aimos.db");
-    let run = |extra: &[&str]| -> Value {
-        let out = success(
-            run_command(&store, &dir.path().join("project")).arg("--json").args(extra).arg(PROBLEM),
-        );
-        serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
-    };
+    let run = |extra: &[&str]| run_json(&store, &dir.path().join("project"), extra);
     let auto = ["--strategy", "auto", "--target-quality", "0.8", "--reuse-check", "never"];
 
     // Nothing learned: of the priors, only the smart model's reaches 0.8.
