@@ -7,6 +7,7 @@ mod bench;
 mod chat;
 mod config;
 mod distill;
+mod eval;
 mod models;
 mod open;
 mod progress;
@@ -44,6 +45,9 @@ enum Command {
     /// Print exactly the brief the smart model would receive: the problem, a map of the
     /// context and its most relevant excerpts, secrets redacted, within a token budget
     Distill(distill::DistillArgs),
+    /// Compare strategies on a suite (HumanEval, or your own JSONL): every task under every
+    /// strategy, graded; writes report.md, report.json and plots, and resumes when run again
+    Eval(eval::EvalArgs),
     /// Write a commented aimos.toml from a preset
     Init(config::InitArgs),
     /// Stored insights
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Run(args) => run::run(args),
         Command::Distill(args) => distill::run(args),
+        Command::Eval(args) => eval::eval(args),
         Command::Init(args) => config::init(&args),
         Command::Insights { command, store, config } => store::insights(command, &store, &config),
         Command::Runs { command, store, config } => store::runs(command, &store, &config),

@@ -1,6 +1,6 @@
 //! The store options every subcommand shares, and `aimos insights` / `aimos runs`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -26,13 +26,23 @@ pub fn open_store(args: &StoreArgs, config: &Config) -> Result<Arc<dyn Store>> {
         None => aimos_store::default_path()
             .context("no folder for the store: set AIMOS_HOME, or pass --store")?,
     };
+    open_location(&path)
+}
+
+/// The store named by `--store`/`AIMOS_STORE`, else `default` (the config's store is not
+/// used: the caller wants a store of its own).
+pub fn open_store_at(args: &StoreArgs, default: &Path) -> Result<Arc<dyn Store>> {
+    open_location(&args.store.clone().unwrap_or_else(|| default.to_path_buf()))
+}
+
+fn open_location(path: &Path) -> Result<Arc<dyn Store>> {
     let location = path.to_string_lossy();
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
         // The error names host and database, never the password.
         return aimos_store::open(&location).context("opening the PostgreSQL store");
     }
-    let store = SqliteStore::open(&path)
-        .with_context(|| format!("opening the store {}", path.display()))?;
+    let store =
+        SqliteStore::open(path).with_context(|| format!("opening the store {}", path.display()))?;
     Ok(Arc::new(store))
 }
 

@@ -4,6 +4,7 @@
 
 mod chat;
 mod distill;
+mod eval;
 mod gateway;
 mod models;
 mod remote;
