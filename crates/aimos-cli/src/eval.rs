@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use aimos_core::{Pipeline, RunOptions, Strategy};
 use aimos_eval::{EvalOptions, EvalTask, Results};
-use aimos_local::{LoadOptions, LocalOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::{Config, ConfigArgs, DEFAULT_CHEAP, DEFAULT_SMART};
-use crate::open::open_models;
+use crate::config::{Config, ConfigArgs};
+use crate::open::open_pair;
 use crate::store::{StoreArgs, open_store_at};
 
 #[derive(Debug, Args)]
@@ -110,17 +109,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let store = open_store_at(&args.store, &args.out.join("eval.db"))?;
-    let providers = config.providers();
-    let local = LoadOptions {
-        run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
-        ..LoadOptions::default()
-    };
-    let cheap_names =
-        Config::model_names(args.cheap.as_ref(), config.cheap.as_ref(), DEFAULT_CHEAP);
-    let smart_names =
-        Config::model_names(args.smart.as_ref(), config.smart.as_ref(), DEFAULT_SMART);
-    let cheap = open_models(&cheap_names, "cheap", &config, &providers, &local)?;
-    let smart = open_models(&smart_names, "smart", &config, &providers, &local)?;
+    let (smart, cheap) = open_pair(args.smart.as_ref(), args.cheap.as_ref(), args.ctx, &config)?;
     let smart_id = smart.info().id.clone();
     let cheap_id = cheap.info().id.clone();
     let judge = Arc::new(aimos_core::JudgeVerifier { model: Arc::clone(&smart) });

@@ -18,6 +18,28 @@ pub fn is_remote(name: &str) -> bool {
     })
 }
 
+/// The smart and cheap models of a pipeline, (smart, cheap): the command line's names, else
+/// the config's, else the embedded preset's; embedded ones with context window `ctx`.
+pub fn open_pair(
+    smart: Option<&String>,
+    cheap: Option<&String>,
+    ctx: Option<u32>,
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Model>, Arc<dyn Model>)> {
+    let providers = config.providers();
+    let local = LoadOptions {
+        run: aimos_local::LocalOptions { context_window: ctx, ..Default::default() },
+        ..LoadOptions::default()
+    };
+    let cheap_names =
+        Config::model_names(cheap, config.cheap.as_ref(), crate::config::DEFAULT_CHEAP);
+    let smart_names =
+        Config::model_names(smart, config.smart.as_ref(), crate::config::DEFAULT_SMART);
+    let cheap = open_models(&cheap_names, "cheap", config, &providers, &local)?;
+    let smart = open_models(&smart_names, "smart", config, &providers, &local)?;
+    Ok((smart, cheap))
+}
+
 /// Opens `names` (one model, or a fallback chain in order) for `role`.
 pub fn open_models(
     names: &[String],

@@ -6,12 +6,11 @@ use std::process::ExitCode;
 
 use aimos_context::{Limits, ingest};
 use aimos_core::{Pipeline, RunOptions, RunRecord, Strategy, Task};
-use aimos_local::{LoadOptions, LocalOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::config::{Config, ConfigArgs, DEFAULT_CHEAP, DEFAULT_SMART};
-use crate::open::open_models;
+use crate::config::{Config, ConfigArgs};
+use crate::open::open_pair;
 use crate::progress::Bars;
 use crate::store::{StoreArgs, open_store};
 
@@ -162,18 +161,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let config = Config::load(&args.config)?;
     let store = open_store(&args.store, &config)?;
-    let providers = config.providers();
-    let local = LoadOptions {
-        run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
-        ..LoadOptions::default()
-    };
-    let cheap_names =
-        Config::model_names(args.cheap.as_ref(), config.cheap.as_ref(), DEFAULT_CHEAP);
-    let smart_names =
-        Config::model_names(args.smart.as_ref(), config.smart.as_ref(), DEFAULT_SMART);
-    let cheap = open_models(&cheap_names, "cheap", &config, &providers, &local)?;
-    // Opened for every strategy: the counterfactual needs its tokenizer and price.
-    let smart = open_models(&smart_names, "smart", &config, &providers, &local)?;
+    // The smart model is opened for every strategy: the counterfactual needs its tokenizer
+    // and price.
+    let (smart, cheap) = open_pair(args.smart.as_ref(), args.cheap.as_ref(), args.ctx, &config)?;
     let verifier = verifier.or_else(|| {
         args.verify_judge.then(|| {
             let model = std::sync::Arc::clone(&smart);
