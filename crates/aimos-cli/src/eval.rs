@@ -14,7 +14,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{Config, ConfigArgs};
-use crate::open::open_pair;
+use crate::open::{PairArgs, open_pair};
 use crate::store::{StoreArgs, open_store_at};
 
 #[derive(Debug, Args)]
@@ -46,21 +46,14 @@ pub struct EvalArgs {
     /// remote models)
     #[arg(long, default_value_t = 1, value_name = "K")]
     concurrency: usize,
-    /// The smart model [default: the config's, else qwen2.5-coder-1.5b]
-    #[arg(long, env = "AIMOS_SMART")]
-    smart: Option<String>,
-    /// The cheap model [default: the config's, else qwen2.5-coder-0.5b]
-    #[arg(long, env = "AIMOS_CHEAP")]
-    cheap: Option<String>,
+    #[command(flatten)]
+    models: PairArgs,
     /// Most tokens of the brief the smart model sees
     #[arg(long, default_value_t = 1024)]
     budget: usize,
     /// Most tokens of each result
     #[arg(long, default_value_t = 512)]
     max_tokens: u32,
-    /// Context window of the embedded models (default: the model's, at most 8192)
-    #[arg(long)]
-    ctx: Option<u32>,
     /// For auto: the predicted success to aim for
     #[arg(long, value_name = "P")]
     target_quality: Option<f64>,
@@ -109,7 +102,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let store = open_store_at(&args.store, &args.out.join("eval.db"))?;
-    let (smart, cheap) = open_pair(args.smart.as_ref(), args.cheap.as_ref(), args.ctx, &config)?;
+    let (smart, cheap) = open_pair(&args.models, &config)?;
     let smart_id = smart.info().id.clone();
     let cheap_id = cheap.info().id.clone();
     let judge = Arc::new(aimos_core::JudgeVerifier { model: Arc::clone(&smart) });
@@ -133,12 +126,12 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
 
     let results = Results::open(&args.out)?;
     let total = tasks.len() * args.strategies.len();
-    let done = total - results.pending(&tasks, &args.strategies).len();
     let queue: VecDeque<(EvalTask, Strategy)> = results
         .pending(&tasks, &args.strategies)
         .into_iter()
         .map(|(t, s)| (t.clone(), s))
         .collect();
+    let done = total - queue.len();
     if done > 0 {
         eprintln!(
             "resuming: {done} of {total} runs are in {}",

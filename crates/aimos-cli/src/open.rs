@@ -18,23 +18,43 @@ pub fn is_remote(name: &str) -> bool {
     })
 }
 
+/// The options naming a pipeline's two models, shared by `aimos run` and `aimos eval`.
+#[derive(Debug, clap::Args)]
+pub struct PairArgs {
+    /// The smart (consulted) model: a catalog name, a .gguf path or PROVIDER:MODEL
+    /// (`anthropic:claude-sonnet-4-5`) [default: the config's, else qwen2.5-coder-1.5b]
+    #[arg(long, env = "AIMOS_SMART")]
+    pub smart: Option<String>,
+    /// The cheap (executing) model: a catalog name, a .gguf path or PROVIDER:MODEL
+    /// [default: the config's, else qwen2.5-coder-0.5b]
+    #[arg(long, env = "AIMOS_CHEAP")]
+    pub cheap: Option<String>,
+    /// Context window of the embedded models (default: the model's, at most 8192)
+    #[arg(long)]
+    pub ctx: Option<u32>,
+}
+
 /// The smart and cheap models of a pipeline, (smart, cheap): the command line's names, else
-/// the config's, else the embedded preset's; embedded ones with context window `ctx`.
+/// the config's, else the embedded preset's.
 pub fn open_pair(
-    smart: Option<&String>,
-    cheap: Option<&String>,
-    ctx: Option<u32>,
+    args: &PairArgs,
     config: &Config,
 ) -> anyhow::Result<(Arc<dyn Model>, Arc<dyn Model>)> {
     let providers = config.providers();
     let local = LoadOptions {
-        run: aimos_local::LocalOptions { context_window: ctx, ..Default::default() },
+        run: aimos_local::LocalOptions { context_window: args.ctx, ..Default::default() },
         ..LoadOptions::default()
     };
-    let cheap_names =
-        Config::model_names(cheap, config.cheap.as_ref(), crate::config::DEFAULT_CHEAP);
-    let smart_names =
-        Config::model_names(smart, config.smart.as_ref(), crate::config::DEFAULT_SMART);
+    let cheap_names = Config::model_names(
+        args.cheap.as_ref(),
+        config.cheap.as_ref(),
+        crate::config::DEFAULT_CHEAP,
+    );
+    let smart_names = Config::model_names(
+        args.smart.as_ref(),
+        config.smart.as_ref(),
+        crate::config::DEFAULT_SMART,
+    );
     let cheap = open_models(&cheap_names, "cheap", config, &providers, &local)?;
     let smart = open_models(&smart_names, "smart", config, &providers, &local)?;
     Ok((smart, cheap))

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::config::{Config, ConfigArgs};
-use crate::open::open_pair;
+use crate::open::{PairArgs, open_pair};
 use crate::progress::Bars;
 use crate::store::{StoreArgs, open_store};
 
@@ -82,23 +82,14 @@ pub struct RunArgs {
     /// recorded outcomes) for a stored insight to be reused
     #[arg(long, default_value_t = 0.6, value_name = "P", value_parser = parse_probability)]
     reuse_threshold: f64,
-    /// The smart (consulted) model: a catalog name, a .gguf path or PROVIDER:MODEL
-    /// (`anthropic:claude-sonnet-4-5`) [default: the config's, else qwen2.5-coder-1.5b]
-    #[arg(long, env = "AIMOS_SMART")]
-    smart: Option<String>,
-    /// The cheap (executing) model: a catalog name, a .gguf path or PROVIDER:MODEL
-    /// [default: the config's, else qwen2.5-coder-0.5b]
-    #[arg(long, env = "AIMOS_CHEAP")]
-    cheap: Option<String>,
+    #[command(flatten)]
+    models: PairArgs,
     /// Most tokens of the brief the smart model sees
     #[arg(long, default_value_t = 1024)]
     budget: usize,
     /// Most tokens of the result
     #[arg(long, default_value_t = 1024)]
     max_tokens: u32,
-    /// Context window of the embedded models (default: the model's, at most 8192)
-    #[arg(long)]
-    ctx: Option<u32>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -163,7 +154,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let store = open_store(&args.store, &config)?;
     // The smart model is opened for every strategy: the counterfactual needs its tokenizer
     // and price.
-    let (smart, cheap) = open_pair(args.smart.as_ref(), args.cheap.as_ref(), args.ctx, &config)?;
+    let (smart, cheap) = open_pair(&args.models, &config)?;
     let verifier = verifier.or_else(|| {
         args.verify_judge.then(|| {
             let model = std::sync::Arc::clone(&smart);
