@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{Config, ConfigArgs};
 use crate::open::{PairArgs, open_pair};
+use crate::run::{ReadingArgs, parse_probability};
 use crate::store::{StoreArgs, open_store_at};
 
 #[derive(Debug, Args)]
@@ -48,14 +49,13 @@ pub struct EvalArgs {
     concurrency: usize,
     #[command(flatten)]
     models: PairArgs,
-    /// Most tokens of the brief the smart model sees
-    #[arg(long, default_value_t = 1024)]
-    budget: usize,
+    #[command(flatten)]
+    reading: ReadingArgs,
     /// Most tokens of each result
     #[arg(long, default_value_t = 512)]
     max_tokens: u32,
     /// For auto: the predicted success to aim for
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
     target_quality: Option<f64>,
     /// The eval's store (default: eval.db in --out, so that stored insights come from this
     /// eval only)
@@ -110,7 +110,8 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let options = Arc::new(EvalOptions {
         strategies: args.strategies.clone(),
         run: RunOptions {
-            brief_budget: args.budget,
+            brief_budget: args.reading.budget,
+            guided_context: args.reading.guided_context.map(|t| t as usize),
             max_result_tokens: args.max_tokens,
             verifier: args
                 .strategies

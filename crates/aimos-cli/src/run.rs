@@ -84,9 +84,8 @@ pub struct RunArgs {
     reuse_threshold: f64,
     #[command(flatten)]
     models: PairArgs,
-    /// Most tokens of the brief the smart model sees
-    #[arg(long, default_value_t = 1024)]
-    budget: usize,
+    #[command(flatten)]
+    reading: ReadingArgs,
     /// Most tokens of the result
     #[arg(long, default_value_t = 1024)]
     max_tokens: u32,
@@ -103,11 +102,25 @@ pub struct RunArgs {
     json: bool,
 }
 
+/// How much of the context each model reads, shared by `aimos run` and `aimos eval`.
+#[derive(Debug, Args)]
+pub struct ReadingArgs {
+    /// Most tokens of the brief the smart model sees
+    #[arg(long, default_value_t = 1024)]
+    pub budget: usize,
+    /// When an insight guides the cheap model, it reads the distiller's excerpts of the
+    /// context within this many tokens instead of whole files: faster and cheaper on large
+    /// contexts, the insight having pointed at what matters [default: whole files, as many as
+    /// its window holds]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(64..))]
+    pub guided_context: Option<u32>,
+}
+
 fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {
     text.parse()
 }
 
-fn parse_probability(text: &str) -> Result<f64, String> {
+pub fn parse_probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("`{text}` is not a probability; give a number from 0 to 1, such as 0.6")),
@@ -166,7 +179,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let task = Task { problem, context: ingested.documents };
     let run_options = RunOptions {
         strategy: args.strategy,
-        brief_budget: args.budget,
+        brief_budget: args.reading.budget,
+        guided_context: args.reading.guided_context.map(|t| t as usize),
         max_result_tokens: args.max_tokens,
         redact: args.redact,
         verifier,

@@ -58,6 +58,15 @@ impl Brief {
     /// The brief as text.
     pub fn render(&self) -> String {
         let mut out = format!("{PROBLEM_HEADER}{}", self.problem.trim_end());
+        out.push_str(&self.render_context());
+        out.push('\n');
+        out
+    }
+
+    /// The map and the excerpts without the problem, each under its header (empty when the
+    /// brief carries no context).
+    pub fn render_context(&self) -> String {
+        let mut out = String::new();
         if !self.summary.is_empty() {
             out.push_str(SUMMARY_HEADER);
             out.push_str(self.summary.trim_end());
@@ -71,7 +80,6 @@ impl Brief {
                 out.push_str(&block(e));
             }
         }
-        out.push('\n');
         out
     }
 

@@ -124,6 +124,8 @@ pub struct Packed {
     pub truncated: Vec<String>,
     /// Paths left out.
     pub left_out: Vec<String>,
+    /// Excerpts shown in place of whole files ([`focus`]); 0 when files are whole or cut.
+    pub excerpts: usize,
 }
 
 impl Packed {
@@ -141,7 +143,15 @@ impl Packed {
             text
         };
         let mut parts = Vec::new();
-        if !self.truncated.is_empty() {
+        if self.excerpts > 0 {
+            parts.push(format!(
+                "focused: {} excerpt{} ({} tokens) from {}",
+                self.excerpts,
+                if self.excerpts == 1 { "" } else { "s" },
+                self.tokens,
+                list(&self.truncated)
+            ));
+        } else if !self.truncated.is_empty() {
             parts.push(format!("cut to fit: {}", list(&self.truncated)));
         }
         if !self.left_out.is_empty() {
@@ -188,6 +198,7 @@ pub fn pack_ranked(
         included: vec![],
         truncated: vec![],
         left_out: vec![],
+        excerpts: 0,
     };
     for (idx, _) in order {
         let doc = &documents[idx];
@@ -210,6 +221,33 @@ pub fn pack_ranked(
         }
     }
     packed
+}
+
+/// The parts of the context most relevant to `problem` within about `budget` tokens, as the
+/// distiller picks them (a map of the files, then excerpts, most relevant first), in place of
+/// whole files: for an executor that a consultant's insight already points at what matters.
+/// Files with excerpts are listed as `truncated`, the others as `left_out`.
+pub fn focus(problem: &str, index: &Index, budget: usize, count: &dyn Fn(&str) -> usize) -> Packed {
+    // The distiller's budget covers the problem as well; the problem is not part of the text.
+    let options = DistillOptions { budget: budget + count(problem) + 8, redact: false };
+    let brief = distill(problem, index, &options, count);
+    let text = brief.render_context().trim_start().to_owned();
+    let mut shown: Vec<String> = Vec::new();
+    for evidence in &brief.evidence {
+        if !shown.contains(&evidence.path) {
+            shown.push(evidence.path.clone());
+        }
+    }
+    let left_out =
+        index.files().iter().map(|f| f.relative.clone()).filter(|p| !shown.contains(p)).collect();
+    Packed {
+        tokens: if text.is_empty() { 0 } else { count(&text) },
+        text,
+        included: vec![],
+        truncated: shown,
+        left_out,
+        excerpts: brief.evidence.len(),
+    }
 }
 
 /// The longest head of `doc` (whole lines) whose section fits in `room` tokens, if it has at
@@ -294,6 +332,40 @@ mod tests {
         assert!(packed.tokens <= 60, "{}", packed.tokens);
         assert!(packed.text.contains("line 0\nline 1\n"), "{}", packed.text);
         assert!(packed.text.starts_with("### log.txt (first "), "{}", packed.text);
+    }
+
+    #[test]
+    fn focus_shows_the_relevant_excerpt_of_a_large_file_within_the_budget() {
+        // A large module whose one relevant function sits in the middle, and a second file.
+        let mut text = String::new();
+        for i in 0..200 {
+            text.push_str(&format!(
+                "def helper_{i}(value, scale=1):\n    return value * scale\n\n"
+            ));
+        }
+        text.push_str("def open_archive(path, mode='rb', level=9):\n    return Archive(path, mode, level)\n\n");
+        for i in 200..400 {
+            text.push_str(&format!(
+                "def helper_{i}(value, scale=1):\n    return value * scale\n\n"
+            ));
+        }
+        let docs = vec![doc("archive.py", &text), doc("README.md", "An archive library.\n")];
+        let index = Index::from_documents(&docs);
+        let problem = "What is the default of `level` in open_archive?";
+        let whole = pack(&docs, problem, 100_000, &estimate_tokens);
+        let focused = focus(problem, &index, 300, &estimate_tokens);
+        assert!(
+            focused.text.contains("def open_archive(path, mode='rb', level=9)"),
+            "{}",
+            focused.text
+        );
+        assert!(focused.tokens <= 300, "{}", focused.tokens);
+        assert!(focused.tokens * 10 < whole.tokens, "{} vs {}", focused.tokens, whole.tokens);
+        assert!(focused.excerpts >= 1);
+        assert_eq!(focused.truncated[0], "archive.py");
+        assert!(!focused.text.contains("Problem:"), "the problem is not part of the context");
+        let note = focused.note().expect("a note");
+        assert!(note.starts_with("focused: "), "{note}");
     }
 
     #[test]

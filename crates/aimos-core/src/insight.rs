@@ -29,18 +29,18 @@ pub struct InsightDraft {
 impl InsightDraft {
     /// The JSON Schema the smart model's answer must satisfy.
     pub fn schema() -> Value {
-        // Bounded lengths keep a rambling model from running out of tokens mid-answer:
-        // at most about 4,000 characters in all.
-        let list = |max: u64| json!({"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": max});
+        // Bounded lengths keep a rambling model from running out of tokens mid-answer, and the
+        // guidance short enough for a small executor: at most about 2,600 characters in all.
+        let list = |max: u64| json!({"type": "array", "items": {"type": "string", "maxLength": 160}, "maxItems": max});
         json!({
             "type": "object",
             "properties": {
-                "diagnosis": {"type": "string", "maxLength": 400},
-                "plan": {"type": "array", "items": {"type": "string", "maxLength": 200}, "minItems": 1, "maxItems": 6},
-                "key_facts": list(6),
-                "pitfalls": list(4),
+                "diagnosis": {"type": "string", "maxLength": 300},
+                "plan": {"type": "array", "items": {"type": "string", "maxLength": 160}, "minItems": 1, "maxItems": 5},
+                "key_facts": list(5),
+                "pitfalls": list(3),
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                "reasoning": {"type": "string", "maxLength": 400}
+                "reasoning": {"type": "string", "maxLength": 200}
             },
             "required": ["diagnosis", "plan", "key_facts", "pitfalls", "confidence", "reasoning"]
         })

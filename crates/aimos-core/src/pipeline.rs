@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aimos_context::{
     Brief, DistillOptions, Document, Index, Packed, RedactPolicy, Redacted, count_tokens, distill,
-    file_relevance, pack_ranked, redact,
+    file_relevance, focus, pack_ranked, redact,
 };
 use sha2::{Digest, Sha256};
 
@@ -41,6 +41,10 @@ pub struct RunOptions {
     pub brief_budget: usize,
     /// Most tokens of the result.
     pub max_result_tokens: u32,
+    /// Most tokens of context an executor reads when an insight guides it: the distiller's
+    /// excerpts within this budget instead of whole files. `None`: whole files, as many as the
+    /// executor's window holds (as without an insight).
+    pub guided_context: Option<usize>,
     /// The run's id, where the caller must know it before the run ends (a gateway sends it
     /// in a header before the answer streams); a new UUIDv7 otherwise.
     pub run_id: Option<String>,
@@ -60,6 +64,7 @@ impl std::fmt::Debug for RunOptions {
             .field("strategy", &self.strategy)
             .field("brief_budget", &self.brief_budget)
             .field("max_result_tokens", &self.max_result_tokens)
+            .field("guided_context", &self.guided_context)
             .field("run_id", &self.run_id)
             .field("redact", &self.redact)
             .field("verifier", &self.verifier.as_ref().map(|v| v.describe()))
@@ -75,6 +80,7 @@ impl Default for RunOptions {
             strategy: Strategy::Consult,
             brief_budget: 1024,
             max_result_tokens: 1024,
+            guided_context: None,
             run_id: None,
             redact: RedactPolicy::External,
             verifier: None,
@@ -123,9 +129,11 @@ pub enum PipelineError {
 
 const CONSULTANT_SYSTEM: &str = "You are a senior engineer consulted on a problem. You see only a \
 short brief, not the whole codebase or document set. Another, less capable model will do the \
-work with the full material and your guidance. Answer with a JSON object: a diagnosis, a plan of \
-concrete steps for the executor, the key facts it must not miss, pitfalls to avoid, your \
-confidence from 0 to 1 that the plan solves the problem, and brief reasoning.";
+work with the material and your guidance; it follows a few short, exact steps best. Plan for the \
+result the problem asks for, and nothing more: no tests, examples or explanations it does not \
+ask for. Answer with a JSON object: a diagnosis, a plan of concrete steps for the executor, the \
+key facts it must not miss, pitfalls to avoid, your confidence from 0 to 1 that the plan solves \
+the problem, and brief reasoning.";
 
 const EXECUTOR_SYSTEM: &str = "You are an engineer doing the work described by the user, using \
 the context provided. Be concrete and complete; answer with the result itself.";
@@ -133,7 +141,8 @@ the context provided. Be concrete and complete; answer with the result itself.";
 const EXECUTOR_WITH_INSIGHT_SYSTEM: &str = "You are an engineer doing the work described by the \
 user, using the context provided. A senior consultant has studied the problem and left guidance: \
 follow its plan, keep its key facts in mind and avoid its pitfalls. Be concrete and complete; \
-answer with the result itself.";
+answer with the result itself, and add nothing the task does not ask for (no example calls, \
+tests or printed output unless it asks for them).";
 
 const SHADOW_SYSTEM: &str = "You compare two results for the same problem: a reference \
 from a strong model, and a result to judge. You see the problem and both results, not the \
@@ -175,6 +184,24 @@ impl Material {
         let relevance = file_relevance(&task.problem, &index);
         Material { index, relevance }
     }
+
+    /// How an executor reads this context: focused when an insight guides it and the options
+    /// ask for it, whole files otherwise.
+    fn view(&self, options: &RunOptions, guided: bool) -> View<'_> {
+        match options.guided_context {
+            Some(budget) if guided => View::Focus(&self.index, budget),
+            _ => View::Whole(&self.relevance),
+        }
+    }
+}
+
+/// How an executor reads the context.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    /// Whole files, most relevant first (by these relevances), as many as its window holds.
+    Whole(&'a [f64]),
+    /// The distiller's excerpts within this many tokens (or what the window holds, if less).
+    Focus(&'a Index, usize),
 }
 
 /// What a consultation leaves for the rest of the run.
@@ -255,7 +282,7 @@ impl Pipeline {
                 "smart",
                 &*self.smart,
                 task,
-                &material.relevance,
+                View::Whole(&material.relevance),
                 None,
                 options,
                 Some(format!("shadow of run {}", live.id)),
@@ -405,7 +432,7 @@ impl Pipeline {
                 role,
                 &*executor,
                 task,
-                &material.relevance,
+                material.view(options, guidance.is_some()),
                 guidance.as_deref(),
                 options,
                 None,
@@ -448,7 +475,7 @@ impl Pipeline {
                 "cheap",
                 &*self.cheap,
                 task,
-                &material.relevance,
+                View::Whole(&material.relevance),
                 None,
                 options,
                 note,
@@ -483,7 +510,7 @@ impl Pipeline {
                 "cheap",
                 &*self.cheap,
                 task,
-                &material.relevance,
+                material.view(options, true),
                 Some(&consulted.guidance),
                 options,
                 note,
@@ -516,7 +543,16 @@ impl Pipeline {
         };
         let note = Some("cascade 3/3: the smart model from the brief".to_owned());
         let mut third = self
-            .execute_phase("smart", &*self.smart, &brief, &[], None, options, note, None)
+            .execute_phase(
+                "smart",
+                &*self.smart,
+                &brief,
+                View::Whole(&[]),
+                None,
+                options,
+                note,
+                None,
+            )
             .await?;
         third.step.context_tokens = consulted.context_tokens;
         record.steps.push(third.step.clone());
@@ -755,14 +791,14 @@ impl Pipeline {
         role: &'static str,
         executor: &dyn Model,
         task: &Task,
-        relevance: &[f64],
+        view: View<'_>,
         guidance: Option<&str>,
         options: &RunOptions,
         note: Option<String>,
         on_delta: Option<&(dyn Fn(&str) + Send + Sync)>,
     ) -> Result<Call, PipelineError> {
         let (mut request, packed) =
-            execution_request(executor, task, relevance, guidance, options.max_result_tokens);
+            execution_request(executor, task, view, guidance, options.max_result_tokens);
         let mut notes: Vec<String> = note.into_iter().chain(packed.note()).collect();
         let redacted = redact_request(&mut request, options.redact, executor);
         let redactions = redacted.count() as u64;
@@ -861,7 +897,7 @@ impl Pipeline {
         let (request, _) = execution_request(
             &*self.smart,
             task,
-            &material.relevance,
+            View::Whole(&material.relevance),
             None,
             options.max_result_tokens,
         );
@@ -1042,11 +1078,12 @@ impl Pipeline {
     }
 }
 
-/// The request that has `model` do the task: the context packed into what its window leaves.
+/// The request that has `model` do the task: the context, as `view` says, in what its window
+/// leaves.
 fn execution_request(
     model: &dyn Model,
     task: &Task,
-    relevance: &[f64],
+    view: View<'_>,
     guidance: Option<&str>,
     max_tokens: u32,
 ) -> (ChatRequest, Packed) {
@@ -1065,8 +1102,12 @@ fn execution_request(
         + count(model, &task.problem)
         + max_tokens as usize
         + TEMPLATE_OVERHEAD;
-    let packed =
-        pack_ranked(&task.context, relevance, window.saturating_sub(fixed), &|t| count(model, t));
+    let room = window.saturating_sub(fixed);
+    let counter = |t: &str| count(model, t);
+    let packed = match view {
+        View::Whole(relevance) => pack_ranked(&task.context, relevance, room, &counter),
+        View::Focus(index, budget) => focus(&task.problem, index, budget.min(room), &counter),
+    };
     // The task comes first too, so that the context is read with it in mind.
     let user = if packed.text.is_empty() {
         tail
@@ -1522,6 +1563,42 @@ mod tests {
             executed.messages.iter().any(|m| m.content.contains("the loop reads one past the end"))
         );
         assert!(store.claims.lock().expect("lock").is_empty(), "no claim left behind");
+    }
+
+    #[test]
+    fn a_guided_executor_reads_excerpts_when_asked_and_an_unguided_one_whole_files() {
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&format!("fn helper_{i}(v: &[u8]) -> usize {{ v.len() * {i} }}\n"));
+        }
+        text.push_str("fn checksum(v: &[u8]) -> u32 { for i in 0..=v.len() { v[i] } }\n");
+        let task = Task {
+            problem: "checksum panics: index out of bounds: the len is 3 but the index is 3".into(),
+            context: vec![Document { path: "src/lib.rs".into(), text }],
+        };
+        let run = |strategy: Strategy, guided_context: Option<usize>| {
+            let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+            let cheap = ScriptedModel::new("cheap", 0.1, &["use 0..v.len()"]);
+            let pipeline =
+                Pipeline { smart, cheap: cheap.clone(), store: Arc::new(MemoryStore::default()) };
+            let options = RunOptions { strategy, guided_context, ..RunOptions::default() };
+            let record = block_on(pipeline.run(&task, &options)).expect("run");
+            let execute = record.steps.iter().find(|s| s.kind == StepKind::Execute).cloned();
+            let prompt = cheap.requests.lock().expect("lock")[0].messages[1].content.clone();
+            (execute.expect("an execute step"), prompt)
+        };
+        let (focused, prompt) = run(Strategy::Consult, Some(200));
+        assert!(prompt.contains("fn checksum(v: &[u8])"), "{prompt}");
+        assert!(!prompt.contains("fn helper_100("), "far from the problem: {prompt}");
+        assert!(focused.context_tokens <= 200, "{}", focused.context_tokens);
+        assert!(focused.note.as_deref().unwrap_or("").contains("focused: "), "{:?}", focused.note);
+        // Without the option, and without an insight, the executor reads the whole file.
+        let (whole, prompt) = run(Strategy::Consult, None);
+        assert!(prompt.contains("fn helper_100("));
+        assert!(whole.context_tokens > 5 * focused.context_tokens);
+        let (alone, prompt) = run(Strategy::Cheap, Some(200));
+        assert!(prompt.contains("fn helper_100("));
+        assert!(alone.context_tokens >= whole.context_tokens);
     }
 
     #[test]
