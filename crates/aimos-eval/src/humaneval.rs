@@ -99,6 +99,9 @@ fn problems(wheel: &Path) -> Result<Vec<(EvalTask, String)>, SuiteError> {
                 prefix: problem.prompt,
                 tests: problem.test,
                 entry_point: Some(problem.entry_point),
+                // HumanEval's own harness cut completions at top-level code with stop
+                // sequences; a chat answer's example calls are dropped alike.
+                definitions_only: true,
             },
         };
         tasks.push((task, problem.canonical_solution));
