@@ -110,8 +110,6 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let options = Arc::new(EvalOptions {
         strategies: args.strategies.clone(),
         run: RunOptions {
-            brief_budget: args.reading.budget,
-            guided_context: args.reading.guided_context.map(|t| t as usize),
             max_result_tokens: args.max_tokens,
             verifier: args
                 .strategies
@@ -121,7 +119,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
                 target_quality: args.target_quality.or(config.goal.target_quality),
                 max_cost: config.goal.max_cost,
             },
-            ..RunOptions::default()
+            ..args.reading.apply(RunOptions::default())
         },
     });
 

@@ -116,6 +116,17 @@ pub struct ReadingArgs {
     pub guided_context: Option<u32>,
 }
 
+impl ReadingArgs {
+    /// `options` with the brief's budget and the guided executor's reading set from these.
+    pub fn apply(&self, options: RunOptions) -> RunOptions {
+        RunOptions {
+            brief_budget: self.budget,
+            guided_context: self.guided_context.map(|t| t as usize),
+            ..options
+        }
+    }
+}
+
 fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {
     text.parse()
 }
@@ -179,8 +190,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let task = Task { problem, context: ingested.documents };
     let run_options = RunOptions {
         strategy: args.strategy,
-        brief_budget: args.reading.budget,
-        guided_context: args.reading.guided_context.map(|t| t as usize),
         max_result_tokens: args.max_tokens,
         redact: args.redact,
         verifier,
@@ -193,7 +202,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             target_quality: args.target_quality.or(config.goal.target_quality),
             max_cost: args.max_cost.or(config.goal.max_cost),
         },
-        ..RunOptions::default()
+        ..args.reading.apply(RunOptions::default())
     };
 
     let spinner = Bars::spinner(&format!("running the {} strategy", args.strategy));
