@@ -16,14 +16,17 @@ pub mod anchor;
 pub mod brief;
 mod cache;
 pub mod chunk;
+pub mod edit;
 pub mod index;
 pub mod redact;
 mod walk;
+pub mod workspace;
 
 pub use brief::{Brief, DistillOptions, Evidence, distill, fit_problem};
 pub use chunk::{Chunk, ChunkKind, Chunker, Language};
 pub use index::{File, Index, OpenReport};
 pub use redact::{RedactPolicy, Redacted, redact};
+pub use workspace::{Workspace, WorkspaceError};
 
 use std::io::Read;
 use std::path::PathBuf;
