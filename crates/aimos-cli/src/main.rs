@@ -41,7 +41,14 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run a task: the smart model consults on a brief, the cheap model does the work;
     /// prints the result and a cost table against the smart model alone
+    #[command(after_help = run::RUN_EXAMPLES)]
     Run(run::RunArgs),
+    /// Fix a problem in files: the model answers with edits, which land in a scratch copy of
+    /// the context (never your files), where --test checks them; failures go back to it, then
+    /// the strategy escalates. Prints the patch and the cost table; --apply writes a patch
+    /// that passed into your tree. The same as `aimos run --edit`
+    #[command(after_help = run::FIX_EXAMPLES)]
+    Fix(run::RunArgs),
     /// Print exactly the brief the smart model would receive: the problem, a map of the
     /// context and its most relevant excerpts, secrets redacted, within a token budget
     Distill(distill::DistillArgs),
@@ -113,6 +120,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Run(args) => run::run(args),
+        Command::Fix(args) => run::fix(args),
         Command::Distill(args) => distill::run(args),
         Command::Eval(args) => eval::eval(args),
         Command::Init(args) => config::init(&args),

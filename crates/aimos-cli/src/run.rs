@@ -14,15 +14,26 @@ use crate::open::{PairArgs, open_pair};
 use crate::progress::Bars;
 use crate::store::{StoreArgs, open_store};
 
-#[derive(Debug, Args)]
-#[command(
-    args_override_self = true,
-    after_help = "Examples:
+/// `aimos run --help`'s examples.
+pub const RUN_EXAMPLES: &str = "Examples:
   aimos run \"Why does parse_header panic on empty input?\" --context src/
   cargo test 2>&1 | aimos run - --context src/ --strategy consult
   aimos run --problem-file bug.md --context . --json
-  aimos run \"Fix the failing test\" --context src/ --strategy cascade --verify \"cargo test\""
-)]
+  aimos run \"Write a JSON summary of the config\" --context . --verify-schema summary.json";
+
+/// `aimos fix --help`'s examples.
+pub const FIX_EXAMPLES: &str = "Examples:
+  aimos fix \"test_total fails: expected 6, got 3\" --context . --test \"python3 -m pytest -q\"
+  cargo test 2>&1 | aimos fix - --context . --test \"cargo test\" --strategy cascade
+  aimos fix --problem-file bug.md --context src/ --test \"make check\" --apply
+  aimos fix \"rename Helo to Hello in greet.py\" --context greet.py --json
+
+The edits land in a git worktree of HEAD when the context is in a clean git checkout, else in
+a copy of the context's files (honouring .gitignore); the test runs there, in the folder the
+context paths share. Your files change only with --apply, and only if the check passed.";
+
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
 pub struct RunArgs {
     /// The problem; `-` reads it from stdin (real problems carry long logs)
     problem: Option<String>,
@@ -100,6 +111,25 @@ pub struct RunArgs {
     /// Print the whole run record as JSON
     #[arg(long)]
     json: bool,
+    /// Edit mode: the model answers with edits, applied in a scratch copy of the context
+    /// (never your files), and the run returns a patch; the check runs in that copy.
+    /// `aimos fix` is `aimos run --edit`
+    #[arg(long)]
+    pub edit: bool,
+    /// Edit mode's check: a shell command run in the scratch copy (in the folder the context
+    /// paths share); its exit status is the verdict and the end of its output the evidence.
+    /// The same as --verify in edit mode
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["verify", "verify_regex", "verify_schema", "verify_judge"])]
+    test: Option<String>,
+    /// Edit mode: tries each model gets, each after the last one's check failed (it sees its
+    /// edits and the end of the check's output), before the strategy escalates
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
+    attempts: u32,
+    /// Edit mode: write the final patch into your tree, only if its check passed (or, with no
+    /// check, after printing it). Refused on a git checkout with uncommitted changes, and when
+    /// the patch no longer applies; nothing is written then
+    #[arg(long)]
+    apply: bool,
 }
 
 /// How much of the context each model reads, shared by `aimos run` and `aimos eval`.
@@ -153,9 +183,33 @@ fn parse_strategy(text: &str) -> Result<Strategy, String> {
     text.parse()
 }
 
+/// `aimos fix`: `aimos run --edit`.
+pub fn fix(mut args: RunArgs) -> Result<ExitCode> {
+    args.edit = true;
+    run(args)
+}
+
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let problem = read_problem(args.problem.as_ref(), args.problem_file.as_ref())?;
-    let has_check = args.verify.is_some()
+    if !args.edit && (args.test.is_some() || args.apply) {
+        bail!("--test and --apply belong to edit mode: use `aimos fix`, or add --edit");
+    }
+    let cwd = std::env::current_dir().context("reading the current folder")?;
+    let edit = if args.edit {
+        let roots: Vec<PathBuf> =
+            args.context.iter().filter(|p| p.as_os_str() != "-").cloned().collect();
+        if roots.is_empty() {
+            bail!(
+                "edit mode changes files: name them with --context PATH (a folder or files), \
+                 for example --context ."
+            );
+        }
+        Some(aimos_core::pipeline::EditOptions { roots, cwd: cwd.clone(), attempts: args.attempts })
+    } else {
+        None
+    };
+    let has_check = args.test.is_some()
+        || args.verify.is_some()
         || args.verify_regex.is_some()
         || args.verify_schema.is_some()
         || args.verify_judge;
@@ -202,6 +256,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             target_quality: args.target_quality.or(config.goal.target_quality),
             max_cost: args.max_cost.or(config.goal.max_cost),
         },
+        edit,
         ..args.reading.apply(RunOptions::default())
     };
 
@@ -212,9 +267,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let record = record?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&record)?);
+    } else if args.edit {
+        match &record.patch {
+            Some(patch) => print_patch(patch, std::io::stdout().is_terminal()),
+            None => println!("no change: no edit applied (see the notes below)\n"),
+        }
+        print_table(&record);
     } else {
         println!("{}\n", record.result.trim_end());
         print_table(&record);
+    }
+    if args.edit {
+        return finish_edit(&args, &record, &cwd);
     }
     if args.shadow || aimos_core::pipeline::shadow_sampled(&record.id, config.shadow_rate) {
         let spinner = Bars::spinner("shadow check: the smart model alone, then a comparison");
@@ -238,10 +302,57 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Edit mode's ending: the patch into the user's tree when asked and allowed, and the exit
+/// status.
+fn finish_edit(args: &RunArgs, record: &RunRecord, cwd: &std::path::Path) -> Result<ExitCode> {
+    let Some(patch) = &record.patch else {
+        eprintln!("nothing to apply: no edit applied (see the notes above)");
+        return Ok(ExitCode::from(2));
+    };
+    if record.verified == Some(false) {
+        eprintln!("the patch failed its check (see the verify steps above); it was not applied");
+        return Ok(ExitCode::from(2));
+    }
+    if !args.apply {
+        eprintln!("not applied: run again with --apply, or save the patch and `git apply` it");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let root = aimos_context::workspace::root_of(&args.context, cwd)?;
+    let files = aimos_context::workspace::apply_patch(&root, patch).with_context(|| {
+        format!("applying the patch of run {} to {}", record.id, root.display())
+    })?;
+    eprintln!("applied to {}: {}", root.display(), files.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A unified diff, coloured when `colour` (additions green, removals red, hunks cyan).
+fn print_patch(patch: &str, colour: bool) {
+    for line in patch.lines() {
+        let code = match line.as_bytes().first() {
+            _ if !colour => None,
+            _ if line.starts_with("+++")
+                || line.starts_with("---")
+                || line.starts_with("diff ") =>
+            {
+                Some("1")
+            }
+            Some(b'+') => Some("32"),
+            Some(b'-') => Some("31"),
+            Some(b'@') => Some("36"),
+            _ => None,
+        };
+        match code {
+            Some(code) => println!("\x1b[{code}m{line}\x1b[0m"),
+            None => println!("{line}"),
+        }
+    }
+    println!();
+}
+
 fn verifier(args: &RunArgs) -> Result<Option<std::sync::Arc<dyn aimos_core::Verifier>>> {
-    if let Some(command) = &args.verify {
+    if let Some(command) = args.test.as_ref().or(args.verify.as_ref()) {
         if command.trim().is_empty() {
-            bail!("--verify needs a command, such as --verify \"cargo test\"");
+            bail!("--verify and --test need a command, such as --test \"cargo test\"");
         }
         return Ok(Some(std::sync::Arc::new(aimos_core::CommandVerifier {
             command: command.clone(),

@@ -128,7 +128,7 @@ pub fn insights(
                 passed,
                 source: "user".into(),
                 note,
-                created_at: aimos_core::pipeline::now_rfc3339(),
+                created_at: aimos_core::ids::now_rfc3339(),
             };
             let Some(insight) = store.record_outcome(&outcome)? else {
                 bail!("no insight with id {id}; `aimos insights list` shows the stored ones");
@@ -387,7 +387,7 @@ pub fn calibrate(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Res
             "no outcomes to calibrate on yet: they come from runs with --verify…, from `aimos insights feedback`, from the gateway's feedback endpoint and from shadow checks"
         );
     }
-    let fitted = aimos_core::calibration::fit_all(&points, &aimos_core::pipeline::now_rfc3339());
+    let fitted = aimos_core::calibration::fit_all(&points, &aimos_core::ids::now_rfc3339());
     for calibration in &fitted {
         store.put_calibration(calibration)?;
     }

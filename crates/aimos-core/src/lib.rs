@@ -5,17 +5,22 @@
 
 pub mod calibration;
 pub mod chat;
+pub mod ids;
 pub mod insight;
 pub mod model;
 pub mod pipeline;
 pub mod policy;
 pub mod price;
 pub mod prices;
+pub mod prompts;
 pub mod quality;
 pub mod reuse;
 pub mod run;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;
+mod yes_no;
 
 pub use chat::{
     ChatEvent, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat, Role, Timings,
@@ -53,15 +58,35 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Polls a future to completion on this thread, for tests of async code that needs no runtime.
-#[cfg(test)]
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::yield_now();
+/// Runs blocking `work` on a thread of its own and completes with its value, waking the task
+/// that waits for it; no async runtime is needed.
+pub(crate) fn on_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl Future<Output = T> {
+    struct Shared<T> {
+        value: Option<T>,
+        waker: Option<std::task::Waker>,
     }
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(Shared { value: None, waker: None }));
+    let mut work = Some(work);
+    std::future::poll_fn(move |cx| {
+        let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = state.value.take() {
+            return std::task::Poll::Ready(value);
+        }
+        state.waker = Some(cx.waker().clone());
+        drop(state);
+        if let Some(work) = work.take() {
+            let shared = std::sync::Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let value = work();
+                let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+                state.value = Some(value);
+                if let Some(waker) = state.waker.take() {
+                    waker.wake();
+                }
+            });
+        }
+        std::task::Poll::Pending
+    })
 }

@@ -256,8 +256,8 @@ impl ModelError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block_on;
     use crate::chat::{FinishReason, Timings, Usage};
+    use crate::testing::block_on;
 
     /// A test double of `Stream` that yields fixed events, to test `ChatStream::collect`.
     struct FixedEvents(std::vec::IntoIter<Result<ChatEvent, ModelError>>);

@@ -441,6 +441,8 @@ mod tests {
             verified: Some(true),
             context_tokens: 10,
             shadow_of: None,
+            patch: None,
+            files_changed: Vec::new(),
         };
         let mut plain = run.clone();
         plain.strategy = Strategy::Cheap;

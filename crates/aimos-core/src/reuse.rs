@@ -194,10 +194,6 @@ pub fn candidates(
     out
 }
 
-pub(crate) const CHECK_SYSTEM: &str = "You decide whether advice written for an earlier problem \
-applies to a new problem. Say it applies only if following it would solve the new problem; \
-when the problems differ in what matters, it does not apply. Answer with a JSON object.";
-
 #[cfg(test)]
 mod tests {
     use super::*;

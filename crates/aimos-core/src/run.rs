@@ -151,7 +151,7 @@ impl Step {
 }
 
 /// What the smart model alone would have cost on this task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counterfactual {
     pub model: String,
     pub cost: Cost,
@@ -204,6 +204,14 @@ pub struct RunRecord {
     /// live run it measured. Its `verified` then says whether the live result held up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow_of: Option<String>,
+    /// Edit mode: the change the run made, as a unified diff with `a/` and `b/` prefixes and
+    /// paths relative to the context's root (`git apply` accepts it there); `None` when the run
+    /// changed nothing or was not in edit mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// Edit mode: the files the patch changes, relative to the context's root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files_changed: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The `Store` trait: where insights and the ledger of runs live.
 //!
-//! aimos-store implements it for SQLite (one file, the default) and, later, PostgreSQL.
+//! aimos-store implements it for SQLite (one file, the default) and PostgreSQL (many gateway
+//! replicas sharing one database).
 //! Calls are blocking and short; a caller on an async runtime may move them off its threads.
 
 use serde::Serialize;

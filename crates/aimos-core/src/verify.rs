@@ -4,7 +4,7 @@
 //! it to the insight that guided the result, and `cascade` escalates on a failure.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::chat::{ChatRequest, Message, ResponseFormat};
 use crate::model::{BoxFuture, Model};
 use crate::price::Cost;
+use crate::prompts;
+use crate::yes_no::YesNo;
 
 /// Most characters of a failure's output kept as evidence (its end, where errors are).
 const EVIDENCE_CHARS: usize = 2000;
@@ -66,6 +67,13 @@ pub trait Verifier: Send + Sync {
         problem: &'a str,
         result: &'a str,
     ) -> BoxFuture<'a, Result<Verdict, VerifyError>>;
+
+    /// The same check run in `dir` (edit mode points a command at the scratch copy the edits
+    /// landed in); `None` for checks that read only the result.
+    fn in_dir(&self, dir: &Path) -> Option<Arc<dyn Verifier>> {
+        let _ = dir;
+        None
+    }
 }
 
 /// Runs a shell command; it passes when the command exits with status 0 within the timeout.
@@ -91,7 +99,11 @@ impl Verifier for CommandVerifier {
     ) -> BoxFuture<'a, Result<Verdict, VerifyError>> {
         let this = self.clone();
         let (problem, result) = (problem.to_owned(), result.to_owned());
-        Box::pin(crate::pipeline::on_thread(move || this.run(&problem, &result)))
+        Box::pin(crate::on_thread(move || this.run(&problem, &result)))
+    }
+
+    fn in_dir(&self, dir: &Path) -> Option<Arc<dyn Verifier>> {
+        Some(Arc::new(CommandVerifier { dir: Some(dir.to_path_buf()), ..self.clone() }))
     }
 }
 
@@ -119,6 +131,8 @@ impl CommandVerifier {
         if let Some(dir) = &self.dir {
             command.current_dir(dir);
         }
+        // A group of its own, so that a timeout stops everything the command started.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn().map_err(|e| fail(format!("starting sh: {e}")))?;
         if let Some(mut stdin) = child.stdin.take() {
             // A command that does not read its input closes the pipe early: not a failure.
@@ -129,6 +143,7 @@ impl CommandVerifier {
             match child.try_wait().map_err(|e| fail(e.to_string()))? {
                 Some(status) => break Some(status),
                 None if started.elapsed() >= self.timeout => {
+                    kill_group(child.id());
                     let _ = child.kill();
                     let _ = child.wait();
                     break None;
@@ -154,6 +169,16 @@ impl CommandVerifier {
             ),
         })
     }
+}
+
+/// Sends SIGKILL to the process group `leader` leads (through kill(1): this crate has no
+/// unsafe code to call the system directly).
+fn kill_group(leader: u32) {
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{leader}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 struct RemoveOnDrop(PathBuf);
@@ -452,28 +477,8 @@ impl std::fmt::Debug for JudgeVerifier {
     }
 }
 
-const JUDGE_SYSTEM: &str = "You check another engineer's work. You see the problem and the \
-result, not the material it was made from. Decide whether the result correctly and completely \
-does what the problem asks; when you are not sure, it does not pass. Answer with a JSON object.";
-
-/// The JSON a model answers a yes-or-no question with: `{FIELD: bool, "reason": text}`.
-pub(crate) fn yes_no_schema(field: &str) -> Value {
-    serde_json::json!({
-        "type": "object",
-        "properties": {
-            field: {"type": "boolean"},
-            "reason": {"type": "string", "maxLength": 300}
-        },
-        "required": [field, "reason"],
-        "additionalProperties": false
-    })
-}
-
-/// The answer and reason of a [`yes_no_schema`] reply; `None` when it is not in that form.
-pub(crate) fn yes_no(content: &str, field: &str) -> Option<(bool, String)> {
-    let value = serde_json::from_str::<Value>(content).ok()?;
-    Some((value[field].as_bool()?, value["reason"].as_str()?.to_owned()))
-}
+/// The judge's question: does the result pass?
+const PASSES: YesNo = YesNo { name: "verdict", field: "passed" };
 
 impl Verifier for JudgeVerifier {
     fn describe(&self) -> String {
@@ -486,21 +491,10 @@ impl Verifier for JudgeVerifier {
         result: &'a str,
     ) -> BoxFuture<'a, Result<Verdict, VerifyError>> {
         Box::pin(async move {
-            let request = ChatRequest {
-                messages: vec![
-                    Message::system(JUDGE_SYSTEM),
-                    Message::user(format!(
-                        "Problem:\n{problem}\n\nResult:\n{result}\n\nDoes the result pass?"
-                    )),
-                ],
-                max_tokens: Some(256),
-                temperature: Some(0.0),
-                response_format: Some(ResponseFormat::JsonSchema {
-                    name: "verdict".into(),
-                    schema: yes_no_schema("passed"),
-                }),
-                ..ChatRequest::default()
-            };
+            let request = PASSES.request(
+                prompts::JUDGE_SYSTEM,
+                format!("Problem:\n{problem}\n\nResult:\n{result}\n\nDoes the result pass?"),
+            );
             let started = Instant::now();
             let response = self.model.chat(request).await.map_err(|err| VerifyError {
                 verifier: self.describe(),
@@ -514,10 +508,7 @@ impl Verifier for JudgeVerifier {
                 latency_ms: started.elapsed().as_secs_f64() * 1000.0,
                 external: self.model.info().external,
             };
-            let (passed, reason) = yes_no(&response.content, "passed").unwrap_or((
-                false,
-                format!("the judge did not answer in the expected form: {}", response.content),
-            ));
+            let (passed, reason) = PASSES.read(&response.content, "the judge");
             Ok(Verdict { passed, evidence: reason, spent: Some(spent) })
         })
     }
@@ -536,7 +527,7 @@ fn tail(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block_on;
+    use crate::testing::block_on;
 
     fn command(text: &str, timeout: u64) -> CommandVerifier {
         CommandVerifier { command: text.into(), timeout: Duration::from_secs(timeout), dir: None }
@@ -565,6 +556,28 @@ mod tests {
         assert!(!verdict.passed);
         assert!(verdict.evidence.contains("did not finish within 1 s"), "{verdict:?}");
         assert!(verdict.evidence.contains("started"), "{verdict:?}");
+    }
+
+    #[test]
+    fn a_timeout_stops_what_the_command_started_too() {
+        let dir = std::env::temp_dir().join(format!("aimos-verify-test-{}", crate::ids::new_id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let verifier = CommandVerifier {
+            command: "sleep 60 & echo $! > child.pid; wait".into(),
+            timeout: Duration::from_secs(1),
+            dir: None,
+        };
+        let verifier = verifier.in_dir(&dir).expect("a command runs in a folder");
+        let verdict = block_on(verifier.verify("q", "r")).expect("runs");
+        assert!(!verdict.passed);
+        let pid = std::fs::read_to_string(dir.join("child.pid")).expect("the command ran in dir");
+        std::thread::sleep(Duration::from_millis(200));
+        // Gone, or a zombie waiting for whoever adopted it to reap it.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        let alive = stat
+            .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|rest| !rest.starts_with('Z')));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!alive, "the command's child {} outlived the timeout", pid.trim());
     }
 
     #[test]

@@ -408,7 +408,7 @@ async fn pipeline(
     }
     let task = task(&chat, &call.model)?;
     let limits = call.state.limits;
-    let run_id = aimos_core::pipeline::new_id();
+    let run_id = aimos_core::ids::new_id();
     // A cascade escalates when the smart model, judging the problem and the result only,
     // finds the result wanting.
     let verifier = (strategy == Strategy::Cascade).then(|| {

@@ -43,13 +43,13 @@ pub fn create(
     }
     let secret = new_secret();
     let record = KeyRecord {
-        id: aimos_core::pipeline::new_id(),
+        id: aimos_core::ids::new_id(),
         name: name.to_owned(),
         hash: hash_secret(&secret),
         budget_usd,
         spent_usd: 0.0,
         rpm,
-        created_at: aimos_core::pipeline::now_rfc3339(),
+        created_at: aimos_core::ids::now_rfc3339(),
         revoked_at: None,
     };
     store.create_key(&record).map_err(|err| err.to_string())?;

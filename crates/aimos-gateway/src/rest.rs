@@ -115,7 +115,7 @@ pub async fn feedback(
         passed: feedback.passed,
         source: "api".into(),
         note: feedback.note,
-        created_at: aimos_core::pipeline::now_rfc3339(),
+        created_at: aimos_core::ids::now_rfc3339(),
     };
     let store = state.store.clone();
     // The outcome counts for the insight, for calibration and for `auto`; an insight that

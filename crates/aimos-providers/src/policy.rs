@@ -30,7 +30,8 @@ impl Default for Timeouts {
     }
 }
 
-/// Bounded retries with exponential backoff and full jitter.
+/// Bounded retries with exponential backoff and jitter: each pause is drawn between half its
+/// ceiling and the ceiling ("equal jitter"), so retries spread out but never come at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first try (0: try once).
@@ -60,7 +61,7 @@ impl RetryPolicy {
         }
         let exp = self.initial_backoff.saturating_mul(1 << retry.saturating_sub(1).min(20));
         let ceiling = exp.min(self.max_backoff);
-        // Full jitter between half the ceiling and the ceiling keeps retries apart without
+        // A pause between half the ceiling and the ceiling keeps retries apart without
         // letting one come back at once.
         ceiling.mul_f64(0.5 + 0.5 * jitter())
     }

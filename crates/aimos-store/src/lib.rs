@@ -39,7 +39,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -163,6 +163,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outcomes_insight ON outcomes (insight_id);
     ALTER TABLE runs ADD COLUMN shadow_of TEXT;
+    "#,
+    // 7: edit mode's patch and the files it changes (a JSON list).
+    r#"
+    ALTER TABLE runs ADD COLUMN patch TEXT;
+    ALTER TABLE runs ADD COLUMN files_changed TEXT NOT NULL DEFAULT '[]';
     "#,
 ];
 
@@ -366,7 +371,7 @@ fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual, savings, latency_ms, context_tokens, verified, shadow_of";
+     cost_usd, counterfactual, savings, latency_ms, context_tokens, verified, shadow_of, patch, files_changed";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -388,6 +393,8 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         context_tokens: row.get::<_, i64>(14)? as u64,
         verified: row.get(15)?,
         shadow_of: row.get(16)?,
+        patch: row.get(17)?,
+        files_changed: from_json(18, &row.get::<_, String>(18)?)?,
     })
 }
 
@@ -514,7 +521,7 @@ impl Store for SqliteStore {
             RunStatus::Failed => "failed",
         };
         tx.execute(
-            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
+            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
             params![
                 run.id,
                 run.created_at,
@@ -533,6 +540,8 @@ impl Store for SqliteStore {
                 run.context_tokens as i64,
                 run.verified,
                 run.shadow_of,
+                run.patch,
+                json_list(&run.files_changed),
             ],
         )
         .map_err(self.err())?;
@@ -778,7 +787,7 @@ impl Store for SqliteStore {
             .connection()
             .execute(
                 "UPDATE keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                params![name, aimos_core::pipeline::now_rfc3339()],
+                params![name, aimos_core::ids::now_rfc3339()],
             )
             .map_err(self.err())?;
         Ok(changed > 0)
@@ -789,7 +798,7 @@ impl Store for SqliteStore {
             .execute(
                 "UPDATE insights SET invalidated_at = ?2, invalidated_reason = ?3 \
                  WHERE id = ?1 AND invalidated_at IS NULL",
-                params![id, aimos_core::pipeline::now_rfc3339(), reason],
+                params![id, aimos_core::ids::now_rfc3339(), reason],
             )
             .map_err(self.err())?;
         Ok(changed > 0)

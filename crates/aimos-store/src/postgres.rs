@@ -18,7 +18,7 @@ use aimos_core::{
 use postgres::{Client, NoTls, Row};
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 5;
+pub const PG_SCHEMA_VERSION: i64 = 6;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -138,6 +138,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outcomes_insight ON outcomes (insight_id);
     ALTER TABLE runs ADD COLUMN shadow_of TEXT;
     ALTER TABLE outcomes ADD COLUMN seq BIGSERIAL;
+    "#,
+    // Version 6: edit mode's patch and the files it changes (a JSON list).
+    r#"
+    ALTER TABLE runs ADD COLUMN patch TEXT;
+    ALTER TABLE runs ADD COLUMN files_changed TEXT NOT NULL DEFAULT '[]';
     "#,
 ];
 
@@ -395,7 +400,7 @@ fn insight_from_row(row: &Row) -> Result<Insight, postgres::Error> {
 }
 
 const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual::text, savings, latency_ms, context_tokens, verified, shadow_of";
+     cost_usd, counterfactual::text, savings, latency_ms, context_tokens, verified, shadow_of, patch, files_changed";
 
 /// A unit enum stored by its serde name (`consult`, `succeeded`, …); unknown names are the
 /// default's, never a failure to read the ledger.
@@ -433,6 +438,8 @@ fn run_from_row(row: &Row) -> Result<RunRecord, postgres::Error> {
         context_tokens: row.try_get::<_, i64>(14)? as u64,
         verified: row.try_get(15)?,
         shadow_of: row.try_get(16)?,
+        patch: row.try_get(17)?,
+        files_changed: serde_json::from_str(&row.try_get::<_, String>(18)?).unwrap_or_default(),
     })
 }
 
@@ -563,7 +570,7 @@ impl Store for PgStore {
             };
             let mut tx = client.transaction()?;
             tx.execute(
-                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17)", RUN_COLUMNS.replace("::text", "")),
+                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18, $19)", RUN_COLUMNS.replace("::text", "")),
                 &[
                     &run.id,
                     &run.created_at,
@@ -582,6 +589,8 @@ impl Store for PgStore {
                     &(run.context_tokens as i64),
                     &run.verified,
                     &run.shadow_of,
+                    &run.patch,
+                    &crate::json_list(&run.files_changed),
                 ],
             )?;
             let insert = tx.prepare(
@@ -818,7 +827,7 @@ impl Store for PgStore {
 
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_owned();
-        let now = aimos_core::pipeline::now_rfc3339();
+        let now = aimos_core::ids::now_rfc3339();
         self.with(move |client| {
             let changed = client.execute(
                 "UPDATE keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
@@ -829,7 +838,7 @@ impl Store for PgStore {
     }
     fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         let (id, reason) = (id.to_owned(), reason.to_owned());
-        let now = aimos_core::pipeline::now_rfc3339();
+        let now = aimos_core::ids::now_rfc3339();
         self.with(move |client| {
             let changed = client.execute(
                 "UPDATE insights SET invalidated_at = $2, invalidated_reason = $3 \

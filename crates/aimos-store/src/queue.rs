@@ -5,6 +5,9 @@
 //! being written. A full queue makes `record_run` wait (it never drops a run), and
 //! [`LedgerQueue::close`] writes everything queued before it returns: a graceful shutdown
 //! loses nothing. Insights are never queued: a paid-for consultation is stored at once.
+//!
+//! Reading back: `run(id)` finds a run still queued; `runs()` and `stats()` read the store
+//! underneath, so they see a run only once it is written.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};

@@ -5,6 +5,7 @@
 mod chat;
 mod distill;
 mod eval;
+mod fix;
 mod gateway;
 mod models;
 mod remote;

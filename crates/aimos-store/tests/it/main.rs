@@ -104,6 +104,11 @@ fn run(id: &str, insight_id: Option<&str>) -> RunRecord {
         context_tokens: 20_000,
         verified: Some(true),
         shadow_of: None,
+        patch: Some(
+            "diff --git a/src/a.rs b/src/a.rs\n--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1 +1 @@\n-x\n+y\n"
+                .into(),
+        ),
+        files_changed: vec!["src/a.rs".into()],
     }
 }
 
@@ -285,6 +290,7 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
              ALTER TABLE insights DROP COLUMN invalidated_at; \
              ALTER TABLE insights DROP COLUMN invalidated_reason; DROP TABLE calibrations; \
              DROP INDEX outcomes_insight; ALTER TABLE runs DROP COLUMN shadow_of; \
+             ALTER TABLE runs DROP COLUMN patch; ALTER TABLE runs DROP COLUMN files_changed; \
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");

@@ -1,0 +1,197 @@
+//! Edit mode's attempt loop: the executor answers with search/replace edits, they land in the
+//! run's scratch copy of the tree, the check runs there, and a failure goes back to the same
+//! executor with its edits and the end of the check's output — up to `EditOptions::attempts`
+//! times. A block that does not apply goes back once, with the nearest lines of its file. The
+//! format, the matching and the scratch copy are aimos-context's (`edit`, `workspace`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aimos_context::Workspace;
+use aimos_context::edit;
+use aimos_context::workspace::{Applied, Patch};
+
+use super::execute::Execution;
+use super::{Call, Pipeline, PipelineError, RunOptions, digest, ms, redact_request};
+use crate::chat::Message;
+use crate::prompts;
+use crate::run::{RunRecord, Step, StepKind};
+use crate::verify::{Verdict, Verifier};
+
+/// Edit mode: the work is a change to files, checked in a scratch copy.
+#[derive(Debug, Clone)]
+pub struct EditOptions {
+    /// The context paths as the user named them; the scratch copy holds their common folder.
+    pub roots: Vec<PathBuf>,
+    /// The folder those paths are relative to.
+    pub cwd: PathBuf,
+    /// Tries each executor gets, each after the last one's check failed.
+    pub attempts: u32,
+}
+
+impl Default for EditOptions {
+    fn default() -> Self {
+        EditOptions { roots: Vec::new(), cwd: PathBuf::from("."), attempts: 2 }
+    }
+}
+
+/// Lines of a failed check's output the executor reads on its next try.
+const FEEDBACK_CHARS: usize = 1500;
+
+/// Where an attempt loop ended.
+pub(super) struct Edited {
+    /// The executor's last answer, whose edits make `patch` (after any repair).
+    pub call: Call,
+    pub patch: Patch,
+    /// The last check's verdict; `None` when the run has no check and the edits landed.
+    pub verdict: Option<Verdict>,
+}
+
+impl Pipeline {
+    /// Runs `execution` in edit mode up to `attempts` times in `workspace`, checking each patch
+    /// with `verifier` there; returns the last attempt.
+    pub(super) async fn edit_phase(
+        &self,
+        workspace: &mut Workspace,
+        execution: Execution<'_>,
+        options: &RunOptions,
+        record: &mut RunRecord,
+    ) -> Result<Edited, PipelineError> {
+        let attempts = options.edit.as_ref().map_or(1, |e| e.attempts.max(1));
+        let verifier: Option<Arc<dyn Verifier>> = options
+            .verifier
+            .as_ref()
+            .map(|v| v.in_dir(workspace.root()).unwrap_or_else(|| Arc::clone(v)));
+        let base_note = execution.note.clone();
+        let mut feedback: Option<String> = None;
+        let mut last = None;
+        for attempt in 1..=attempts {
+            workspace.reset().map_err(PipelineError::Workspace)?;
+            let mut note = format!("edit attempt {attempt}/{attempts}");
+            if let Some(base) = &base_note {
+                note = format!("{base}; {note}");
+            }
+            let this = Execution {
+                note: Some(note),
+                feedback: feedback.as_deref(),
+                on_delta: None,
+                ..execution.clone()
+            };
+            let call = self.execute_phase(this, options).await?;
+            record.steps.push(call.step.clone());
+            let (call, problems) = self
+                .land(workspace, execution.role, execution.model, call, options, record)
+                .await?;
+            let patch = workspace.patch().map_err(PipelineError::Workspace)?;
+            let verdict = if patch.files.is_empty() {
+                let why = if problems.is_empty() {
+                    "the answer held no search/replace block".to_owned()
+                } else {
+                    problems.join("\n")
+                };
+                let verdict = Verdict::new(false, format!("no edit applied: {why}"));
+                record.steps.push(Step::stage(
+                    StepKind::Verify,
+                    0.0,
+                    digest(&call.response.content),
+                    format!("failed: no edit applied: {}", first_line(&why)),
+                ));
+                Some(verdict)
+            } else {
+                match &verifier {
+                    Some(verifier) => Some(
+                        self.verify_phase(&**verifier, execution.task, &patch.diff, record).await?,
+                    ),
+                    None => None,
+                }
+            };
+            let passed = verdict.as_ref().is_none_or(|v| v.passed);
+            if !passed {
+                let evidence = verdict.as_ref().map(|v| tail(&v.evidence)).unwrap_or_default();
+                feedback = Some(format!(
+                    "Your previous answer:\n{}\n\nIt was checked{} and failed:\n{evidence}\n\n\
+                     Write new edits against the files as shown above (your previous edits were \
+                     undone).",
+                    call.response.content.trim(),
+                    verifier
+                        .as_ref()
+                        .map(|v| format!(" by `{}`", v.describe()))
+                        .unwrap_or_default(),
+                ));
+            }
+            last = Some(Edited { call, patch, verdict });
+            if passed {
+                break;
+            }
+        }
+        Ok(last.expect("the loop runs at least once: attempts is at least 1"))
+    }
+
+    /// Applies the edits of `call`'s answer; blocks that do not apply go back to the model once
+    /// with the reasons (a second `execute` step). Returns the call whose answer stands and
+    /// what still did not apply.
+    async fn land(
+        &self,
+        workspace: &mut Workspace,
+        role: &'static str,
+        model: &dyn crate::Model,
+        call: Call,
+        options: &RunOptions,
+        record: &mut RunRecord,
+    ) -> Result<(Call, Vec<String>), PipelineError> {
+        let parsed = edit::parse(&call.response.content);
+        let applied = workspace.apply(&parsed.edits).map_err(PipelineError::Workspace)?;
+        let mut problems = misses(&parsed.problems, &applied);
+        if problems.is_empty() {
+            return Ok((call, problems));
+        }
+        let started = std::time::Instant::now();
+        let mut request = crate::chat::ChatRequest {
+            messages: vec![
+                Message::system(prompts::EDITOR_SYSTEM),
+                Message::user(format!(
+                    "You wrote these edits:\n{}\n\nSome of them did not apply:\n{}\n\n\
+                     Write corrected blocks for those only, with each SEARCH part copied \
+                     exactly from the file.",
+                    call.response.content.trim(),
+                    problems.join("\n\n")
+                )),
+            ],
+            max_tokens: Some(options.max_result_tokens),
+            temperature: Some(0.0),
+            ..crate::chat::ChatRequest::default()
+        };
+        let redactions = redact_request(&mut request, options.redact, model).count() as u64;
+        let note = format!("repair of {} block(s) that did not apply", problems.len());
+        let mut repair =
+            self.call(role, model, request, StepKind::Execute, Some(note), None).await?;
+        repair.step.redactions = redactions;
+        repair.step.latency_ms = ms(started.elapsed());
+        record.steps.push(repair.step.clone());
+        let reparsed = edit::parse(&repair.response.content);
+        let reapplied = workspace.apply(&reparsed.edits).map_err(PipelineError::Workspace)?;
+        problems = misses(&reparsed.problems, &reapplied);
+        let mut joined = call;
+        joined.response.content =
+            format!("{}\n\n{}", joined.response.content.trim_end(), repair.response.content);
+        Ok((joined, problems))
+    }
+}
+
+/// Every block that did not parse or apply, in words for the model.
+fn misses(problems: &[String], applied: &Applied) -> Vec<String> {
+    problems.iter().cloned().chain(applied.failed.iter().map(|f| f.reason.clone())).collect()
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// The end of a check's output, where the failure is.
+fn tail(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= FEEDBACK_CHARS {
+        return text.to_owned();
+    }
+    text.chars().skip(count - FEEDBACK_CHARS).collect()
+}
