@@ -10,13 +10,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aimos_core::{
-    Calibration, Cost, Counterfactual, Exposure, Insight, InsightDraft, Invalidation, KeyRecord,
-    ModelUsage, Outcome, OutcomePoint, RunRecord, RunStatus, Stats, Step, Store, StoreError,
-    Totals,
+    Calibration, Cost, Exposure, Insight, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunRecord,
+    RunStatus, Stats, Store, StoreError, Totals,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
+use crate::rows::{INSIGHT_COLUMNS, INSIGHT_SELECT, KEY_COLUMNS};
+
 pub mod queue;
+mod rows;
 pub use queue::LedgerQueue;
 
 #[cfg(feature = "postgres")]
@@ -171,21 +173,6 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-const KEY_COLUMNS: &str = "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at";
-
-fn key_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
-    Ok(KeyRecord {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        hash: row.get(2)?,
-        budget_usd: row.get(3)?,
-        spent_usd: row.get(4)?,
-        rpm: row.get::<_, Option<i64>>(5)?.map(|r| r.clamp(0, u32::MAX as i64) as u32),
-        created_at: row.get(6)?,
-        revoked_at: row.get(7)?,
-    })
-}
-
 /// The default store file: `$AIMOS_HOME/aimos.db`, else `$XDG_DATA_HOME/aimos/aimos.db`
 /// (`~/.local/share/aimos/aimos.db`).
 pub fn default_path() -> Option<PathBuf> {
@@ -302,7 +289,53 @@ fn classify(location: &str, err: rusqlite::Error) -> StoreError {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             StoreError::Corrupt { location, message: err.to_string() }
         }
-        _ => StoreError::Backend { location, message: err.to_string() },
+        _ => match &err {
+            rusqlite::Error::FromSqlConversionFailure(_, _, inner)
+                if inner.is::<rows::BadRow>() =>
+            {
+                StoreError::Backend { location, message: inner.to_string() }
+            }
+            _ => StoreError::Backend { location, message: err.to_string() },
+        },
+    }
+}
+
+/// Reads a row through the shared mapping (`rows.rs`); a bad row travels as a rusqlite error
+/// that [`classify`] turns back into its own message.
+fn mapped<T>(
+    read: impl Fn(&dyn rows::Cells) -> Result<T, rows::BadRow>,
+) -> impl Fn(&Row<'_>) -> rusqlite::Result<T> {
+    move |row: &Row<'_>| {
+        read(row).map_err(|bad| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, Box::new(bad))
+        })
+    }
+}
+
+impl rows::Cells for Row<'_> {
+    fn text(&self, idx: usize) -> Result<String, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
+    }
+    fn opt_text(&self, idx: usize) -> Result<Option<String>, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
+    }
+    fn int(&self, idx: usize) -> Result<i64, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
+    }
+    fn opt_int(&self, idx: usize) -> Result<Option<i64>, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
+    }
+    fn real(&self, idx: usize) -> Result<f64, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
+    }
+    fn opt_real(&self, idx: usize) -> Result<Option<f64>, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
+    }
+    fn flag(&self, idx: usize) -> Result<bool, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
+    }
+    fn opt_flag(&self, idx: usize) -> Result<Option<bool>, String> {
+        self.get(idx).map_err(|e: rusqlite::Error| e.to_string())
     }
 }
 
@@ -316,102 +349,6 @@ pub(crate) fn name_taken(location: &str, name: &str) -> StoreError {
 
 pub(crate) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(idx: usize, text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|err| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(err))
-    })
-}
-
-/// A unit enum stored by its serde name (`consult`, `succeeded`, …).
-fn from_name<T: serde::de::DeserializeOwned>(idx: usize, name: String) -> rusqlite::Result<T> {
-    from_json(idx, &serde_json::Value::String(name).to_string())
-}
-
-macro_rules! insight_columns {
-    () => {
-        "id, fingerprint, problem, brief, diagnosis, plan, key_facts, pitfalls, confidence, \
-         reasoning, smart_model, cost_usd, created_at, applied, succeeded, failed"
-    };
-}
-
-/// The columns an insight is written with (both backends).
-pub(crate) const INSIGHT_COLUMNS: &str = insight_columns!();
-
-/// The columns an insight is read from (both backends).
-pub(crate) const INSIGHT_SELECT: &str =
-    concat!(insight_columns!(), ", invalidated_at, invalidated_reason");
-
-fn insight_from_row(row: &Row<'_>) -> rusqlite::Result<Insight> {
-    Ok(Insight {
-        id: row.get(0)?,
-        fingerprint: row.get(1)?,
-        problem: row.get(2)?,
-        brief: row.get(3)?,
-        draft: InsightDraft {
-            diagnosis: row.get(4)?,
-            plan: from_json(5, &row.get::<_, String>(5)?)?,
-            key_facts: from_json(6, &row.get::<_, String>(6)?)?,
-            pitfalls: from_json(7, &row.get::<_, String>(7)?)?,
-            confidence: row.get(8)?,
-            reasoning: row.get(9)?,
-        },
-        smart_model: row.get(10)?,
-        cost: Cost { usd: row.get(11)? },
-        created_at: row.get(12)?,
-        applied: row.get::<_, i64>(13)? as u64,
-        succeeded: row.get::<_, i64>(14)? as u64,
-        failed: row.get::<_, i64>(15)? as u64,
-        invalidated: match row.get::<_, Option<String>>(16)? {
-            Some(at) => Some(Invalidation { at, reason: row.get(17)? }),
-            None => None,
-        },
-    })
-}
-
-const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual, savings, latency_ms, context_tokens, verified, shadow_of, patch, files_changed";
-
-fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    Ok(RunRecord {
-        id: row.get(0)?,
-        created_at: row.get(1)?,
-        strategy: from_name(2, row.get(2)?)?,
-        reason: row.get(3)?,
-        task_digest: row.get(4)?,
-        problem: row.get(5)?,
-        status: from_name(6, row.get(6)?)?,
-        result: row.get(7)?,
-        error: row.get(8)?,
-        insight_id: row.get(9)?,
-        cost: Cost { usd: row.get(10)? },
-        counterfactual: from_json::<Counterfactual>(11, &row.get::<_, String>(11)?)?,
-        savings: row.get(12)?,
-        latency_ms: row.get(13)?,
-        steps: Vec::new(),
-        context_tokens: row.get::<_, i64>(14)? as u64,
-        verified: row.get(15)?,
-        shadow_of: row.get(16)?,
-        patch: row.get(17)?,
-        files_changed: from_json(18, &row.get::<_, String>(18)?)?,
-    })
-}
-
-fn step_from_row(row: &Row<'_>) -> rusqlite::Result<Step> {
-    Ok(Step {
-        kind: from_name(0, row.get(0)?)?,
-        model: row.get(1)?,
-        prompt_tokens: row.get::<_, i64>(2)? as u64,
-        completion_tokens: row.get::<_, i64>(3)? as u64,
-        cost: Cost { usd: row.get(4)? },
-        latency_ms: row.get(5)?,
-        prompt_digest: row.get(6)?,
-        note: row.get(7)?,
-        context_tokens: row.get::<_, i64>(8)? as u64,
-        external: row.get(9)?,
-        redactions: row.get::<_, i64>(10)? as u64,
-    })
 }
 
 /// The words of `text` (letters, digits, `_`), each as `quote` makes it, joined by `or`: a
@@ -464,7 +401,7 @@ impl Store for SqliteStore {
         conn.query_row(
             &format!("SELECT {INSIGHT_SELECT} FROM insights WHERE id = ?1"),
             [id],
-            insight_from_row,
+            mapped(rows::insight),
         )
         .optional()
         .map_err(self.err())
@@ -492,7 +429,7 @@ impl Store for SqliteStore {
                     ))
                     .map_err(self.err())?;
                 let rows = statement
-                    .query_map(params![query, limit, offset], insight_from_row)
+                    .query_map(params![query, limit, offset], mapped(rows::insight))
                     .map_err(self.err())?;
                 rows.collect::<Result<_, _>>().map_err(self.err())
             }
@@ -503,7 +440,7 @@ impl Store for SqliteStore {
                     ))
                     .map_err(self.err())?;
                 let rows = statement
-                    .query_map(params![limit, offset], insight_from_row)
+                    .query_map(params![limit, offset], mapped(rows::insight))
                     .map_err(self.err())?;
                 rows.collect::<Result<_, _>>().map_err(self.err())
             }
@@ -521,7 +458,7 @@ impl Store for SqliteStore {
             RunStatus::Failed => "failed",
         };
         tx.execute(
-            &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
+            &format!("INSERT INTO runs ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)", rows::RUN_FIELDS.join(", ")),
             params![
                 run.id,
                 run.created_at,
@@ -573,18 +510,22 @@ impl Store for SqliteStore {
     fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
         let conn = self.connection();
         let run = conn
-            .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [id], run_from_row)
+            .query_row(
+                &format!("SELECT {} FROM runs WHERE id = ?1", rows::run_select("counterfactual")),
+                [id],
+                mapped(rows::run),
+            )
             .optional()
             .map_err(self.err())?;
         let Some(mut run) = run else { return Ok(None) };
         let mut statement = conn
-            .prepare(
-                "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
-                 context_tokens, external, redactions FROM steps WHERE run_id = ?1 ORDER BY idx",
-            )
+            .prepare(&format!(
+                "SELECT {} FROM steps WHERE run_id = ?1 ORDER BY idx",
+                rows::STEP_SELECT
+            ))
             .map_err(self.err())?;
         run.steps = statement
-            .query_map([id], step_from_row)
+            .query_map([id], mapped(|row| rows::step(row, id)))
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
@@ -700,7 +641,7 @@ impl Store for SqliteStore {
                 "SELECT {INSIGHT_SELECT} FROM insights WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 20"
             ))
             .map_err(self.err())?;
-        let rows = statement.query_map([fingerprint], insight_from_row).map_err(self.err())?;
+        let rows = statement.query_map([fingerprint], mapped(rows::insight)).map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
@@ -754,7 +695,11 @@ impl Store for SqliteStore {
 
     fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>, StoreError> {
         self.connection()
-            .query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE hash = ?1"), [hash], key_row)
+            .query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM keys WHERE hash = ?1"),
+                [hash],
+                mapped(rows::key),
+            )
             .optional()
             .map_err(self.err())
     }
@@ -765,7 +710,7 @@ impl Store for SqliteStore {
             .prepare(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created_at, name"))
             .map_err(self.err())?;
         let keys = statement
-            .query_map([], key_row)
+            .query_map([], mapped(rows::key))
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
@@ -807,26 +752,15 @@ impl Store for SqliteStore {
     fn outcome_points(&self, limit: usize) -> Result<Vec<OutcomePoint>, StoreError> {
         let conn = self.connection();
         let mut statement = conn
-            .prepare(
-                "SELECT o.insight_id, o.run_id, i.smart_model, i.confidence, o.passed, o.source, o.created_at \
-                 FROM outcomes o JOIN insights i ON i.id = o.insight_id \
-                 ORDER BY o.created_at DESC, o.rowid DESC LIMIT ?1",
-            )
+            .prepare(&format!(
+                "SELECT {} FROM outcomes o JOIN insights i ON i.id = o.insight_id \
+                     ORDER BY o.created_at DESC, o.rowid DESC LIMIT ?1",
+                rows::OUTCOME_POINT_SELECT
+            ))
             .map_err(self.err())?;
-        let rows = statement
-            .query_map([limit as i64], |row| {
-                Ok(OutcomePoint {
-                    insight_id: row.get(0)?,
-                    run_id: row.get(1)?,
-                    smart_model: row.get(2)?,
-                    confidence: row.get(3)?,
-                    passed: row.get(4)?,
-                    source: row.get(5)?,
-                    created_at: row.get(6)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        let found =
+            statement.query_map([limit as i64], mapped(rows::outcome_point)).map_err(self.err())?;
+        found.collect::<Result<_, _>>().map_err(self.err())
     }
 
     fn put_calibration(&self, c: &Calibration) -> Result<(), StoreError> {
@@ -845,22 +779,12 @@ impl Store for SqliteStore {
     fn calibrations(&self) -> Result<Vec<Calibration>, StoreError> {
         let conn = self.connection();
         let mut statement = conn
-            .prepare(
-                "SELECT smart_model, slope, intercept, points, fitted_at FROM calibrations \
-                 ORDER BY smart_model",
-            )
+            .prepare(&format!(
+                "SELECT {} FROM calibrations ORDER BY smart_model",
+                rows::CALIBRATION_SELECT
+            ))
             .map_err(self.err())?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok(Calibration {
-                    smart_model: row.get(0)?,
-                    slope: row.get(1)?,
-                    intercept: row.get(2)?,
-                    points: row.get::<_, i64>(3)? as u64,
-                    fitted_at: row.get(4)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        let found = statement.query_map([], mapped(rows::calibration)).map_err(self.err())?;
+        found.collect::<Result<_, _>>().map_err(self.err())
     }
 }

@@ -11,9 +11,8 @@ use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use aimos_core::{
-    Calibration, Cost, Counterfactual, Exposure, Insight, InsightDraft, Invalidation, KeyRecord,
-    ModelUsage, Outcome, OutcomePoint, RunRecord, RunStatus, Stats, Step, Store, StoreError,
-    Totals,
+    Calibration, Cost, Exposure, Insight, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunRecord,
+    RunStatus, Stats, Store, StoreError, Totals,
 };
 use postgres::{Client, NoTls, Row};
 
@@ -273,7 +272,7 @@ impl PgStore {
     /// Runs `f` on a pooled connection and waits for its answer.
     fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error> + Send + 'static,
+        f: impl FnOnce(&mut Conn) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = sync_channel(1);
         let job: Job = Box::new(move |client| {
@@ -284,7 +283,10 @@ impl PgStore {
             return Err(self.backend("the connection pool has stopped"));
         }
         match answer.recv() {
-            Ok(result) => result.map_err(|err| self.classify(&err)),
+            Ok(result) => result.map_err(|failure| match failure {
+                Failure::Db(err) => self.classify(&err),
+                Failure::Row(bad) => self.backend(&bad.to_string()),
+            }),
             Err(_) => Err(self.backend("the connection was lost during the query")),
         }
     }
@@ -366,130 +368,78 @@ fn migrate(client: &mut Client, location: &str) -> Result<(), StoreError> {
     tx.commit().map_err(fail)
 }
 
-use crate::{INSIGHT_COLUMNS, INSIGHT_SELECT};
+use crate::rows::{self, BadRow, INSIGHT_COLUMNS, INSIGHT_SELECT, KEY_COLUMNS};
 
-fn list(text: &str) -> Result<Vec<String>, postgres::Error> {
-    Ok(serde_json::from_str(text).unwrap_or_default())
+/// Why a job on a connection failed: the database, or a row the shared mapping cannot read.
+#[derive(Debug)]
+enum Failure {
+    Db(postgres::Error),
+    Row(BadRow),
 }
 
-fn insight_from_row(row: &Row) -> Result<Insight, postgres::Error> {
-    Ok(Insight {
-        id: row.try_get(0)?,
-        fingerprint: row.try_get(1)?,
-        problem: row.try_get(2)?,
-        brief: row.try_get(3)?,
-        draft: InsightDraft {
-            diagnosis: row.try_get(4)?,
-            plan: list(row.try_get(5)?)?,
-            key_facts: list(row.try_get(6)?)?,
-            pitfalls: list(row.try_get(7)?)?,
-            confidence: row.try_get(8)?,
-            reasoning: row.try_get(9)?,
-        },
-        smart_model: row.try_get(10)?,
-        cost: Cost { usd: row.try_get(11)? },
-        created_at: row.try_get(12)?,
-        applied: row.try_get::<_, i64>(13)? as u64,
-        succeeded: row.try_get::<_, i64>(14)? as u64,
-        failed: row.try_get::<_, i64>(15)? as u64,
-        invalidated: match row.try_get::<_, Option<String>>(16)? {
-            Some(at) => Some(Invalidation { at, reason: row.try_get(17)? }),
-            None => None,
-        },
-    })
+impl From<postgres::Error> for Failure {
+    fn from(err: postgres::Error) -> Failure {
+        Failure::Db(err)
+    }
 }
 
-const RUN_COLUMNS: &str = "id, created_at, strategy, reason, task_digest, problem, status, result, error, insight_id, \
-     cost_usd, counterfactual::text, savings, latency_ms, context_tokens, verified, shadow_of, patch, files_changed";
-
-/// A unit enum stored by its serde name (`consult`, `succeeded`, …); unknown names are the
-/// default's, never a failure to read the ledger.
-fn by_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+impl From<BadRow> for Failure {
+    fn from(bad: BadRow) -> Failure {
+        Failure::Row(bad)
+    }
 }
 
-fn run_from_row(row: &Row) -> Result<RunRecord, postgres::Error> {
-    let counterfactual: String = row.try_get(11)?;
-    Ok(RunRecord {
-        id: row.try_get(0)?,
-        created_at: row.try_get(1)?,
-        strategy: by_name(row.try_get(2)?).unwrap_or(aimos_core::Strategy::Consult),
-        reason: row.try_get(3)?,
-        task_digest: row.try_get(4)?,
-        problem: row.try_get(5)?,
-        status: by_name(row.try_get(6)?).unwrap_or(RunStatus::Failed),
-        result: row.try_get(7)?,
-        error: row.try_get(8)?,
-        insight_id: row.try_get(9)?,
-        cost: Cost { usd: row.try_get(10)? },
-        counterfactual: serde_json::from_str::<Counterfactual>(&counterfactual).unwrap_or(
-            Counterfactual {
-                model: String::new(),
-                cost: Cost::default(),
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                latency_ms: 0.0,
-                latency_measured: false,
-            },
-        ),
-        savings: row.try_get(12)?,
-        latency_ms: row.try_get(13)?,
-        steps: Vec::new(),
-        context_tokens: row.try_get::<_, i64>(14)? as u64,
-        verified: row.try_get(15)?,
-        shadow_of: row.try_get(16)?,
-        patch: row.try_get(17)?,
-        files_changed: serde_json::from_str(&row.try_get::<_, String>(18)?).unwrap_or_default(),
-    })
+impl rows::Cells for Row {
+    fn text(&self, idx: usize) -> Result<String, String> {
+        self.try_get(idx).map_err(|e: postgres::Error| e.to_string())
+    }
+    fn opt_text(&self, idx: usize) -> Result<Option<String>, String> {
+        self.try_get(idx).map_err(|e: postgres::Error| e.to_string())
+    }
+    fn int(&self, idx: usize) -> Result<i64, String> {
+        self.try_get::<_, i64>(idx)
+            .or_else(|_| self.try_get::<_, i32>(idx).map(i64::from))
+            .map_err(|e| e.to_string())
+    }
+    fn opt_int(&self, idx: usize) -> Result<Option<i64>, String> {
+        self.try_get::<_, Option<i64>>(idx)
+            .or_else(|_| self.try_get::<_, Option<i32>>(idx).map(|n| n.map(i64::from)))
+            .map_err(|e| e.to_string())
+    }
+    fn real(&self, idx: usize) -> Result<f64, String> {
+        self.try_get(idx).map_err(|e: postgres::Error| e.to_string())
+    }
+    fn opt_real(&self, idx: usize) -> Result<Option<f64>, String> {
+        self.try_get(idx).map_err(|e: postgres::Error| e.to_string())
+    }
+    fn flag(&self, idx: usize) -> Result<bool, String> {
+        self.try_get(idx).map_err(|e: postgres::Error| e.to_string())
+    }
+    fn opt_flag(&self, idx: usize) -> Result<Option<bool>, String> {
+        self.try_get(idx).map_err(|e: postgres::Error| e.to_string())
+    }
 }
 
-fn step_from_row(row: &Row) -> Result<Step, postgres::Error> {
-    Ok(Step {
-        kind: by_name(row.try_get(0)?).unwrap_or(aimos_core::StepKind::Execute),
-        model: row.try_get(1)?,
-        prompt_tokens: row.try_get::<_, i64>(2)? as u64,
-        completion_tokens: row.try_get::<_, i64>(3)? as u64,
-        cost: Cost { usd: row.try_get(4)? },
-        latency_ms: row.try_get(5)?,
-        prompt_digest: row.try_get(6)?,
-        note: row.try_get(7)?,
-        context_tokens: row.try_get::<_, i64>(8)? as u64,
-        external: row.try_get(9)?,
-        redactions: row.try_get::<_, i64>(10)? as u64,
-    })
+/// Every row through `read`, stopping at the first bad one.
+fn all<T>(
+    rows: &[Row],
+    read: impl Fn(&dyn rows::Cells) -> Result<T, BadRow>,
+) -> Result<Vec<T>, Failure> {
+    rows.iter().map(|row| read(row).map_err(Failure::Row)).collect()
 }
 
-const KEY_COLUMNS: &str = "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at";
-
-fn key_from_row(row: &Row) -> Result<KeyRecord, postgres::Error> {
-    Ok(KeyRecord {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        hash: row.try_get(2)?,
-        budget_usd: row.try_get(3)?,
-        spent_usd: row.try_get(4)?,
-        rpm: row.try_get::<_, Option<i64>>(5)?.map(|r| r.clamp(0, u32::MAX as i64) as u32),
-        created_at: row.try_get(6)?,
-        revoked_at: row.try_get(7)?,
-    })
-}
-
-fn load_run(client: &mut Conn, id: &str) -> Result<Option<RunRecord>, postgres::Error> {
-    let Some(row) =
-        client.query_opt(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"), &[&id])?
-    else {
+fn load_run(client: &mut Conn, id: &str) -> Result<Option<RunRecord>, Failure> {
+    let select =
+        format!("SELECT {} FROM runs WHERE id = $1", rows::run_select("counterfactual::text"));
+    let Some(row) = client.query_opt(&select, &[&id])? else {
         return Ok(None);
     };
-    let mut run = run_from_row(&row)?;
-    run.steps = client
-        .query(
-            "SELECT kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
-             context_tokens, external, redactions FROM steps WHERE run_id = $1 ORDER BY idx",
-            &[&id],
-        )?
-        .iter()
-        .map(step_from_row)
-        .collect::<Result<_, _>>()?;
+    let mut run = rows::run(&row)?;
+    let steps = client.query(
+        &format!("SELECT {} FROM steps WHERE run_id = $1 ORDER BY idx", rows::STEP_SELECT),
+        &[&id],
+    )?;
+    run.steps = all(&steps, |row| rows::step(row, id))?;
     Ok(Some(run))
 }
 
@@ -528,8 +478,9 @@ impl Store for PgStore {
         self.with(move |client| {
             client
                 .query_opt(&format!("SELECT {INSIGHT_SELECT} FROM insights WHERE id = $1"), &[&id])?
-                .map(|row| insight_from_row(&row))
+                .map(|row| rows::insight(&row))
                 .transpose()
+                .map_err(Failure::Row)
         })
     }
 
@@ -555,7 +506,7 @@ impl Store for PgStore {
                     &[&limit, &offset],
                 )?,
             };
-            rows.iter().map(insight_from_row).collect()
+            all(&rows, rows::insight)
         })
     }
 
@@ -570,7 +521,7 @@ impl Store for PgStore {
             };
             let mut tx = client.transaction()?;
             tx.execute(
-                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18, $19)", RUN_COLUMNS.replace("::text", "")),
+                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18, $19)", rows::RUN_FIELDS.join(", ")),
                 &[
                     &run.id,
                     &run.created_at,
@@ -617,7 +568,7 @@ impl Store for PgStore {
                     ],
                 )?;
             }
-            tx.commit()
+            Ok(tx.commit()?)
         })
     }
 
@@ -661,7 +612,7 @@ impl Store for PgStore {
                 "INSERT INTO outcomes (run_id, insight_id, passed, source, note, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 &[&outcome.run_id, &outcome.insight_id, &outcome.passed, &outcome.source, &outcome.note, &outcome.created_at],
             )?;
-            let insight = insight_from_row(&row)?;
+            let insight = rows::insight(&row)?;
             tx.commit()?;
             Ok(Some(insight))
         })
@@ -730,14 +681,11 @@ impl Store for PgStore {
     fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {
         let fingerprint = fingerprint.to_owned();
         self.with(move |client| {
-            client
-                .query(
-                    &format!("SELECT {INSIGHT_SELECT} FROM insights WHERE fingerprint = $1 ORDER BY id DESC LIMIT 20"),
-                    &[&fingerprint],
-                )?
-                .iter()
-                .map(insight_from_row)
-                .collect()
+            let found = client.query(
+                &format!("SELECT {INSIGHT_SELECT} FROM insights WHERE fingerprint = $1 ORDER BY id DESC LIMIT 20"),
+                &[&fingerprint],
+            )?;
+            all(&found, rows::insight)
         })
     }
 
@@ -798,18 +746,17 @@ impl Store for PgStore {
         self.with(move |client| {
             client
                 .query_opt(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE hash = $1"), &[&hash])?
-                .map(|row| key_from_row(&row))
+                .map(|row| rows::key(&row))
                 .transpose()
+                .map_err(Failure::Row)
         })
     }
 
     fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.with(|client| {
-            client
-                .query(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created_at, name"), &[])?
-                .iter()
-                .map(key_from_row)
-                .collect()
+            let found = client
+                .query(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created_at, name"), &[])?;
+            all(&found, rows::key)
         })
     }
 
@@ -821,7 +768,7 @@ impl Store for PgStore {
                 "UPDATE keys SET spent_usd = spent_usd + $2 WHERE id = $1 RETURNING spent_usd",
                 &[&id, &usd],
             )?;
-            row.try_get(0)
+            Ok(row.try_get(0)?)
         })
     }
 
@@ -852,25 +799,15 @@ impl Store for PgStore {
     fn outcome_points(&self, limit: usize) -> Result<Vec<OutcomePoint>, StoreError> {
         let limit = limit as i64;
         self.with(move |client| {
-            let rows = client.query(
-                "SELECT o.insight_id, o.run_id, i.smart_model, i.confidence, o.passed, o.source, o.created_at \
-                 FROM outcomes o JOIN insights i ON i.id = o.insight_id \
-                 ORDER BY o.created_at DESC, o.seq DESC LIMIT $1",
+            let found = client.query(
+                &format!(
+                    "SELECT {} FROM outcomes o JOIN insights i ON i.id = o.insight_id \
+                     ORDER BY o.created_at DESC, o.seq DESC LIMIT $1",
+                    rows::OUTCOME_POINT_SELECT
+                ),
                 &[&limit],
             )?;
-            rows.iter()
-                .map(|row| {
-                    Ok(OutcomePoint {
-                        insight_id: row.try_get(0)?,
-                        run_id: row.try_get(1)?,
-                        smart_model: row.try_get(2)?,
-                        confidence: row.try_get(3)?,
-                        passed: row.try_get(4)?,
-                        source: row.try_get(5)?,
-                        created_at: row.try_get(6)?,
-                    })
-                })
-                .collect()
+            all(&found, rows::outcome_point)
         })
     }
 
@@ -890,22 +827,14 @@ impl Store for PgStore {
 
     fn calibrations(&self) -> Result<Vec<Calibration>, StoreError> {
         self.with(move |client| {
-            let rows = client.query(
-                "SELECT smart_model, slope, intercept, points, fitted_at FROM calibrations \
-                 ORDER BY smart_model",
+            let found = client.query(
+                &format!(
+                    "SELECT {} FROM calibrations ORDER BY smart_model",
+                    rows::CALIBRATION_SELECT
+                ),
                 &[],
             )?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Calibration {
-                        smart_model: row.try_get(0)?,
-                        slope: row.try_get(1)?,
-                        intercept: row.try_get(2)?,
-                        points: row.try_get::<_, i64>(3)? as u64,
-                        fitted_at: row.try_get(4)?,
-                    })
-                })
-                .collect()
+            all(&found, rows::calibration)
         })
     }
 }

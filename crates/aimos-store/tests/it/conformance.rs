@@ -164,6 +164,53 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert!(store.key_by_hash("hash-of-ci").unwrap().unwrap().revoked_at.is_some());
 }
 
+/// Both stores read a row they cannot understand the same way: an error naming the table, the
+/// row and the column, never a default. `spoil` runs SQL on the store's database behind its back.
+pub fn bad_rows_are_errors_that_name_row_and_column(store: Arc<dyn Store>, spoil: &dyn Fn(&str)) {
+    store.record_run(&run("r1", None)).unwrap();
+    spoil("UPDATE runs SET strategy = 'fastest' WHERE id = 'r1'");
+    let err = store.run("r1").expect_err("an unknown strategy");
+    assert!(
+        err.to_string().contains("runs row r1, column strategy: unknown name `fastest`"),
+        "{err}"
+    );
+    let err = store.runs(10, 0).expect_err("the list holds the bad row");
+    assert!(err.to_string().contains("runs row r1, column strategy"), "{err}");
+
+    store.put_insight(&insight("0001", "a problem", "a diagnosis")).unwrap();
+    spoil("UPDATE insights SET plan = 'step one' WHERE id = '0001'");
+    let err = store.insight("0001").expect_err("a plan that is not JSON");
+    assert!(err.to_string().contains("insights row 0001, column plan: not valid JSON"), "{err}");
+
+    store.record_run(&run("r2", None)).unwrap();
+    spoil("UPDATE steps SET kind = 'dream' WHERE run_id = 'r2' AND idx = 1");
+    let err = store.run("r2").expect_err("an unknown step kind");
+    assert!(
+        err.to_string().contains("steps row of run r2, column kind: unknown name `dream`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_reads_bad_rows_as_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aimos.db");
+    let store = aimos_store::SqliteStore::open(&path).unwrap();
+    let spoil = |sql: &str| {
+        rusqlite::Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+    };
+    bad_rows_are_errors_that_name_row_and_column(Arc::new(store), &spoil);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_reads_bad_rows_as_errors() {
+    let db = crate::pg::Schema::new();
+    let store = aimos_store::PgStore::open(&db.url).unwrap();
+    let spoil = |sql: &str| db.client().batch_execute(sql).unwrap();
+    bad_rows_are_errors_that_name_row_and_column(Arc::new(store), &spoil);
+}
+
 #[test]
 fn sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
