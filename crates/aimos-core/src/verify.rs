@@ -216,22 +216,33 @@ impl Verifier for RegexVerifier {
 }
 
 /// Passes when the result is JSON (alone, or in the first fenced block) that a JSON Schema
-/// accepts. The schema may use `type`, `properties`, `required`, `additionalProperties`,
-/// `items`, `enum`, `const`, `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`,
-/// `minLength`, `maxLength`, `minItems`, `maxItems`, `pattern`, `anyOf`, `oneOf`, `allOf`, and
-/// annotations (`title`, `description`, `default`, `examples`, `format`, `$schema`, `$id`);
-/// anything else is refused when the verifier is made rather than silently ignored.
-#[derive(Debug, Clone)]
+/// accepts, as the `jsonschema` crate validates it (every keyword of the drafts up to 2020-12,
+/// `$ref` into the schema's own `$defs` included; numbers compare by value, so 1 is 1.0).
+/// Anything in the schema that is not a JSON Schema keyword is refused when the verifier is
+/// made rather than silently ignored, so every schema `aimos chat --json-schema` accepts is
+/// accepted here too, and more (`pattern`, `not`, …).
+#[derive(Clone)]
 pub struct SchemaVerifier {
-    schema: Value,
+    validator: Arc<jsonschema::Validator>,
     name: String,
 }
 
+impl std::fmt::Debug for SchemaVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaVerifier").field("name", &self.name).finish()
+    }
+}
+
 impl SchemaVerifier {
-    /// `name` says where the schema came from, for the ledger.
+    /// `name` says where the schema came from, for the ledger. A keyword that is not JSON
+    /// Schema's (a typo, say) is refused here rather than ignored, and so is a schema that
+    /// does not compile (a bad pattern, a `$ref` to nowhere); references outside the schema
+    /// are not fetched.
     pub fn new(name: &str, schema: Value) -> Result<SchemaVerifier, String> {
         check_keywords(&schema, "#")?;
-        Ok(SchemaVerifier { schema, name: name.to_owned() })
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|err| format!("the schema does not compile: {err}"))?;
+        Ok(SchemaVerifier { validator: Arc::new(validator), name: name.to_owned() })
     }
 }
 
@@ -247,9 +258,13 @@ impl Verifier for SchemaVerifier {
     ) -> BoxFuture<'a, Result<Verdict, VerifyError>> {
         let verdict = match json_in(result) {
             None => Verdict::new(false, "the result is not JSON (alone, or in a fenced block)"),
-            Some(value) => match validate(&self.schema, &value, "$") {
+            Some(value) => match self.validator.validate(&value) {
                 Ok(()) => Verdict::new(true, ""),
-                Err(why) => Verdict::new(false, format!("the JSON does not fit the schema: {why}")),
+                Err(err) => {
+                    let at = err.instance_path().to_string();
+                    let at = if at.is_empty() { "the top level".to_owned() } else { at };
+                    Verdict::new(false, format!("the JSON does not fit the schema at {at}: {err}"))
+                }
             },
         };
         Box::pin(std::future::ready(Ok(verdict)))
@@ -275,34 +290,104 @@ fn json_in(text: &str) -> Option<Value> {
     None
 }
 
+/// JSON Schema's keywords (draft 2020-12 and the older drafts' names): anything else in a schema
+/// is refused, so that a typo never passes as a constraint that is silently not checked.
 const SCHEMA_KEYWORDS: &[&str] = &[
-    "type",
-    "properties",
-    "required",
-    "additionalProperties",
-    "items",
-    "enum",
-    "const",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "minLength",
-    "maxLength",
-    "minItems",
-    "maxItems",
-    "pattern",
+    // Core.
+    "$schema",
+    "$id",
+    "$ref",
+    "$defs",
+    "definitions",
+    "$anchor",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$comment",
+    "$vocabulary",
+    // Applicators.
+    "allOf",
     "anyOf",
     "oneOf",
-    "allOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentSchemas",
+    "dependencies",
+    "prefixItems",
+    "items",
+    "additionalItems",
+    "contains",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    // Validation.
+    "type",
+    "enum",
+    "const",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxContains",
+    "minContains",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "dependentRequired",
+    // Formats, content and annotations.
+    "format",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
     "title",
     "description",
     "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
     "examples",
-    "format",
-    "$schema",
-    "$id",
 ];
+
+/// Keywords whose value is a schema, a list of schemas, or a map of names to schemas.
+fn subschemas<'a>(key: &str, value: &'a Value) -> Vec<(String, &'a Value)> {
+    match (key, value) {
+        (
+            "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas"
+            | "dependencies",
+            Value::Object(map),
+        ) => map.iter().map(|(name, sub)| (format!("{key}/{name}"), sub)).collect(),
+        ("allOf" | "anyOf" | "oneOf" | "prefixItems" | "items", Value::Array(list)) => {
+            list.iter().enumerate().map(|(i, sub)| (format!("{key}/{i}"), sub)).collect()
+        }
+        (
+            "items"
+            | "additionalItems"
+            | "additionalProperties"
+            | "not"
+            | "if"
+            | "then"
+            | "else"
+            | "contains"
+            | "propertyNames"
+            | "unevaluatedItems"
+            | "unevaluatedProperties"
+            | "contentSchema",
+            sub,
+        ) => vec![(key.to_owned(), sub)],
+        _ => Vec::new(),
+    }
+}
 
 fn check_keywords(schema: &Value, at: &str) -> Result<(), String> {
     let Some(object) = schema.as_object() else {
@@ -313,152 +398,14 @@ fn check_keywords(schema: &Value, at: &str) -> Result<(), String> {
     };
     for (key, value) in object {
         if !SCHEMA_KEYWORDS.contains(&key.as_str()) {
-            return Err(format!("{at}: the keyword `{key}` is not supported"));
+            return Err(format!("{at}: `{key}` is not a JSON Schema keyword"));
         }
-        match key.as_str() {
-            "properties" => {
-                for (name, sub) in value.as_object().into_iter().flatten() {
-                    check_keywords(sub, &format!("{at}/properties/{name}"))?;
-                }
+        for (path, sub) in subschemas(key, value) {
+            // A `dependencies` entry may be a list of names rather than a schema.
+            if key == "dependencies" && sub.is_array() {
+                continue;
             }
-            "items" | "additionalProperties" => check_keywords(value, &format!("{at}/{key}"))?,
-            "anyOf" | "oneOf" | "allOf" => {
-                for (i, sub) in value.as_array().into_iter().flatten().enumerate() {
-                    check_keywords(sub, &format!("{at}/{key}/{i}"))?;
-                }
-            }
-            "pattern" => {
-                let pattern = value.as_str().unwrap_or_default();
-                regex::Regex::new(pattern)
-                    .map_err(|e| format!("{at}/pattern: not a valid pattern: {e}"))?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn type_matches(name: &str, value: &Value) -> bool {
-    match name {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        "number" => value.is_number(),
-        "integer" => {
-            value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0)
-        }
-        _ => false,
-    }
-}
-
-/// Checks `value` against `schema`; the error names the first place that does not fit.
-fn validate(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    let object = match schema {
-        Value::Bool(true) => return Ok(()),
-        Value::Bool(false) => return Err(format!("{at}: nothing is allowed here")),
-        Value::Object(object) => object,
-        _ => return Ok(()),
-    };
-    let number = |key: &str| object.get(key).and_then(Value::as_f64);
-    let count = |key: &str| object.get(key).and_then(Value::as_u64);
-    if let Some(wanted) = object.get("type") {
-        let names: Vec<&str> = match wanted {
-            Value::String(name) => vec![name.as_str()],
-            Value::Array(names) => names.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        if !names.iter().any(|name| type_matches(name, value)) {
-            return Err(format!("{at}: expected {}, found {value}", names.join(" or ")));
-        }
-    }
-    if let Some(options) = object.get("enum").and_then(Value::as_array)
-        && !options.contains(value)
-    {
-        return Err(format!("{at}: {value} is not one of {}", Value::Array(options.clone())));
-    }
-    if let Some(constant) = object.get("const")
-        && constant != value
-    {
-        return Err(format!("{at}: expected {constant}, found {value}"));
-    }
-    if let Some(x) = value.as_f64() {
-        if number("minimum").is_some_and(|m| x < m) {
-            return Err(format!("{at}: {x} is below the minimum {}", object["minimum"]));
-        }
-        if number("maximum").is_some_and(|m| x > m) {
-            return Err(format!("{at}: {x} is above the maximum {}", object["maximum"]));
-        }
-        if number("exclusiveMinimum").is_some_and(|m| x <= m) {
-            return Err(format!("{at}: {x} must be above {}", object["exclusiveMinimum"]));
-        }
-        if number("exclusiveMaximum").is_some_and(|m| x >= m) {
-            return Err(format!("{at}: {x} must be below {}", object["exclusiveMaximum"]));
-        }
-    }
-    if let Some(text) = value.as_str() {
-        let chars = text.chars().count() as u64;
-        if count("minLength").is_some_and(|m| chars < m) {
-            return Err(format!("{at}: shorter than {} characters", object["minLength"]));
-        }
-        if count("maxLength").is_some_and(|m| chars > m) {
-            return Err(format!("{at}: longer than {} characters", object["maxLength"]));
-        }
-        if let Some(pattern) = object.get("pattern").and_then(Value::as_str)
-            && regex::Regex::new(pattern).is_ok_and(|re| !re.is_match(text))
-        {
-            return Err(format!("{at}: does not match the pattern `{pattern}`"));
-        }
-    }
-    if let Some(items) = value.as_array() {
-        if count("minItems").is_some_and(|m| (items.len() as u64) < m) {
-            return Err(format!("{at}: fewer than {} items", object["minItems"]));
-        }
-        if count("maxItems").is_some_and(|m| items.len() as u64 > m) {
-            return Err(format!("{at}: more than {} items", object["maxItems"]));
-        }
-        if let Some(item_schema) = object.get("items") {
-            for (i, item) in items.iter().enumerate() {
-                validate(item_schema, item, &format!("{at}[{i}]"))?;
-            }
-        }
-    }
-    if let Some(fields) = value.as_object() {
-        for name in object.get("required").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(name) = name.as_str()
-                && !fields.contains_key(name)
-            {
-                return Err(format!("{at}: the field `{name}` is missing"));
-            }
-        }
-        let properties = object.get("properties").and_then(Value::as_object);
-        for (name, field) in fields {
-            match properties.and_then(|p| p.get(name)) {
-                Some(sub) => validate(sub, field, &format!("{at}.{name}"))?,
-                None => {
-                    if let Some(extra) = object.get("additionalProperties") {
-                        validate(extra, field, &format!("{at}.{name}"))
-                            .map_err(|_| format!("{at}: the field `{name}` is not allowed here"))?;
-                    }
-                }
-            }
-        }
-    }
-    if let Some(all) = object.get("allOf").and_then(Value::as_array) {
-        for sub in all {
-            validate(sub, value, at)?;
-        }
-    }
-    if let Some(any) = object.get("anyOf").and_then(Value::as_array)
-        && !any.iter().any(|sub| validate(sub, value, at).is_ok())
-    {
-        return Err(format!("{at}: fits none of the `anyOf` schemas"));
-    }
-    if let Some(one) = object.get("oneOf").and_then(Value::as_array) {
-        let fitting = one.iter().filter(|sub| validate(sub, value, at).is_ok()).count();
-        if fitting != 1 {
-            return Err(format!("{at}: fits {fitting} of the `oneOf` schemas, not exactly one"));
+            check_keywords(sub, &format!("{at}/{path}"))?;
         }
     }
     Ok(())
@@ -594,26 +541,31 @@ mod tests {
     }
 
     #[test]
-    fn a_schema_passes_fitting_json_and_names_the_first_misfit() {
+    fn a_schema_passes_fitting_json_and_names_where_it_does_not_fit() {
         let verifier = schema_verifier(serde_json::json!({
             "type": "object",
             "properties": {
                 "name": {"type": "string", "minLength": 1},
                 "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2},
-                "n": {"type": "integer", "minimum": 0}
+                "n": {"type": "integer", "minimum": 0},
+                "unit": {"$ref": "#/$defs/unit"}
             },
             "required": ["name", "n"],
-            "additionalProperties": false
+            "additionalProperties": false,
+            "$defs": {"unit": {"enum": ["s", "ms"]}}
         }));
         let check = |result: &str| block_on(verifier.verify("q", result)).expect("runs");
-        assert!(check(r#"{"name": "x", "n": 3, "tags": ["a"]}"#).passed);
+        assert!(check(r#"{"name": "x", "n": 3, "tags": ["a"], "unit": "ms"}"#).passed);
         assert!(check("Here it is:\n```json\n{\"name\": \"x\", \"n\": 0}\n```\n").passed);
+        // 1.0 is the integer 1, as JSON Schema says.
+        assert!(check(r#"{"name": "x", "n": 1.0}"#).passed);
         let cases = [
-            (r#"{"name": "x"}"#, "the field `n` is missing"),
-            (r#"{"name": "x", "n": -1}"#, "$.n: -1 is below the minimum 0"),
-            (r#"{"name": "x", "n": 1.5}"#, "$.n: expected integer"),
-            (r#"{"name": "x", "n": 1, "tags": ["c"]}"#, "$.tags[0]"),
-            (r#"{"name": "x", "n": 1, "extra": 1}"#, "`extra` is not allowed"),
+            (r#"{"name": "x"}"#, "at the top level: \"n\" is a required property"),
+            (r#"{"name": "x", "n": -1}"#, "at /n: -1 is less than the minimum of 0"),
+            (r#"{"name": "x", "n": 1.5}"#, "at /n: 1.5 is not of type \"integer\""),
+            (r#"{"name": "x", "n": 1, "tags": ["c"]}"#, "at /tags/0"),
+            (r#"{"name": "x", "n": 1, "unit": "h"}"#, "at /unit"),
+            (r#"{"name": "x", "n": 1, "extra": 1}"#, "'extra' was unexpected"),
             ("no json here", "not JSON"),
         ];
         for (result, expected) in cases {
@@ -623,16 +575,21 @@ mod tests {
                 "{result}: {verdict:?}"
             );
         }
+        let one = schema_verifier(serde_json::json!({"const": 1}));
+        assert!(block_on(one.verify("q", "1.0")).expect("runs").passed, "1 and 1.0 are equal");
     }
 
     #[test]
-    fn a_schema_with_keywords_it_cannot_check_is_refused() {
+    fn a_schema_with_a_keyword_that_is_not_json_schemas_or_that_does_not_compile_is_refused() {
         let err =
-            SchemaVerifier::new("s", serde_json::json!({"properties": {"a": {"$ref": "#/x"}}}))
-                .expect_err("refused");
-        assert!(err.contains("#/properties/a") && err.contains("$ref"), "{err}");
+            SchemaVerifier::new("s", serde_json::json!({"properties": {"a": {"maxlength": 3}}}))
+                .expect_err("a typo");
+        assert!(err.contains("#/properties/a") && err.contains("`maxlength`"), "{err}");
         let err =
             SchemaVerifier::new("s", serde_json::json!({"pattern": "("})).expect_err("refused");
-        assert!(err.contains("not a valid pattern"), "{err}");
+        assert!(err.contains("does not compile"), "{err}");
+        let err = SchemaVerifier::new("s", serde_json::json!({"$ref": "#/$defs/missing"}))
+            .expect_err("a reference to nowhere");
+        assert!(err.contains("does not compile"), "{err}");
     }
 }

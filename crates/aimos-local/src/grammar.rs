@@ -540,4 +540,32 @@ mod tests {
         );
         assert!(out.contains(r#"("\"say \\\"hi\\\"\"" ws)"#), "{out}");
     }
+
+    /// Every schema the grammar takes, the `--verify-schema` checker takes too, and the JSON the
+    /// grammar allows passes the check.
+    #[test]
+    fn a_schema_the_grammar_takes_is_one_the_schema_check_takes() {
+        let schemas = [
+            json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 4}}, "required": ["a"]}),
+            json!({"$defs": {"unit": {"enum": ["s", "ms"]}}, "type": "object", "properties": {"u": {"$ref": "#/$defs/unit"}}, "required": ["u"]}),
+            json!({"type": "array", "items": {"anyOf": [{"type": "integer"}, {"const": "x"}]}, "minItems": 1, "maxItems": 3}),
+            json!({"type": ["number", "null"], "description": "a reading"}),
+            json!({"oneOf": [{"type": "boolean"}, {"type": "object", "properties": {"n": {"type": "integer"}}}]}),
+            aimos_core::InsightDraft::schema(),
+        ];
+        for schema in schemas {
+            rules(schema.clone());
+            aimos_core::SchemaVerifier::new("s", schema.clone())
+                .unwrap_or_else(|err| panic!("{schema}: {err}"));
+        }
+        let with_ref = json!({"$defs": {"unit": {"enum": ["s", "ms"]}}, "type": "object", "properties": {"u": {"$ref": "#/$defs/unit"}}, "required": ["u"]});
+        let verifier = aimos_core::SchemaVerifier::new("s", with_ref).expect("takes it");
+        let check = |text: &str| {
+            aimos_core::testing::block_on(aimos_core::Verifier::verify(&verifier, "q", text))
+                .expect("runs")
+                .passed
+        };
+        assert!(check(r#"{"u": "ms"}"#));
+        assert!(!check(r#"{"u": "h"}"#));
+    }
 }
