@@ -45,7 +45,8 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "PATH")]
     context: Vec<PathBuf>,
     /// cheap: the cheap model alone; smart: the smart model alone; consult: the smart model
-    /// advises on a brief, the cheap model does the work; cascade: the cheap model alone, then
+    /// advises on a brief, the cheap model does the work; brief: the smart model does the work
+    /// from the brief alone (the baseline for what consulting adds); cascade: the cheap model alone, then
     /// (if the check fails) consult and retry, then the smart model from the brief; auto: the
     /// cheapest of these whose success, predicted from past outcomes on similar tasks, reaches
     /// --target-quality (or the best within --max-cost); the run says why it chose

@@ -17,7 +17,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use crate::edit::{self, Edit, Fit};
+use crate::edit::{self, Edit, Fit, Miss};
 use crate::{Limits, walk};
 
 /// Why a workspace could not be made, changed or applied.
@@ -78,6 +78,9 @@ pub struct Applied {
     /// Edits that landed, with how closely each matched.
     pub landed: Vec<(Edit, Fit)>,
     pub failed: Vec<Failed>,
+    /// Sentences about edits that landed somewhere other than they said (a block naming a
+    /// file that does not exist, whose SEARCH lines are in exactly one file of the tree).
+    pub notes: Vec<String>,
 }
 
 /// A unified diff of the workspace against the tree it was made from.
@@ -112,6 +115,8 @@ pub struct Workspace {
     prefix: String,
     /// Original text of each file edited so far (`None`: it did not exist), by relative path.
     originals: BTreeMap<String, Option<String>>,
+    /// The files of the copy when it was made, relative to the root.
+    files: Vec<String>,
 }
 
 impl Workspace {
@@ -135,6 +140,7 @@ impl Workspace {
             repo: None,
             prefix: checkout_prefix(&source),
             originals: BTreeMap::new(),
+            files: Vec::new(),
         };
         match clean_checkout(&source) {
             Some(top) => {
@@ -144,8 +150,10 @@ impl Workspace {
                 workspace.root = tree.join(inside);
                 workspace.kind = Kind::Worktree;
                 workspace.repo = Some(top);
+                workspace.files =
+                    git(&workspace.root, &["ls-files"])?.lines().map(str::to_owned).collect();
             }
-            None => copy_tree(&source, &tree)?,
+            None => workspace.files = copy_tree(&source, &tree)?,
         }
         Ok(workspace)
     }
@@ -188,12 +196,37 @@ impl Workspace {
                     self.write(&relative, current, &text)?;
                     applied.landed.push((edit.clone(), fit));
                 }
+                Err(Miss::NoFile) if let Some((found, text, fit)) = self.only_home(edit) => {
+                    applied.notes.push(format!(
+                        "{} is not a file; its SEARCH lines are in {found} only, so the edit went there",
+                        edit.path
+                    ));
+                    let before = self.read(&found).ok().flatten();
+                    self.write(&found, before, &text)?;
+                    applied.landed.push((Edit { path: found, ..edit.clone() }, fit));
+                }
                 Err(miss) => applied
                     .failed
                     .push(Failed { edit: edit.clone(), reason: format!("{}: {miss}", edit.path) }),
             }
         }
         Ok(applied)
+    }
+
+    /// The one file of the tree whose text an edit's SEARCH lines match, with the edit applied;
+    /// `None` when none or several do (for a block that names a file that does not exist).
+    fn only_home(&self, edit: &Edit) -> Option<(String, String, Fit)> {
+        let mut found = None;
+        for relative in &self.files {
+            let Ok(Some(current)) = self.read(relative) else { continue };
+            if let Ok((text, fit)) = edit::apply(Some(&current), edit) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((relative.clone(), text, fit));
+            }
+        }
+        found
     }
 
     /// Puts every edited file back as it was, for a fresh attempt.
@@ -407,8 +440,8 @@ fn git<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<String, WorkspaceError
 }
 
 /// Copies the files the context walk takes under `source` (every size; binary ones too) into
-/// `tree`.
-fn copy_tree(source: &Path, tree: &Path) -> Result<(), WorkspaceError> {
+/// `tree`; returns them, relative to `source`.
+fn copy_tree(source: &Path, tree: &Path) -> Result<Vec<String>, WorkspaceError> {
     let limits = Limits { max_file_bytes: u64::MAX, max_total_bytes: u64::MAX };
     let mut files = Vec::new();
     walk::walk(&[source.to_path_buf()], limits, &mut Vec::new(), &mut |file| {
@@ -420,6 +453,7 @@ fn copy_tree(source: &Path, tree: &Path) -> Result<(), WorkspaceError> {
         source: std::io::Error::other(err.to_string()),
     })?;
     fs::create_dir_all(tree).map_err(io(format!("creating {}", tree.display())))?;
+    let mut copied = Vec::with_capacity(files.len());
     for file in files {
         let target = tree.join(&file.relative);
         if let Some(parent) = target.parent() {
@@ -427,8 +461,9 @@ fn copy_tree(source: &Path, tree: &Path) -> Result<(), WorkspaceError> {
         }
         fs::copy(&file.source, &target)
             .map_err(io(format!("copying {} into the workspace", file.source.display())))?;
+        copied.push(file.relative);
     }
-    Ok(())
+    Ok(copied)
 }
 
 /// `path` with `.` and `..` resolved lexically; `None` when `..` climbs above the top.
@@ -629,6 +664,35 @@ mod tests {
         assert!(
             fs::read_to_string(dir.path().join("src/calc.py")).expect("read").contains("a + b")
         );
+    }
+
+    #[test]
+    fn a_block_naming_no_real_file_lands_where_its_search_lines_are_only() {
+        let dir = project();
+        fs::write(dir.path().join("src/other.py"), "def sub(a, b):\n    return a - b\n")
+            .expect("w");
+        let mut workspace = Workspace::create(&[dir.path().to_path_buf()], dir.path()).expect("ws");
+        // Both files hold `return a - b`: no single home, so the block fails.
+        let applied = workspace
+            .apply(&[edit("path/to/file.py", "    return a - b\n", "    return a + b\n")])
+            .expect("apply");
+        assert!(applied.landed.is_empty() && applied.failed.len() == 1, "{applied:?}");
+        // `def add` is in calc.py alone.
+        let applied = workspace
+            .apply(&[edit(
+                "path/to/file.py",
+                "def add(a, b):\n    return a - b\n",
+                "def add(a, b):\n    return a + b\n",
+            )])
+            .expect("apply");
+        assert_eq!(applied.landed[0].0.path, "src/calc.py");
+        assert_eq!(
+            applied.notes,
+            [
+                "path/to/file.py is not a file; its SEARCH lines are in src/calc.py only, so the edit went there"
+            ]
+        );
+        assert_eq!(workspace.patch().expect("patch").files, ["src/calc.py"]);
     }
 
     #[test]

@@ -16,8 +16,9 @@ use crate::run::{RunRecord, RunStatus, StepKind, Strategy};
 use crate::store::OutcomePoint;
 
 /// Success expected of each strategy before any outcome is seen, and its weight in outcomes.
-const PRIORS: [(Strategy, f64); 4] = [
+const PRIORS: [(Strategy, f64); 5] = [
     (Strategy::Cheap, 0.5),
+    (Strategy::Brief, 0.6),
     (Strategy::Consult, 0.7),
     (Strategy::Cascade, 0.8),
     (Strategy::Smart, 0.85),
@@ -228,6 +229,7 @@ pub fn decide(
     let (cheap, n_cheap) = estimate(Strategy::Cheap, kind, seen);
     let (mut consult, n_consult) = estimate(Strategy::Consult, kind, seen);
     let (smart, n_smart) = estimate(Strategy::Smart, kind, seen);
+    let (brief, n_brief) = estimate(Strategy::Brief, kind, seen);
     let mut consult_cost = costs.consult + costs.cheap_execute;
     if let Some(recall) = recall {
         // A reusable insight replaces the consultation; its own record speaks for it.
@@ -252,6 +254,12 @@ pub fn decide(
             success: smart,
             observed: n_smart,
             cost_usd: costs.smart_execute,
+        },
+        Estimate {
+            strategy: Strategy::Brief,
+            success: brief,
+            observed: n_brief,
+            cost_usd: costs.smart_from_brief,
         },
     ];
     if has_verifier {

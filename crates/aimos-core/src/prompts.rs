@@ -39,35 +39,39 @@ pub const JUDGE_SYSTEM: &str = "You check another engineer's work. You see the p
 result, not the material it was made from. Decide whether the result correctly and completely \
 does what the problem asks; when you are not sure, it does not pass. Answer with a JSON object.";
 
-/// How edits are written; every editor's system prompt ends with it.
+/// How edits are written; every editor's system prompt ends with it. The format is shown by a
+/// worked example (`EDIT_EXAMPLE`), not by placeholders, which small models copy.
 macro_rules! edit_format {
     () => {
-        "Answer only with edits, each in this form:
-
-path/to/file.py
-<<<<<<< SEARCH
-lines copied exactly from the file
-=======
-the lines to put in their place
->>>>>>> REPLACE
-
-Copy the SEARCH lines exactly as the file has them, with enough lines around the change to \
-match one place only. Change only what the task needs; do not rewrite whole files, add tests \
-or explain. To create a file, leave the SEARCH part empty."
+        "The user shows each file under a `### path` line. Answer only with edit blocks: the path \
+of the file to change on a line of its own, then `<<<<<<< SEARCH`, then the lines to change \
+copied exactly from that file, then `=======`, then the new lines, then `>>>>>>> REPLACE`. Quote \
+enough lines to match one place only. Change only what the task needs, and write no \
+explanation. To create a file, leave the SEARCH part empty."
     };
 }
 
 /// A model changing files to do the task alone (edit mode).
 pub const EDITOR_SYSTEM: &str = concat!(
-    "You are an engineer who changes files to do the task the user describes, using the files \
-     provided. ",
+    "You are an engineer who changes files to do the task the user describes. ",
     edit_format!()
 );
 
 /// A model changing files with a consultant's insight (edit mode).
 pub const EDITOR_WITH_INSIGHT_SYSTEM: &str = concat!(
-    "You are an engineer who changes files to do the task the user describes, using the files \
-     provided. A senior consultant has studied the problem and left guidance: follow its plan, \
-     keep its key facts in mind and avoid its pitfalls. ",
+    "You are an engineer who changes files to do the task the user describes. A senior \
+     consultant has studied the problem and left guidance: follow its plan, keep its key facts \
+     in mind and avoid its pitfalls. ",
     edit_format!()
 );
+
+/// A worked example of edit mode, sent as an earlier turn of the conversation: a task, and the
+/// answer it wants.
+pub const EDIT_EXAMPLE: [&str; 2] = [
+    "Task:\ngreet() misspells the greeting.\n\nContext:\n### shop/greet.py\ndef greet(name):\n    \
+     \"\"\"Greets a customer.\"\"\"\n    return \"Helo, \" + name\n\nTask:\ngreet() misspells the \
+     greeting.\n\nAnswer now with edit blocks only, each after the path of the file it changes \
+     (shop/greet.py).",
+    "shop/greet.py\n<<<<<<< SEARCH\n    return \"Helo, \" + name\n=======\n    return \"Hello, \" + \
+     name\n>>>>>>> REPLACE",
+];

@@ -22,14 +22,23 @@ pub enum Strategy {
     /// The cheap model alone, checked by a verifier; on a failure, consult and let the cheap
     /// model try again; on a second failure, the smart model does the work from the brief.
     Cascade,
+    /// The smart model does the work itself from the brief alone, with no executor: the
+    /// baseline that tells what the distiller saves from what the consultation adds.
+    Brief,
     /// Chosen per task by the policy (`policy.rs`) before any model is called; the run is
     /// recorded under the strategy it chose, with a `decide` step that says why.
     Auto,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 5] =
-        [Strategy::Cheap, Strategy::Smart, Strategy::Consult, Strategy::Cascade, Strategy::Auto];
+    pub const ALL: [Strategy; 6] = [
+        Strategy::Cheap,
+        Strategy::Smart,
+        Strategy::Consult,
+        Strategy::Cascade,
+        Strategy::Brief,
+        Strategy::Auto,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +46,7 @@ impl Strategy {
             Strategy::Smart => "smart",
             Strategy::Consult => "consult",
             Strategy::Cascade => "cascade",
+            Strategy::Brief => "brief",
             Strategy::Auto => "auto",
         }
     }

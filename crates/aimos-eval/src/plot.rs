@@ -23,6 +23,7 @@ fn colour(strategy: Strategy) -> &'static str {
         Strategy::Smart => "#d95f02",
         Strategy::Consult => "#7570b3",
         Strategy::Cascade => "#e7298a",
+        Strategy::Brief => "#a6761d",
         _ => "#66a61e",
     }
 }

@@ -12,9 +12,8 @@ use aimos_context::edit;
 use aimos_context::workspace::{Applied, Patch};
 
 use super::execute::Execution;
-use super::{Call, Pipeline, PipelineError, RunOptions, digest, ms, redact_request};
+use super::{Call, Pipeline, PipelineError, RunOptions, digest, redact_request};
 use crate::chat::Message;
-use crate::prompts;
 use crate::run::{RunRecord, Step, StepKind};
 use crate::verify::{Verdict, Verifier};
 
@@ -84,10 +83,13 @@ impl Pipeline {
                 .await?;
             let patch = workspace.patch().map_err(PipelineError::Workspace)?;
             let verdict = if patch.files.is_empty() {
-                let why = if problems.is_empty() {
+                let why = if !problems.is_empty() {
+                    problems.join("\n")
+                } else if edit::parse(&call.response.content).edits.is_empty() {
                     "the answer held no search/replace block".to_owned()
                 } else {
-                    problems.join("\n")
+                    "its blocks change nothing: each REPLACE part is the same as its SEARCH part"
+                        .to_owned()
                 };
                 let verdict = Verdict::new(false, format!("no edit applied: {why}"));
                 record.steps.push(Step::stage(
@@ -141,22 +143,23 @@ impl Pipeline {
     ) -> Result<(Call, Vec<String>), PipelineError> {
         let parsed = edit::parse(&call.response.content);
         let applied = workspace.apply(&parsed.edits).map_err(PipelineError::Workspace)?;
+        note_moves(record, &applied);
         let mut problems = misses(&parsed.problems, &applied);
         if problems.is_empty() {
             return Ok((call, problems));
         }
-        let started = std::time::Instant::now();
+        // The same conversation, one turn on: the model sees the files as it did, its answer,
+        // and what did not apply.
+        let mut messages = call.messages.clone();
+        messages.push(Message::assistant(call.response.content.clone()));
+        messages.push(Message::user(format!(
+            "Some of your blocks did not apply:\n{}\n\nWrite corrected blocks for those only, \
+             each after the path of a file shown above, with its SEARCH part copied exactly \
+             from that file.",
+            problems.join("\n\n")
+        )));
         let mut request = crate::chat::ChatRequest {
-            messages: vec![
-                Message::system(prompts::EDITOR_SYSTEM),
-                Message::user(format!(
-                    "You wrote these edits:\n{}\n\nSome of them did not apply:\n{}\n\n\
-                     Write corrected blocks for those only, with each SEARCH part copied \
-                     exactly from the file.",
-                    call.response.content.trim(),
-                    problems.join("\n\n")
-                )),
-            ],
+            messages,
             max_tokens: Some(options.max_result_tokens),
             temperature: Some(0.0),
             ..crate::chat::ChatRequest::default()
@@ -166,15 +169,31 @@ impl Pipeline {
         let mut repair =
             self.call(role, model, request, StepKind::Execute, Some(note), None).await?;
         repair.step.redactions = redactions;
-        repair.step.latency_ms = ms(started.elapsed());
         record.steps.push(repair.step.clone());
         let reparsed = edit::parse(&repair.response.content);
         let reapplied = workspace.apply(&reparsed.edits).map_err(PipelineError::Workspace)?;
+        note_moves(record, &reapplied);
         problems = misses(&reparsed.problems, &reapplied);
         let mut joined = call;
         joined.response.content =
             format!("{}\n\n{}", joined.response.content.trim_end(), repair.response.content);
         Ok((joined, problems))
+    }
+}
+
+/// Edits that landed elsewhere than they said go on the last step's note.
+fn note_moves(record: &mut RunRecord, applied: &Applied) {
+    if applied.notes.is_empty() {
+        return;
+    }
+    if let Some(step) = record.steps.last_mut() {
+        let note = step.note.get_or_insert_with(String::new);
+        for moved in &applied.notes {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(moved);
+        }
     }
 }
 

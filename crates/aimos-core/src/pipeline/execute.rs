@@ -122,7 +122,7 @@ pub(super) fn execution_request(
     tail.push_str(match (edit, guidance.is_some()) {
         (false, false) => "\n\nAnswer the task now, using the context.",
         (false, true) => "\n\nAnswer the task now, using the context and following the guidance.",
-        (true, _) => "\n\nAnswer now with search/replace blocks only.",
+        (true, _) => "",
     });
     let window = model.info().context_window.map_or(usize::MAX, |w| w as usize);
     let fixed = count(model, system)
@@ -142,11 +142,39 @@ pub(super) fn execution_request(
     } else {
         format!("Task:\n{}\n\nContext:\n{}\n{tail}", task.problem, packed.text)
     };
+    let user = if edit {
+        let files = if packed.text.is_empty() {
+            task.context.iter().map(|d| d.path.as_str()).collect::<Vec<_>>().join(", ")
+        } else {
+            shown_files(&packed)
+        };
+        let files = if files.is_empty() { String::new() } else { format!(" ({files})") };
+        format!(
+            "{user}\n\nAnswer now with edit blocks only, each after the path of the file it \
+             changes{files}."
+        )
+    } else {
+        user
+    };
+    let mut messages = vec![Message::system(system)];
+    if edit {
+        let [asked, answered] = prompts::EDIT_EXAMPLE;
+        messages.extend([Message::user(asked), Message::assistant(answered)]);
+    }
+    messages.push(Message::user(user));
     let request = ChatRequest {
-        messages: vec![Message::system(system), Message::user(user)],
+        messages,
         max_tokens: Some(max_tokens),
         temperature: Some(0.0),
         ..ChatRequest::default()
     };
     (request, packed)
+}
+
+/// The files a packing shows, as their headers name them.
+fn shown_files(packed: &Packed) -> String {
+    let mut files: Vec<&str> =
+        packed.included.iter().chain(&packed.truncated).map(String::as_str).collect();
+    files.dedup();
+    files.join(", ")
 }

@@ -35,7 +35,7 @@ use aimos_context::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::chat::{ChatRequest, ChatResponse};
+use crate::chat::{ChatRequest, ChatResponse, Message};
 use crate::ids::{new_id, now_rfc3339};
 use crate::model::{Model, ModelError};
 use crate::policy::Goal;
@@ -161,6 +161,8 @@ pub enum PipelineError {
 
 /// A model's answer and the ledger step it becomes.
 struct Call {
+    /// The messages the model was sent (after redaction).
+    messages: Vec<Message>,
     response: ChatResponse,
     step: Step,
 }
@@ -248,6 +250,11 @@ impl Pipeline {
                 .cascade(task, material, options, workspace.as_mut(), record, on_delta)
                 .await;
         }
+        if options.strategy == Strategy::Brief {
+            return self
+                .work_from_brief(task, material, options, workspace.as_mut(), record, on_delta)
+                .await;
+        }
         let mut consulted: Option<Consulted> = None;
         if options.strategy == Strategy::Consult {
             let brief = self.distill_phase(&task.problem, material, options, record);
@@ -284,6 +291,38 @@ impl Pipeline {
             let smart_rates = consulted.and_then(|c| c.rates);
             self.estimated_counterfactual(task, material, options, &call.response, smart_rates)
         };
+        Ok(call.response.content)
+    }
+
+    /// `brief`: the smart model does the work from the brief alone — the problem, a map of the
+    /// context and its most relevant excerpts — with no consultation and no executor.
+    async fn work_from_brief(
+        &self,
+        task: &Task,
+        material: &Material,
+        options: &RunOptions,
+        workspace: Option<&mut Workspace>,
+        record: &mut RunRecord,
+        on_delta: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<String, PipelineError> {
+        let brief = self.distill_phase(&task.problem, material, options, record);
+        let from_brief = Task { problem: brief.text, context: Vec::new() };
+        let execution = Execution {
+            on_delta: Some(on_delta),
+            ..Execution::new("smart", &*self.smart, &from_brief, View::Whole(&[]))
+        };
+        let from = record.steps.len();
+        let (call, verdict) = self.attempt(workspace, execution, options, record).await?;
+        // What the smart model read of the context is the brief's excerpts.
+        for step in record.steps[from..].iter_mut().filter(|s| s.kind == StepKind::Execute) {
+            step.context_tokens = brief.context_tokens;
+            step.redactions += brief.redactions;
+        }
+        if let Some(verdict) = &verdict {
+            record.verified = Some(verdict.passed);
+        }
+        record.counterfactual =
+            self.estimated_counterfactual(task, material, options, &call.response, None);
         Ok(call.response.content)
     }
 
@@ -394,6 +433,7 @@ impl Pipeline {
         let prompt_digest = digest(
             &request.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\u{1f}"),
         );
+        let messages = request.messages.clone();
         let started = Instant::now();
         let answer = match on_delta {
             Some(on_delta) => model.chat_stream(request).collect(on_delta).await,
@@ -418,7 +458,7 @@ impl Pipeline {
             external: model.info().external,
             redactions: 0,
         };
-        Ok(Call { response, step })
+        Ok(Call { messages, response, step })
     }
 }
 

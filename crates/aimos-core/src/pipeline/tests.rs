@@ -570,7 +570,8 @@ fn an_edit_lands_in_a_copy_and_the_run_returns_its_patch() {
     assert!(project.untouched(), "the user's tree is never written");
     let prompt = &cheap.requests.lock().expect("lock")[0];
     assert!(prompt.messages[0].content.contains("<<<<<<< SEARCH"), "the format is taught");
-    assert!(prompt.messages[1].content.contains("### src/stack.py"), "the file is shown");
+    let asked = &prompt.messages.last().expect("a user message").content;
+    assert!(asked.contains("### src/stack.py"), "the file is shown: {asked}");
 }
 
 #[test]
@@ -585,7 +586,8 @@ fn a_failed_check_goes_back_with_the_edits_and_the_output_then_passes() {
     let record = block_on(pipeline.run(&project.task(), &options)).expect("run");
     assert_eq!(kinds(&record), ["execute", "verify", "execute", "verify"]);
     assert_eq!(record.verified, Some(true));
-    let retry = &cheap.requests.lock().expect("lock")[1].messages[1].content;
+    let requests = cheap.requests.lock().expect("lock");
+    let retry = &requests[1].messages.last().expect("asked").content;
     assert!(retry.contains("Your previous answer:") && retry.contains(HALF.trim()), "{retry}");
     assert!(retry.contains("assertion failed: peek on []"), "the check's output: {retry}");
     // Each attempt starts from the original files, so the second patch is the second edit only.
@@ -610,7 +612,8 @@ fn a_block_that_matches_nowhere_goes_back_once_with_the_nearest_lines() {
     let record = block_on(pipeline.run(&project.task(), &options)).expect("run");
     assert_eq!(kinds(&record), ["execute", "execute", "verify"]);
     assert!(record.steps[1].note.as_deref().is_some_and(|n| n.starts_with("repair of 1 block")));
-    let repair = &cheap.requests.lock().expect("lock")[1].messages[1].content;
+    let requests = cheap.requests.lock().expect("lock");
+    let repair = &requests[1].messages.last().expect("asked").content;
     assert!(repair.contains("not in the file; the nearest lines are:"), "{repair}");
     assert!(repair.contains("    2 |     return items[len(items)]"), "{repair}");
     assert!(record.patch.is_some_and(|p| p.contains("+    return items[-1]")));
@@ -656,4 +659,40 @@ fn cascade_in_edit_mode_tries_each_stage_its_attempts_then_escalates() {
     assert!(from_brief[0].content.contains("<<<<<<< SEARCH"), "the smart model edits too");
     assert!(!store.outcomes.lock().expect("lock")[0].passed, "the insight's attempts failed");
     assert!(project.untouched());
+}
+
+#[test]
+fn brief_has_the_smart_model_work_from_the_brief_alone() {
+    let smart = ScriptedModel::new("smart", 3.0, &["use 0..v.len()"]);
+    let cheap = ScriptedModel::new("cheap", 0.1, &[]);
+    let pipeline = Pipeline {
+        smart: smart.clone(),
+        cheap: cheap.clone(),
+        store: Arc::new(MemoryStore::default()),
+    };
+    let options = RunOptions { strategy: Strategy::Brief, ..RunOptions::default() };
+    let record = block_on(pipeline.run(&task(), &options)).expect("run");
+    assert_eq!(kinds(&record), ["distill", "execute"]);
+    assert_eq!(record.steps[1].model.as_deref(), Some("smart"));
+    assert!(cheap.requests.lock().expect("lock").is_empty(), "no executor");
+    let asked = &smart.requests.lock().expect("lock")[0].messages[1].content;
+    assert!(asked.contains("Relevant context:\n### src/lib.rs"), "the brief: {asked}");
+    assert!(record.steps[1].context_tokens > 0);
+    assert!(record.insight_id.is_none(), "nothing to store: no consultation");
+}
+
+#[test]
+fn blocks_that_change_nothing_are_named_as_such() {
+    let project = Project::new();
+    let same = block(WRONG, WRONG);
+    let cheap = ScriptedModel::new("cheap", 0.1, &[&same]);
+    let smart = ScriptedModel::new("smart", 3.0, &[]);
+    let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+    let mut options = project.options(Strategy::Cheap, None);
+    if let Some(edit) = options.edit.as_mut() {
+        edit.attempts = 1;
+    }
+    let record = block_on(pipeline.run(&project.task(), &options)).expect("run");
+    let note = record.steps[1].note.as_deref().unwrap_or_default();
+    assert!(note.contains("its blocks change nothing"), "{note}");
 }
