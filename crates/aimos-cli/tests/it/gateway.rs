@@ -247,7 +247,7 @@ impl PgSchema {
         let name =
             format!("aimos_cli_{}_{}", std::process::id(), Instant::now().elapsed().as_nanos());
         let mut client = postgres::Client::connect(&base, postgres::NoTls).unwrap_or_else(|err| {
-            panic!("PostgreSQL at {base} is needed (see the README: Services): {err}")
+            panic!("PostgreSQL at {base} is needed (see docs/services.md): {err}")
         });
         client.batch_execute(&format!("CREATE SCHEMA {name}")).expect("schema");
         PgSchema { url: format!("{base}?options=-c%20search_path%3D{name}"), name }

@@ -23,7 +23,7 @@ impl Schema {
         let mut client =
             postgres::Client::connect(&base_url(), postgres::NoTls).unwrap_or_else(|err| {
                 panic!(
-                    "PostgreSQL at {} is needed for these tests (see the README: Services): {err}",
+                    "PostgreSQL at {} is needed for these tests (see docs/services.md): {err}",
                     base_url()
                 )
             });
