@@ -462,7 +462,7 @@ impl Verifier for JudgeVerifier {
 }
 
 /// The last `max` characters of `text`, on a character boundary.
-fn tail(text: &str, max: usize) -> String {
+pub(crate) fn tail(text: &str, max: usize) -> String {
     let count = text.chars().count();
     if count <= max {
         return text.to_owned();

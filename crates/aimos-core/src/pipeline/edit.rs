@@ -34,7 +34,7 @@ impl Default for EditOptions {
     }
 }
 
-/// Lines of a failed check's output the executor reads on its next try.
+/// Characters of a failed check's output (its end) the executor reads on its next try.
 const FEEDBACK_CHARS: usize = 1500;
 
 /// Where an attempt loop ended.
@@ -78,14 +78,14 @@ impl Pipeline {
             };
             let call = self.execute_phase(this, options).await?;
             record.steps.push(call.step.clone());
-            let (call, problems) = self
+            let Landed { call, problems, held_blocks } = self
                 .land(workspace, execution.role, execution.model, call, options, record)
                 .await?;
             let patch = workspace.patch().map_err(PipelineError::Workspace)?;
             let verdict = if patch.files.is_empty() {
                 let why = if !problems.is_empty() {
                     problems.join("\n")
-                } else if edit::parse(&call.response.content).edits.is_empty() {
+                } else if !held_blocks {
                     "the answer held no search/replace block".to_owned()
                 } else {
                     "its blocks change nothing: each REPLACE part is the same as its SEARCH part"
@@ -109,7 +109,10 @@ impl Pipeline {
             };
             let passed = verdict.as_ref().is_none_or(|v| v.passed);
             if !passed {
-                let evidence = verdict.as_ref().map(|v| tail(&v.evidence)).unwrap_or_default();
+                let evidence = verdict
+                    .as_ref()
+                    .map(|v| crate::verify::tail(&v.evidence, FEEDBACK_CHARS))
+                    .unwrap_or_default();
                 feedback = Some(format!(
                     "Your previous answer:\n{}\n\nIt was checked{} and failed:\n{evidence}\n\n\
                      Write new edits against the files as shown above (your previous edits were \
@@ -140,13 +143,14 @@ impl Pipeline {
         call: Call,
         options: &RunOptions,
         record: &mut RunRecord,
-    ) -> Result<(Call, Vec<String>), PipelineError> {
+    ) -> Result<Landed, PipelineError> {
         let parsed = edit::parse(&call.response.content);
         let applied = workspace.apply(&parsed.edits).map_err(PipelineError::Workspace)?;
         note_moves(record, &applied);
         let mut problems = misses(&parsed.problems, &applied);
+        let held_blocks = !parsed.edits.is_empty();
         if problems.is_empty() {
-            return Ok((call, problems));
+            return Ok(Landed { call, problems, held_blocks });
         }
         // The same conversation, one turn on: the model sees the files as it did, its answer,
         // and what did not apply.
@@ -177,7 +181,11 @@ impl Pipeline {
         let mut joined = call;
         joined.response.content =
             format!("{}\n\n{}", joined.response.content.trim_end(), repair.response.content);
-        Ok((joined, problems))
+        Ok(Landed {
+            call: joined,
+            problems,
+            held_blocks: held_blocks || !reparsed.edits.is_empty(),
+        })
     }
 }
 
@@ -197,6 +205,16 @@ fn note_moves(record: &mut RunRecord, applied: &Applied) {
     }
 }
 
+/// What became of an answer's blocks.
+struct Landed {
+    /// The call whose answer stands (joined with its repair, if there was one).
+    call: Call,
+    /// Every block that still did not parse or apply, in words for the model.
+    problems: Vec<String>,
+    /// Whether the answer (or its repair) held any block at all.
+    held_blocks: bool,
+}
+
 /// Every block that did not parse or apply, in words for the model.
 fn misses(problems: &[String], applied: &Applied) -> Vec<String> {
     problems.iter().cloned().chain(applied.failed.iter().map(|f| f.reason.clone())).collect()
@@ -204,13 +222,4 @@ fn misses(problems: &[String], applied: &Applied) -> Vec<String> {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
-}
-
-/// The end of a check's output, where the failure is.
-fn tail(text: &str) -> String {
-    let count = text.chars().count();
-    if count <= FEEDBACK_CHARS {
-        return text.to_owned();
-    }
-    text.chars().skip(count - FEEDBACK_CHARS).collect()
 }
