@@ -164,7 +164,9 @@ pub fn identifiers(text: &str) -> Vec<String> {
         let shaped = last.contains('_')
             || last.chars().skip(1).any(|c| c.is_ascii_uppercase())
                 && last.chars().any(|c| c.is_ascii_lowercase());
+        // A rule of underscores (pytest's test header) names nothing.
         if last.len() >= 3
+            && last.chars().any(|c| c.is_ascii_alphanumeric())
             && (called || quoted || qualified || shaped)
             && !out.iter().any(|o| o == last)
         {
@@ -240,15 +242,35 @@ pub fn path_match(trace_path: &str, file: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use expect_test::{Expect, expect};
+
     use super::*;
 
-    fn at(path: &str, line: u32, function: Option<&str>) -> Frame {
-        Frame { path: path.into(), line: Some(line), function: function.map(Into::into) }
+    /// Compares every anchor found in `text` with `expected`: the frames (`path:line in
+    /// function`), then the paths, identifiers and quotes.
+    fn check(text: &str, expected: Expect) {
+        let mut out = String::new();
+        for frame in frames(text) {
+            let line = frame.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let function = frame.function.map(|f| format!(" in {f}")).unwrap_or_default();
+            out.push_str(&format!("frame {}{line}{function}\n", frame.path));
+        }
+        for path in paths(text) {
+            out.push_str(&format!("path {path}\n"));
+        }
+        for id in identifiers(text) {
+            out.push_str(&format!("identifier {id}\n"));
+        }
+        for quote in quotes(text) {
+            out.push_str(&format!("quote {quote}\n"));
+        }
+        expected.assert_eq(&out);
     }
 
     #[test]
     fn python_tracebacks_innermost_first() {
-        let trace = r#"Traceback (most recent call last):
+        check(
+            r#"Traceback (most recent call last):
   File "/srv/app/main.py", line 12, in <module>
     run()
   File "/srv/app/main.py", line 8, in run
@@ -256,73 +278,143 @@ mod tests {
   File "/usr/lib/python3.11/json/decoder.py", line 355, in raw_decode
     raise JSONDecodeError("Expecting value", s, err.value) from None
 json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)
-"#;
-        assert_eq!(
-            frames(trace),
-            [
-                at("/usr/lib/python3.11/json/decoder.py", 355, Some("raw_decode")),
-                at("/srv/app/main.py", 8, Some("run")),
-                Frame { path: "/srv/app/main.py".into(), line: Some(12), function: None },
-            ]
+"#,
+            expect![[r#"
+                frame /usr/lib/python3.11/json/decoder.py:355 in raw_decode
+                frame /srv/app/main.py:8 in run
+                frame /srv/app/main.py:12
+                path srv/app/main.py
+                path usr/lib/python3.11/json/decoder.py
+                identifier run
+                identifier load
+                identifier raw_decode
+                identifier JSONDecodeError
+                identifier value
+                quote Expecting value
+            "#]],
+        );
+    }
+
+    #[test]
+    fn pytest_failures() {
+        check(
+            r#"____________________________ test_line_total ____________________________
+
+    def test_line_total():
+>       assert line_total(3, 2.5) == 7.5
+E       assert 5.5 == 7.5
+E        +  where 5.5 = line_total(3, 2.5)
+
+tests/test_invoice.py:6: AssertionError
+=========================== short test summary info ============================
+FAILED tests/test_invoice.py::test_line_total - assert 5.5 == 7.5
+"#,
+            expect![[r#"
+                frame tests/test_invoice.py:6
+                path tests/test_invoice.py
+                identifier test_line_total
+                identifier line_total
+                identifier AssertionError
+            "#]],
         );
     }
 
     #[test]
     fn rust_panics_and_backtraces() {
-        let trace = "thread 'main' panicked at src/stack.rs:14:9:\nindex out of bounds: the len is 0 but the index is 18446744073709551615\nstack backtrace:\n   0: rust_begin_unwind\n             at /rustc/abc/library/std/src/panicking.rs:665:5\n   1: demo::Stack<T>::peek\n             at ./src/stack.rs:14:9\n   2: demo::main\n             at ./src/main.rs:5:5\n";
-        let found = frames(trace);
-        assert_eq!(found[0], at("src/stack.rs", 14, None));
-        assert_eq!(found[2], at("./src/stack.rs", 14, Some("peek")));
-        assert_eq!(found[3], at("./src/main.rs", 5, Some("main")));
+        check(
+            "thread 'main' panicked at src/stack.rs:14:9:\nindex out of bounds: the len is 0 but the index is 18446744073709551615\nstack backtrace:\n   0: rust_begin_unwind\n             at /rustc/abc/library/std/src/panicking.rs:665:5\n   1: demo::Stack<T>::peek\n             at ./src/stack.rs:14:9\n   2: demo::main\n             at ./src/main.rs:5:5\n",
+            expect![[r#"
+                frame src/stack.rs:14
+                frame /rustc/abc/library/std/src/panicking.rs:665 in rust_begin_unwind
+                frame ./src/stack.rs:14 in peek
+                frame ./src/main.rs:5 in main
+                path src/stack.rs
+                path rustc/abc/library/std/src/panicking.rs
+                path src/stack.rs
+                path src/main.rs
+                identifier rust_begin_unwind
+                identifier Stack
+                identifier main
+            "#]],
+        );
     }
 
     #[test]
     fn node_java_and_go_traces() {
-        let node = "TypeError: Cannot read properties of undefined (reading 'id')\n    at getUser (/srv/app/lib/users.js:10:17)\n    at Object.<anonymous> (/srv/app/index.js:3:1)\n    at node:internal/main:1:1\n";
-        let found = frames(node);
-        assert_eq!(found[0], at("/srv/app/lib/users.js", 10, Some("getUser")));
-        assert_eq!(found[1].path, "/srv/app/index.js");
-
-        let java = "Exception in thread \"main\" java.lang.IllegalStateException: overdrawn\n\tat com.acme.bank.Account.withdraw(Account.java:42)\n\tat com.acme.bank.Main.main(Main.java:7)\n";
-        assert_eq!(
-            frames(java),
-            [
-                at("com/acme/bank/Account.java", 42, Some("withdraw")),
-                at("com/acme/bank/Main.java", 7, Some("main")),
-            ]
+        check(
+            "TypeError: Cannot read properties of undefined (reading 'id')\n    at getUser (/srv/app/lib/users.js:10:17)\n    at Object.<anonymous> (/srv/app/index.js:3:1)\n    at node:internal/main:1:1\n",
+            expect![[r#"
+                frame /srv/app/lib/users.js:10 in getUser
+                frame /srv/app/index.js:3 in <anonymous>
+                path srv/app/lib/users.js
+                path srv/app/index.js
+                identifier TypeError
+                identifier getUser
+            "#]],
         );
-
-        let go = "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.(*Server).Start(0xc000010000)\n\t/home/u/app/server.go:42 +0x1d\nmain.main()\n\t/home/u/app/main.go:9 +0x25\nexit status 2\n";
-        assert_eq!(
-            frames(go),
-            [
-                at("/home/u/app/server.go", 42, Some("Start")),
-                at("/home/u/app/main.go", 9, Some("main")),
-            ]
+        check(
+            "Exception in thread \"main\" java.lang.IllegalStateException: overdrawn\n\tat com.acme.bank.Account.withdraw(Account.java:42)\n\tat com.acme.bank.Main.main(Main.java:7)\n",
+            expect![[r#"
+                frame com/acme/bank/Account.java:42 in withdraw
+                frame com/acme/bank/Main.java:7 in main
+                path Account.java
+                path Main.java
+                identifier IllegalStateException
+                identifier withdraw
+                identifier java
+                identifier main
+            "#]],
+        );
+        check(
+            "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.(*Server).Start(0xc000010000)\n\t/home/u/app/server.go:42 +0x1d\nmain.main()\n\t/home/u/app/main.go:9 +0x25\nexit status 2\n",
+            expect![[r#"
+                frame /home/u/app/server.go:42 in Start
+                frame /home/u/app/main.go:9 in main
+                path home/u/app/server.go
+                path home/u/app/main.go
+                identifier Start
+                identifier main
+            "#]],
         );
     }
 
     #[test]
     fn compiler_references_paths_and_identifiers() {
-        let found = frames("error[E0425]: cannot find value `x`\n --> src/lib.rs:10:5\n");
-        assert_eq!(found, [at("src/lib.rs", 10, None)]);
-        assert_eq!(
-            paths("The bug is in parser/header.rs, not in v1.2.3 or e.g. main."),
-            ["parser/header.rs"]
+        check(
+            "error[E0425]: cannot find value `x`\n --> src/lib.rs:10:5\n",
+            expect![[r#"
+            frame src/lib.rs:10
+            path src/lib.rs
+        "#]],
         );
-        let ids = identifiers(
+        check(
+            "The bug is in parser/header.rs, not in v1.2.3 or e.g. main.",
+            expect![[r#"
+            path parser/header.rs
+        "#]],
+        );
+        check(
             "Calling `flush` after parse_header() in Stack::peek and getUserName fails; the Cache.get path too. Plain words stay out.",
+            expect![[r#"
+                identifier flush
+                identifier parse_header
+                identifier peek
+                identifier getUserName
+                identifier get
+            "#]],
         );
-        assert_eq!(ids, ["flush", "parse_header", "peek", "getUserName", "get"], "{ids:?}");
     }
 
     #[test]
     fn quotes_and_test_paths() {
-        assert_eq!(
-            quotes(
-                "It doesn't work: raises 'No closing quotation' and \"mutable default ... is not allowed: use default_factory\"; `x` too."
-            ),
-            ["No closing quotation", "mutable default", "is not allowed: use default_factory"]
+        check(
+            "It doesn't work: raises 'No closing quotation' and \"mutable default ... is not allowed: use default_factory\"; `x` too.",
+            expect![[r#"
+                identifier default_factory
+                quote No closing quotation
+                quote mutable default
+                quote is not allowed: use default_factory
+            "#]],
         );
         assert!(is_test_path("test/test_json/test_fail.py"));
         assert!(is_test_path("pkg/server_test.go"));

@@ -516,6 +516,108 @@ mod tests {
         ]
     }
 
+    /// Distills `problem` over [`corpus`] at `budget` and compares the rendered brief, and
+    /// its account, with `expected`.
+    fn check(problem: &str, budget: usize, expected: expect_test::Expect) {
+        let index = Index::from_documents(&corpus());
+        let brief = distill(problem, &index, &options(budget), &estimate_tokens);
+        let account = format!(
+            "-- {} tokens, {} of context, {} problem lines cut\n",
+            brief.tokens, brief.context_tokens, brief.problem_lines_cut
+        );
+        expected.assert_eq(&(brief.render() + &account));
+    }
+
+    #[test]
+    fn briefs_as_the_smart_model_reads_them() {
+        check(
+            "Traceback (most recent call last):\n  File \"/home/me/proj/app/stack.py\", line 9, in peek\n    return self.items[-1]\nIndexError: list index out of range\n",
+            300,
+            expect_test::expect![[r#"
+                Problem:
+                Traceback (most recent call last):
+                  File "/home/me/proj/app/stack.py", line 9, in peek
+                    return self.items[-1]
+                IndexError: list index out of range
+
+                Context map (files and their top-level symbols, most relevant first):
+                app/stack.py: Stack
+
+                Relevant context:
+                ### app/stack.py:1-9
+                class Stack:
+                    def __init__(self):
+                        self.items = []
+
+                    def push(self, item):
+                        self.items.append(item)
+
+                    def peek(self):
+                        return self.items[-1]
+
+                ### app/util.py:1-26
+                def helper_0(value):
+                    return value + 0
+
+                def helper_1(value):
+                    return value + 1
+
+                def helper_2(value):
+                    return value + 2
+
+                def helper_3(value):
+                    return value + 3
+
+                def helper_4(value):
+                    return value + 4
+
+                def helper_5(value):
+                    return value + 5
+
+                def helper_6(value):
+                    return value + 6
+
+                def helper_7(value):
+                    return value + 7
+
+                def helper_8(value):
+                    return value + 8
+                -- 218 tokens, 145 of context, 0 problem lines cut
+            "#]],
+        );
+        check(
+            "peek on an empty stack crashes instead of returning None",
+            200,
+            expect_test::expect![[r#"
+                Problem:
+                peek on an empty stack crashes instead of returning None
+
+                Relevant context:
+                ### app/stack.py:1-9
+                class Stack:
+                    def __init__(self):
+                        self.items = []
+
+                    def push(self, item):
+                        self.items.append(item)
+
+                    def peek(self):
+                        return self.items[-1]
+                -- 70 tokens, 43 of context, 0 problem lines cut
+            "#]],
+        );
+        // A budget with room for the problem alone.
+        check(
+            "helper_7 adds the wrong amount",
+            12,
+            expect_test::expect![[r#"
+            Problem:
+            […] dds the wrong amount
+            -- 9 tokens, 0 of context, 0 problem lines cut
+        "#]],
+        );
+    }
+
     #[test]
     fn a_traceback_brings_the_frame_it_names() {
         let index = Index::from_documents(&corpus());

@@ -163,7 +163,7 @@ impl Chunker {
                 Some(tree) => {
                     let mut out = Vec::new();
                     let source = Source { text: text.as_bytes(), language: code };
-                    source.members(tree.root_node(), None, true, &mut out);
+                    source.members(tree.root_node(), None, true, 0, &mut out);
                     out
                 }
                 None => windows(1, lines, ChunkKind::Lines, None, false),
@@ -411,9 +411,19 @@ impl Source<'_> {
     }
 
     /// Chunks the named children of `node`: definitions on their own, the rest grouped.
-    fn members(&self, node: Node, parent: Option<&str>, top: bool, out: &mut Vec<Chunk>) {
+    /// Children that end on or before line `covered` (1-based; a head chunk already quotes
+    /// them, as a class's docstring) are left out.
+    fn members(
+        &self,
+        node: Node,
+        parent: Option<&str>,
+        top: bool,
+        covered: u32,
+        out: &mut Vec<Chunk>,
+    ) {
         let mut cursor = node.walk();
-        let children: Vec<Node> = node.named_children(&mut cursor).collect();
+        let children: Vec<Node> =
+            node.named_children(&mut cursor).filter(|c| end_row(*c) + 1 > covered).collect();
         // Lines (0-based rows) of loose material not yet emitted.
         let mut loose: Option<(u32, u32)> = None;
         // Where the doc comments and attributes before the next definition start.
@@ -516,7 +526,7 @@ impl Source<'_> {
                     chunk.top_level = top && chunk.start_line == first;
                     out.push(chunk);
                 }
-                self.members(body, name.as_deref(), false, out);
+                self.members(body, name.as_deref(), false, head_end, out);
             }
             _ => out.extend(windows(first, last, ChunkKind::Definition, name.as_deref(), top)),
         }
@@ -556,84 +566,160 @@ fn go_receiver_type(receiver: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use expect_test::{Expect, expect};
+
     use super::*;
 
-    fn symbols(language: Language, text: &str) -> Vec<(String, u32, u32)> {
-        Chunker::new()
+    /// Chunks `text` and compares one line per chunk (`first-last kind symbol`, `top` for a
+    /// top-level definition) with `expected`.
+    fn check(language: Language, text: &str, expected: Expect) {
+        let shown: String = Chunker::new()
             .chunk(language, text)
             .into_iter()
-            .map(|c| (c.symbol.unwrap_or_else(|| "-".into()), c.start_line, c.end_line))
-            .collect()
+            .map(|c| {
+                format!(
+                    "{}-{} {:?} {}{}\n",
+                    c.start_line,
+                    c.end_line,
+                    c.kind,
+                    c.symbol.as_deref().unwrap_or("-"),
+                    if c.top_level { " top" } else { "" }
+                )
+            })
+            .collect();
+        expected.assert_eq(&shown);
     }
 
     #[test]
     fn rust_items_and_methods_with_their_doc_comments() {
-        let text = "use std::fmt;\n\n/// A stack.\n#[derive(Debug)]\npub struct Stack<T> {\n    items: Vec<T>,\n}\n\nimpl<T> Stack<T> {\n    /// The top.\n    pub fn peek(&self) -> &T {\n        &self.items[self.items.len() - 1]\n    }\n}\n";
-        let chunks = symbols(Language::Rust, text);
-        assert_eq!(
-            chunks,
-            [("-".into(), 1, 1), ("Stack".into(), 3, 7), ("Stack".into(), 9, 14)],
-            "{chunks:?}"
+        check(
+            Language::Rust,
+            "use std::fmt;\n\n/// A stack.\n#[derive(Debug)]\npub struct Stack<T> {\n    items: Vec<T>,\n}\n\nimpl<T> Stack<T> {\n    /// The top.\n    pub fn peek(&self) -> &T {\n        &self.items[self.items.len() - 1]\n    }\n}\n",
+            expect![[r#"
+                1-1 Code -
+                3-7 Definition Stack top
+                9-14 Definition Stack top
+            "#]],
         );
         // A long impl is split into its methods, each named with its type.
-        let methods: String = (0..30)
+        let methods: String = (0..12)
             .map(|i| {
                 format!("    /// Doc {i}.\n    fn m{i}(&self) -> u32 {{\n        {i}\n    }}\n")
             })
             .collect();
-        let text = format!("impl Stack {{\n{methods}}}\n");
-        let chunks = symbols(Language::Rust, &text);
-        assert!(chunks.contains(&("Stack::m0".into(), 2, 5)), "{chunks:?}");
-        assert!(chunks.contains(&("Stack::m29".into(), 118, 121)), "{chunks:?}");
+        check(
+            Language::Rust,
+            &format!("impl Stack {{\n{methods}}}\n"),
+            expect![[r#"
+            1-1 Definition Stack top
+            2-5 Definition Stack::m0
+            6-9 Definition Stack::m1
+            10-13 Definition Stack::m2
+            14-17 Definition Stack::m3
+            18-21 Definition Stack::m4
+            22-25 Definition Stack::m5
+            26-29 Definition Stack::m6
+            30-33 Definition Stack::m7
+            34-37 Definition Stack::m8
+            38-41 Definition Stack::m9
+            42-45 Definition Stack::m10
+            46-49 Definition Stack::m11
+        "#]],
+        );
     }
 
     #[test]
     fn python_classes_methods_and_decorators() {
-        let methods: String = (0..15)
+        let methods: String = (0..12)
             .map(|i| format!("    @property\n    def m{i}(self):\n        return {i}\n\n"))
             .collect();
         let text = format!(
             "import os\n\nclass Config:\n    \"\"\"Settings.\"\"\"\n\n{methods}\ndef main():\n    pass\n"
         );
-        let chunks = symbols(Language::Python, &text);
-        assert_eq!(chunks[0], ("-".into(), 1, 1), "{chunks:?}");
-        assert_eq!(chunks[1].0, "Config", "{chunks:?}");
-        assert!(chunks.contains(&("Config.m0".into(), 6, 8)), "{chunks:?}");
-        assert!(chunks.iter().any(|c| c.0 == "main"), "{chunks:?}");
+        check(
+            Language::Python,
+            &text,
+            expect![[r#"
+            1-1 Code -
+            3-5 Definition Config top
+            6-8 Definition Config.m0
+            10-12 Definition Config.m1
+            14-16 Definition Config.m2
+            18-20 Definition Config.m3
+            22-24 Definition Config.m4
+            26-28 Definition Config.m5
+            30-32 Definition Config.m6
+            34-36 Definition Config.m7
+            38-40 Definition Config.m8
+            42-44 Definition Config.m9
+            46-48 Definition Config.m10
+            50-52 Definition Config.m11
+            55-56 Definition main top
+        "#]],
+        );
     }
 
     #[test]
     fn javascript_typescript_go_and_java_definitions_are_named() {
-        let js = "const x = 1;\nexport function load(path) {\n  return path;\n}\nconst save = (p) => p;\nclass Store { get(k) { return k; } }\n";
-        let names: Vec<String> =
-            symbols(Language::JavaScript, js).into_iter().map(|c| c.0).collect();
-        assert_eq!(names, ["-", "load", "save", "Store"], "{names:?}");
-        let ts = "interface Point { x: number }\nexport class Shape {\n  area(): number { return 0; }\n}\n";
-        let names: Vec<String> =
-            symbols(Language::TypeScript, ts).into_iter().map(|c| c.0).collect();
-        assert_eq!(names, ["Point", "Shape"], "{names:?}");
-        let go = "package main\n\ntype Server struct{}\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n\nfunc main() {}\n";
-        let names: Vec<String> = symbols(Language::Go, go).into_iter().map(|c| c.0).collect();
-        assert_eq!(names, ["-", "Server", "Server.Start", "main"], "{names:?}");
-        let java = "package a;\n\npublic class Bank {\n  public int balance() { return 0; }\n}\n";
-        let names: Vec<String> = symbols(Language::Java, java).into_iter().map(|c| c.0).collect();
-        assert_eq!(names, ["-", "Bank"], "{names:?}");
+        check(
+            Language::JavaScript,
+            "const x = 1;\nexport function load(path) {\n  return path;\n}\nconst save = (p) => p;\nclass Store { get(k) { return k; } }\n",
+            expect![[r#"
+                1-1 Code -
+                2-4 Definition load top
+                5-5 Definition save top
+                6-6 Definition Store top
+            "#]],
+        );
+        check(
+            Language::TypeScript,
+            "interface Point { x: number }\nexport class Shape {\n  area(): number { return 0; }\n}\n",
+            expect![[r#"
+                1-1 Definition Point top
+                2-4 Definition Shape top
+            "#]],
+        );
+        check(
+            Language::Go,
+            "package main\n\ntype Server struct{}\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n\nfunc main() {}\n",
+            expect![[r#"
+                1-1 Code -
+                3-3 Definition Server top
+                5-7 Definition Server.Start top
+                9-9 Definition main top
+            "#]],
+        );
+        check(
+            Language::Java,
+            "package a;\n\npublic class Bank {\n  public int balance() { return 0; }\n}\n",
+            expect![[r#"
+                1-1 Code -
+                3-5 Definition Bank top
+            "#]],
+        );
     }
 
     #[test]
     fn markdown_sections_and_plain_windows() {
-        let text =
-            "# Title\nintro\n\n## Install\nrun it\n\n```sh\n# not a heading\n```\n## Use\nmore\n";
-        let chunks = symbols(Language::Markdown, text);
-        assert_eq!(
-            chunks,
-            [("Title".into(), 1, 3), ("Install".into(), 4, 9), ("Use".into(), 10, 11)],
-            "{chunks:?}"
+        check(
+            Language::Markdown,
+            "# Title\nintro\n\n## Install\nrun it\n\n```sh\n# not a heading\n```\n## Use\nmore\n",
+            expect![[r#"
+                1-3 Section Title top
+                4-9 Section Install top
+                10-11 Section Use top
+            "#]],
         );
         let log: String = (0..70).map(|i| format!("line {i}\n")).collect();
-        let chunks = symbols(Language::Text, &log);
-        assert_eq!(chunks.len(), 3);
-        assert_eq!((chunks[2].1, chunks[2].2), (61, 70));
+        check(
+            Language::Text,
+            &log,
+            expect![[r#"
+            1-30 Lines -
+            31-60 Lines -
+            61-70 Lines -
+        "#]],
+        );
     }
 
     #[test]

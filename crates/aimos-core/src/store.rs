@@ -10,8 +10,12 @@ use crate::insight::Insight;
 use crate::price::Cost;
 use crate::run::RunRecord;
 
-/// Persistent insights and runs.
+/// Persistent insights and runs. One trait rather than one per group below: every caller that
+/// holds a store (the pipeline, the gateway, the CLI) uses several groups, and the forwarding
+/// implementations (the ledger queue, test doubles) would repeat themselves per trait.
 pub trait Store: Send + Sync {
+    // Insights: what the consultations produced, and recall's way in.
+
     /// Saves a new insight. Once this returns, the insight survives a crash.
     fn put_insight(&self, insight: &Insight) -> Result<(), StoreError>;
 
@@ -25,6 +29,20 @@ pub trait Store: Send + Sync {
         offset: usize,
     ) -> Result<Vec<Insight>, StoreError>;
 
+    /// Insights made from problems with this fingerprint, newest first (at most 20).
+    fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError>;
+
+    /// Takes an insight out of recall (it keeps failing, or a better one superseded it); it is
+    /// kept, with the reason, for audit. False if there is no such insight or it was already
+    /// invalidated.
+    fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError>;
+
+    /// Records whether following an insight worked, and returns the insight with its new
+    /// counts, or `None` when no insight has that id.
+    fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError>;
+
+    // The ledger: every run with its steps, and what the policy and calibration learn from.
+
     /// Saves a run with its steps, atomically.
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError>;
 
@@ -33,15 +51,14 @@ pub trait Store: Send + Sync {
     /// Newest first.
     fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError>;
 
-    /// Records whether following an insight worked, and returns the insight with its new
-    /// counts, or `None` when no insight has that id.
-    fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError>;
-
     /// Totals over the ledger: overall, by day and by model.
     fn stats(&self) -> Result<Stats, StoreError>;
 
-    /// Insights made from problems with this fingerprint, newest first (at most 20).
-    fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError>;
+    /// The newest `limit` outcomes, each with the confidence its insight's smart model stated:
+    /// what calibration and the policy learn from.
+    fn outcome_points(&self, limit: usize) -> Result<Vec<OutcomePoint>, StoreError>;
+
+    // Claims: one consultation at a time across processes sharing the store.
 
     /// Claims `key` for `holder` for `ttl`, unless another holder's claim is still live
     /// (claiming again extends one's own). Processes sharing a store use it so that only one
@@ -50,6 +67,8 @@ pub trait Store: Send + Sync {
 
     /// Gives up `holder`'s claim on `key` (nothing if it holds none).
     fn release(&self, key: &str, holder: &str) -> Result<(), StoreError>;
+
+    // Gateway keys.
 
     /// Stores a new gateway key (its hash only). Fails if the name is taken.
     fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
@@ -66,14 +85,7 @@ pub trait Store: Send + Sync {
     /// Revokes the key named `name`; false if there is none (or it was revoked already).
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError>;
 
-    /// Takes an insight out of recall (it keeps failing, or a better one superseded it); it is
-    /// kept, with the reason, for audit. False if there is no such insight or it was already
-    /// invalidated.
-    fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError>;
-
-    /// The newest `limit` outcomes, each with the confidence its insight's smart model stated:
-    /// what calibration and the policy learn from.
-    fn outcome_points(&self, limit: usize) -> Result<Vec<OutcomePoint>, StoreError>;
+    // Calibration of each smart model's stated confidence.
 
     /// Saves (replacing) the calibration fitted for one smart model.
     fn put_calibration(&self, calibration: &Calibration) -> Result<(), StoreError>;

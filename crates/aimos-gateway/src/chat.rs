@@ -37,7 +37,7 @@ struct Call {
 
 impl Call {
     /// Charges the key, records the metrics, and leaves the in-flight count.
-    fn finish(
+    async fn finish(
         &self,
         status: u16,
         usage: Usage,
@@ -46,7 +46,7 @@ impl Call {
         upstream: Duration,
     ) {
         if let Some(key) = &self.key {
-            self.state.keys.charge(key, cost_usd);
+            crate::keys::charge(&self.state, key, cost_usd).await;
         }
         let latency = self.started.elapsed();
         self.state.metrics.leave(Some(&Observation {
@@ -98,7 +98,7 @@ async fn start(
     body: &[u8],
     started: Instant,
 ) -> Result<Response, Failure> {
-    let key = state.keys.authorize(headers, true).map_err(|e| (None, e))?;
+    let key = crate::keys::authorize(state, headers, true).await.map_err(|e| (None, e))?;
     let request: CompletionRequest = serde_json::from_slice(body).map_err(|err| {
         (
             None,
@@ -187,7 +187,7 @@ async fn pass_through(
     let upstream = upstream_started.elapsed();
     let body = wire::completion(&call.id, &call.model, call.created, &response);
     let cost = model.price_of(&response.model).cost(&response.usage).usd;
-    call.finish(200, response.usage, cost, 0.0, upstream);
+    call.finish(200, response.usage, cost, 0.0, upstream).await;
     Ok(axum::Json(body).into_response())
 }
 
@@ -226,7 +226,7 @@ async fn forward(
 ) {
     let mut next = Some(Ok(first));
     if tx.send(call.chunk(json!({ "role": "assistant", "content": "" }), None)).await.is_err() {
-        call.finish(499, Usage::default(), 0.0, 0.0, upstream_started.elapsed());
+        call.finish(499, Usage::default(), 0.0, 0.0, upstream_started.elapsed()).await;
         return;
     }
     loop {
@@ -244,7 +244,7 @@ async fn forward(
             Some(Ok(ChatEvent::Delta(text))) => {
                 if tx.send(call.chunk(json!({ "content": text }), None)).await.is_err() {
                     // The client went away; dropping `events` cancels the upstream request.
-                    call.finish(499, Usage::default(), 0.0, 0.0, upstream_started.elapsed());
+                    call.finish(499, Usage::default(), 0.0, 0.0, upstream_started.elapsed()).await;
                     return;
                 }
             }
@@ -252,7 +252,7 @@ async fn forward(
                 let upstream = upstream_started.elapsed();
                 let cost = model.price_of(&response.model).cost(&response.usage).usd;
                 let _ = finish_stream(&call, &tx, &response, None).await;
-                call.finish(200, response.usage, cost, 0.0, upstream);
+                call.finish(200, response.usage, cost, 0.0, upstream).await;
                 return;
             }
             Some(Err(err)) => {
@@ -265,7 +265,7 @@ async fn forward(
                 });
                 let _ = tx.send(stream::data(&error.body())).await;
                 let _ = tx.send(stream::done()).await;
-                call.finish(502, Usage::default(), 0.0, 0.0, upstream_started.elapsed());
+                call.finish(502, Usage::default(), 0.0, 0.0, upstream_started.elapsed()).await;
                 return;
             }
         }
@@ -281,7 +281,8 @@ async fn fail_stream(
 ) {
     let _ = tx.send(stream::data(&error.body())).await;
     let _ = tx.send(stream::done()).await;
-    call.finish(error.status.as_u16(), Usage::default(), 0.0, 0.0, upstream_started.elapsed());
+    call.finish(error.status.as_u16(), Usage::default(), 0.0, 0.0, upstream_started.elapsed())
+        .await;
 }
 
 /// The closing chunks of a stream: tool calls, the finish reason (with `aimos` for pipeline
@@ -384,11 +385,11 @@ fn maybe_shadow(call: &Call, task: &Task, options: &RunOptions, record: &RunReco
     }
     let (pipeline, task, options, record) =
         (Arc::clone(&call.state.pipeline), task.clone(), options.clone(), record.clone());
-    tokio::spawn(async move {
+    tokio::spawn(crate::off_workers(async move {
         if let Err(err) = pipeline.shadow(&task, &record, &options).await {
             tracing::warn!(run = %record.id, "shadow check failed: {}", aimos_core::error_chain(&err));
         }
-    });
+    }));
 }
 
 async fn pipeline(
@@ -427,13 +428,18 @@ async fn pipeline(
     let pipeline = Arc::clone(&call.state.pipeline);
     if !streamed {
         let started = Instant::now();
-        let record = match timeout_at(call.deadline, pipeline.run(&task, &options)).await {
+        let run = {
+            let (pipeline, task, options) = (Arc::clone(&pipeline), task.clone(), options.clone());
+            crate::off_workers(async move { pipeline.run(&task, &options).await })
+        };
+        let record = match timeout_at(call.deadline, run).await {
             Err(_) => return Err(timed_out(limits.request_timeout)),
-            Ok(Err(err)) => {
+            Ok(Err(err)) => return Err(err),
+            Ok(Ok(Err(err))) => {
                 let error = ApiError::from_pipeline(&err);
                 return Ok(with_run_id(error.into_response(), &run_id));
             }
-            Ok(Ok(record)) => record,
+            Ok(Ok(Ok(record))) => record,
         };
         maybe_shadow(&call, &task, &options, &record);
         let mut body = wire::completion(
@@ -449,7 +455,8 @@ async fn pipeline(
             record.cost.usd,
             record.counterfactual.cost.usd,
             started.elapsed(),
-        );
+        )
+        .await;
         return Ok(with_run_id(axum::Json(body).into_response(), &record.id));
     }
 
@@ -458,14 +465,14 @@ async fn pipeline(
     let started = Instant::now();
     let shadow_task = task.clone();
     let shadow_options = options.clone();
-    tokio::spawn(async move {
+    tokio::spawn(crate::off_workers(async move {
         // The run goes on if the client leaves: it is recorded in the ledger either way.
         let on_delta = |piece: &str| {
             let _ = progress.send(Progress::Delta(piece.to_owned()));
         };
         let record = pipeline.run_streaming(&task, &options, &on_delta).await;
         let _ = progress.send(Progress::Done(record));
-    });
+    }));
     let first = match timeout_at(call.deadline, updates.recv()).await {
         Err(_) => return Err(timed_out(limits.request_timeout)),
         Ok(None) => {
@@ -511,7 +518,8 @@ async fn pipeline(
                         record.cost.usd,
                         record.counterfactual.cost.usd,
                         started.elapsed(),
-                    );
+                    )
+                    .await;
                     return;
                 }
                 Some(Progress::Done(Err(err))) => {
@@ -519,7 +527,7 @@ async fn pipeline(
                     return;
                 }
                 None => {
-                    call.finish(500, Usage::default(), 0.0, 0.0, started.elapsed());
+                    call.finish(500, Usage::default(), 0.0, 0.0, started.elapsed()).await;
                     return;
                 }
             }

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::{AppState, blocking};
 
 /// Lower-case hex SHA-256 of a secret: what the store keeps.
 pub fn hash_secret(secret: &str) -> String {
@@ -178,6 +179,29 @@ impl Keys {
             tracing::error!(key = %key.name, error = %err, usd, "could not charge the key");
         }
     }
+}
+
+/// [`Keys::authorize`] on the blocking pool: it may read the store.
+pub(crate) async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    spending: bool,
+) -> Result<Option<KeyRecord>, ApiError> {
+    let (state, headers) = (Arc::clone(state), headers.clone());
+    blocking(move || state.keys.authorize(&headers, spending)).await
+}
+
+/// [`Keys::charge`] on the blocking pool: it writes to the store.
+pub(crate) async fn charge(state: &AppState, key: &KeyRecord, usd: f64) {
+    if usd <= 0.0 {
+        return;
+    }
+    let (state, key) = (Arc::clone(state), key.clone());
+    let _ = blocking(move || {
+        state.keys.charge(&key, usd);
+        Ok(())
+    })
+    .await;
 }
 
 fn unauthorized(message: &str) -> ApiError {

@@ -98,6 +98,46 @@ pub(crate) struct State {
 
 pub(crate) type AppState = Arc<State>;
 
+/// Runs blocking `work` (a store call) on Tokio's blocking pool, so that no async worker
+/// waits on a database.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, error::ApiError> + Send + 'static,
+) -> Result<T, error::ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(join_failed)?
+}
+
+/// Drives `work` (a pipeline run, which calls the store between its model calls) to its end on
+/// the blocking pool, so that its store calls never hold an async worker. Dropping the
+/// returned future (a request timeout) drops `work` at its next await point, as it would if it
+/// ran on a worker.
+pub(crate) async fn off_workers<F>(work: F) -> Result<F::Output, error::ApiError>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (guard, dropped) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Handle::current();
+    let joined = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            tokio::select! {
+                out = work => Some(out),
+                _ = dropped => None,
+            }
+        })
+    });
+    let out = joined.await.map_err(join_failed)?;
+    drop(guard);
+    out.ok_or_else(|| join_failed("the run was dropped"))
+}
+
+fn join_failed(err: impl std::fmt::Display) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        err.to_string(),
+    )
+}
+
 /// The gateway's routes, with its state; serve them with [`serve`] (or call them in process).
 pub fn router(gateway: Gateway) -> Router {
     let store = Arc::clone(&gateway.pipeline.store);

@@ -9,22 +9,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::{AppState, PIPELINE_MODELS};
-
-/// Store calls block; they run off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|err| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", err.to_string())
-    })?
-}
+use crate::keys::authorize;
+use crate::{AppState, PIPELINE_MODELS, blocking};
 
 pub async fn models(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.keys.authorize(&headers, false)?;
+    authorize(&state, &headers, false).await?;
     let mut names: Vec<String> = PIPELINE_MODELS.iter().map(|&m| m.to_owned()).collect();
     names.extend(state.models.names());
     let data: Vec<_> = names
@@ -46,7 +38,7 @@ pub async fn insights(
     headers: HeaderMap,
     Query(query): Query<InsightQuery>,
 ) -> Result<Response, ApiError> {
-    state.keys.authorize(&headers, false)?;
+    authorize(&state, &headers, false).await?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit must be between 1 and 200", Some("limit")));
@@ -70,7 +62,7 @@ async fn by_id<T: serde::Serialize + Send + 'static>(
     what: &'static str,
     get: fn(&dyn aimos_core::Store, &str) -> Result<Option<T>, aimos_core::StoreError>,
 ) -> Result<Response, ApiError> {
-    state.keys.authorize(headers, false)?;
+    authorize(state, headers, false).await?;
     let store = state.store.clone();
     let lookup = id.clone();
     let found =
@@ -102,7 +94,7 @@ pub async fn feedback(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    state.keys.authorize(&headers, false)?;
+    authorize(&state, &headers, false).await?;
     let feedback: Feedback = serde_json::from_slice(&body).map_err(|err| {
         ApiError::invalid(
             &format!("expected {{\"passed\": true|false, \"note\"?: text}}: {err}"),

@@ -311,10 +311,330 @@ pub fn usage_chunk(id: &str, model: &str, created: u64, usage: &Usage) -> Value 
 
 #[cfg(test)]
 mod tests {
+    use expect_test::{Expect, expect};
+
     use super::*;
 
     fn parse(body: Value) -> Result<ChatRequest, ApiError> {
         serde_json::from_value::<CompletionRequest>(body).expect("shape").to_chat()
+    }
+
+    /// Reads `body` as the gateway does and compares the chat request it becomes (or the
+    /// error the client gets: status, parameter, message) with `expected`.
+    fn check_request(body: Value, expected: Expect) {
+        let shown = match parse(body) {
+            Ok(request) => format!("{request:#?}\n"),
+            Err(err) => format!(
+                "{} {} param={}: {}\n",
+                err.status.as_u16(),
+                err.kind,
+                err.param.as_deref().unwrap_or("-"),
+                err.message
+            ),
+        };
+        expected.assert_eq(&shown);
+    }
+
+    /// Compares JSON the gateway writes with `expected`, pretty-printed.
+    fn check_json(value: Value, expected: Expect) {
+        expected.assert_eq(&(serde_json::to_string_pretty(&value).expect("serialises") + "\n"));
+    }
+
+    fn answer(tool_calls: Vec<ToolCall>) -> ChatResponse {
+        ChatResponse {
+            model: "local:smollm2-135m".into(),
+            content: if tool_calls.is_empty() { "Hello.".into() } else { String::new() },
+            finish_reason: if tool_calls.is_empty() {
+                FinishReason::Stop
+            } else {
+                FinishReason::ToolCalls
+            },
+            tool_calls,
+            usage: Usage {
+                prompt_tokens: 12,
+                completion_tokens: 3,
+                cached_prompt_tokens: 4,
+                cache_write_prompt_tokens: 0,
+            },
+            timings: aimos_core::Timings::default(),
+        }
+    }
+
+    #[test]
+    fn the_wire_format_of_requests() {
+        check_request(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+            expect![[r#"
+                ChatRequest {
+                    messages: [
+                        Message {
+                            role: User,
+                            content: "hi",
+                            tool_calls: [],
+                            tool_call_id: None,
+                        },
+                    ],
+                    max_tokens: None,
+                    temperature: None,
+                    top_p: None,
+                    seed: None,
+                    stop: [],
+                    response_format: None,
+                    tools: [],
+                    tool_choice: None,
+                }
+            "#]],
+        );
+        check_request(
+            json!({
+                "model": "m",
+                "messages": [{"role": "system", "content": "json"}, {"role": "user", "content": "x"}],
+                "max_tokens": 5,
+                "temperature": 0,
+                "seed": 7,
+                "stop": ["a", "b"],
+                "response_format": {"type": "json_object"},
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            }),
+            expect![[r#"
+                ChatRequest {
+                    messages: [
+                        Message {
+                            role: System,
+                            content: "json",
+                            tool_calls: [],
+                            tool_call_id: None,
+                        },
+                        Message {
+                            role: User,
+                            content: "x",
+                            tool_calls: [],
+                            tool_call_id: None,
+                        },
+                    ],
+                    max_tokens: Some(
+                        5,
+                    ),
+                    temperature: Some(
+                        0.0,
+                    ),
+                    top_p: None,
+                    seed: Some(
+                        7,
+                    ),
+                    stop: [
+                        "a",
+                        "b",
+                    ],
+                    response_format: Some(
+                        JsonSchema {
+                            name: "json_object",
+                            schema: Object {
+                                "type": String("object"),
+                            },
+                        },
+                    ),
+                    tools: [],
+                    tool_choice: None,
+                }
+            "#]],
+        );
+        check_request(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": "required"}),
+            expect![[r#"
+                ChatRequest {
+                    messages: [
+                        Message {
+                            role: User,
+                            content: "x",
+                            tool_calls: [],
+                            tool_call_id: None,
+                        },
+                    ],
+                    max_tokens: None,
+                    temperature: None,
+                    top_p: None,
+                    seed: None,
+                    stop: [],
+                    response_format: None,
+                    tools: [],
+                    tool_choice: Some(
+                        Required,
+                    ),
+                }
+            "#]],
+        );
+        check_request(
+            json!({"model": "m", "messages": []}),
+            expect![[r#"
+            400 invalid_request_error param=messages: messages must not be empty
+        "#]],
+        );
+        check_request(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2}),
+            expect![[r#"
+                400 invalid_request_error param=n: only n = 1 is supported
+            "#]],
+        );
+    }
+
+    #[test]
+    fn the_wire_format_of_answers() {
+        check_json(
+            completion("chatcmpl-1", "cheap", 1_700_000_000, &answer(vec![])),
+            expect![[r#"
+            {
+              "id": "chatcmpl-1",
+              "object": "chat.completion",
+              "created": 1700000000,
+              "model": "cheap",
+              "choices": [
+                {
+                  "index": 0,
+                  "message": {
+                    "role": "assistant",
+                    "content": "Hello."
+                  },
+                  "finish_reason": "stop",
+                  "logprobs": null
+                }
+              ],
+              "usage": {
+                "prompt_tokens": 12,
+                "completion_tokens": 3,
+                "total_tokens": 15,
+                "prompt_tokens_details": {
+                  "cached_tokens": 4
+                }
+              }
+            }
+        "#]],
+        );
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "lookup".into(),
+            arguments: r#"{"q":"x"}"#.into(),
+        };
+        check_json(
+            completion("chatcmpl-2", "cheap", 1_700_000_000, &answer(vec![call.clone()])),
+            expect![[r#"
+                {
+                  "id": "chatcmpl-2",
+                  "object": "chat.completion",
+                  "created": 1700000000,
+                  "model": "cheap",
+                  "choices": [
+                    {
+                      "index": 0,
+                      "message": {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": [
+                          {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {
+                              "name": "lookup",
+                              "arguments": "{\"q\":\"x\"}"
+                            }
+                          }
+                        ]
+                      },
+                      "finish_reason": "tool_calls",
+                      "logprobs": null
+                    }
+                  ],
+                  "usage": {
+                    "prompt_tokens": 12,
+                    "completion_tokens": 3,
+                    "total_tokens": 15,
+                    "prompt_tokens_details": {
+                      "cached_tokens": 4
+                    }
+                  }
+                }
+            "#]],
+        );
+        check_json(
+            chunk("chatcmpl-3", "cheap", 1_700_000_000, json!({"content": "Hel"}), None),
+            expect![[r#"
+                {
+                  "id": "chatcmpl-3",
+                  "object": "chat.completion.chunk",
+                  "created": 1700000000,
+                  "model": "cheap",
+                  "choices": [
+                    {
+                      "index": 0,
+                      "delta": {
+                        "content": "Hel"
+                      },
+                      "finish_reason": null,
+                      "logprobs": null
+                    }
+                  ]
+                }
+            "#]],
+        );
+        check_json(
+            chunk("chatcmpl-3", "cheap", 1_700_000_000, json!({}), Some(FinishReason::Length)),
+            expect![[r#"
+                {
+                  "id": "chatcmpl-3",
+                  "object": "chat.completion.chunk",
+                  "created": 1700000000,
+                  "model": "cheap",
+                  "choices": [
+                    {
+                      "index": 0,
+                      "delta": {},
+                      "finish_reason": "length",
+                      "logprobs": null
+                    }
+                  ]
+                }
+            "#]],
+        );
+        check_json(
+            tool_calls_delta(&answer(vec![call])).expect("has calls"),
+            expect![[r#"
+                {
+                  "tool_calls": [
+                    {
+                      "index": 0,
+                      "id": "call_1",
+                      "type": "function",
+                      "function": {
+                        "name": "lookup",
+                        "arguments": "{\"q\":\"x\"}"
+                      }
+                    }
+                  ]
+                }
+            "#]],
+        );
+        check_json(
+            usage_chunk("chatcmpl-3", "cheap", 1_700_000_000, &answer(vec![]).usage),
+            expect![[r#"
+                {
+                  "id": "chatcmpl-3",
+                  "object": "chat.completion.chunk",
+                  "created": 1700000000,
+                  "model": "cheap",
+                  "choices": [],
+                  "usage": {
+                    "prompt_tokens": 12,
+                    "completion_tokens": 3,
+                    "total_tokens": 15,
+                    "prompt_tokens_details": {
+                      "cached_tokens": 4
+                    }
+                  }
+                }
+            "#]],
+        );
     }
 
     #[test]
