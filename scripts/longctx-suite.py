@@ -114,7 +114,9 @@ def main():
                     f"In {shown}, what is the default value of the parameter `{parameter}` of the "
                     f"function `{function}`? Answer with the value alone, as it is written in the source."
                 ),
-                "context_files": context,
+                # `{stdlib}` is expanded by aimos eval to this Python's standard library, so
+                # that the suite holds no path of one machine.
+                "context_files": ["{stdlib}/" + os.path.relpath(c, root) for c in context],
                 "grader": {"type": "exact", "answer": answer},
             })
     for task in tasks:

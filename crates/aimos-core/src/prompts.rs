@@ -46,8 +46,9 @@ macro_rules! edit_format {
         "The user shows each file under a `### path` line. Answer only with edit blocks: the path \
 of the file to change on a line of its own, then `<<<<<<< SEARCH`, then the lines to change \
 copied exactly from that file, then `=======`, then the new lines, then `>>>>>>> REPLACE`. Quote \
-enough lines to match one place only. Change only what the task needs, and write no \
-explanation. To create a file, leave the SEARCH part empty."
+enough lines to match one place only. Change only what the task needs: when a test fails, fix \
+the code it tests, not the test. Write no explanation. To create a file, leave the SEARCH part \
+empty."
     };
 }
 

@@ -74,6 +74,12 @@ pub trait Verifier: Send + Sync {
         let _ = dir;
         None
     }
+
+    /// Whether a check calls a model (a judge), and so costs tokens: `auto` keeps such a check
+    /// only when it chooses `cascade`, which escalates on it.
+    fn calls_a_model(&self) -> bool {
+        false
+    }
 }
 
 /// Runs a shell command; it passes when the command exits with status 0 within the timeout.
@@ -173,7 +179,7 @@ impl CommandVerifier {
 
 /// Sends SIGKILL to the process group `leader` leads (through kill(1): this crate has no
 /// unsafe code to call the system directly).
-fn kill_group(leader: u32) {
+pub fn kill_group(leader: u32) {
     let _ = Command::new("kill")
         .args(["-s", "KILL", "--", &format!("-{leader}")])
         .stdout(Stdio::null())
@@ -430,6 +436,10 @@ const PASSES: YesNo = YesNo { name: "verdict", field: "passed" };
 impl Verifier for JudgeVerifier {
     fn describe(&self) -> String {
         format!("judge: {}", self.model.info().id)
+    }
+
+    fn calls_a_model(&self) -> bool {
+        true
     }
 
     fn verify<'a>(

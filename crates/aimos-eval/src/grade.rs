@@ -36,6 +36,10 @@ pub enum Grader {
     /// A shell command passes with exit status 0; the answer is on its stdin and in the file
     /// `$AIMOS_RESULT_FILE`.
     Command { command: String },
+    /// The run's patch (edit mode) applies to a fresh copy of the task's `context_dir`, and
+    /// then `tests` (the check the problem is about) and `full_tests` (the project's whole
+    /// suite, which catches a fix that breaks something else) both pass there.
+    Patch { tests: String, full_tests: String },
 }
 
 /// A grader's verdict.
@@ -74,6 +78,11 @@ impl Grader {
             }
             Grader::Command { command } if command.trim().is_empty() => {
                 Err("a command grader needs a command".into())
+            }
+            Grader::Patch { tests, full_tests }
+                if tests.trim().is_empty() || full_tests.trim().is_empty() =>
+            {
+                Err("a patch grader needs both tests and full_tests commands".into())
             }
             Grader::Contains { all } if all.is_empty() => {
                 Err("a contains grader needs at least one text".into())
@@ -135,7 +144,69 @@ impl Grader {
                 run_python(&program, scratch, timeout)
             }
             Grader::Command { command } => run_command(command, answer, scratch, timeout),
+            Grader::Patch { .. } => {
+                Grade::fail("a patch grader grades a run's patch: see Grader::grade_patch")
+            }
         }
+    }
+
+    /// Grades a run's `patch` on a fresh copy of `tree` made in `scratch`: it must apply, and
+    /// both commands must pass with the copy as their working folder. Other graders grade
+    /// `answer`.
+    pub fn grade_patch(
+        &self,
+        tree: &crate::Tree,
+        patch: Option<&str>,
+        answer: &str,
+        scratch: &Path,
+    ) -> Grade {
+        let Grader::Patch { tests, full_tests } = self else {
+            return self.grade(answer, scratch);
+        };
+        let Some(patch) = patch.filter(|p| !p.trim().is_empty()) else {
+            return Grade::fail("no patch: the run changed no file");
+        };
+        let copy = scratch.join("tree");
+        if let Err(why) = tree.materialize(&copy) {
+            return Grade::fail(why);
+        }
+        if let Err(why) = git_apply(&copy, patch) {
+            return Grade::fail(format!("the patch does not apply: {why}"));
+        }
+        for (what, command) in [("tests", tests), ("full_tests", full_tests)] {
+            let mut run = Command::new("sh");
+            run.args(["-c", command]).current_dir(&copy);
+            let grade = supervise(run, None, scratch, PATCH_TIMEOUT);
+            if !grade.passed {
+                return Grade::fail(format!("{what} failed: {}", grade.note));
+            }
+        }
+        Grade::pass()
+    }
+}
+
+/// Seconds each command of a patch grader may run (a project's whole test suite).
+pub const PATCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Applies `patch` in `dir` with `git apply` (which works outside a git repository too).
+pub fn git_apply(dir: &Path, patch: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .args(["apply", "--whitespace=nowarn", "-"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run git: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(patch.as_bytes()).map_err(|e| format!("writing to git apply: {e}"))?;
+    }
+    let output = child.wait_with_output().map_err(|e| format!("waiting for git apply: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
     }
 }
 
@@ -233,6 +304,8 @@ fn supervise(
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(output)
         .stderr(errors);
+    // A group of its own, so that a timeout stops everything the command started.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return Grade::fail(format!("could not start the grader: {e}")),
@@ -246,6 +319,7 @@ fn supervise(
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if started.elapsed() >= timeout => {
+                aimos_core::verify::kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;

@@ -95,6 +95,7 @@ fn problems(wheel: &Path) -> Result<Vec<(EvalTask, String)>, SuiteError> {
             id: problem.task_id,
             problem: problem_text(&problem.prompt),
             context: Vec::new(),
+            tree: None,
             grader: Grader::Python {
                 prefix: problem.prompt,
                 tests: problem.test,

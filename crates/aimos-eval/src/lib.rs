@@ -28,7 +28,50 @@ pub struct EvalTask {
     pub id: String,
     pub problem: String,
     pub context: Vec<Document>,
+    /// A folder the task works on in edit mode (a bug-fix task): each run gets its own copy.
+    pub tree: Option<Tree>,
     pub grader: Grader,
+}
+
+/// A task's folder: copied for each run and for each grade, then `setup_patch` applied to
+/// the copy (how a generated suite injects its bug without a folder per task).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    pub dir: PathBuf,
+    pub setup_patch: Option<String>,
+}
+
+impl Tree {
+    /// Copies the folder into `dest` (which must not exist) and applies the setup patch there.
+    /// Hidden entries and `__pycache__` folders are left out.
+    pub fn materialize(&self, dest: &Path) -> Result<(), String> {
+        copy_dir(&self.dir, dest)
+            .map_err(|e| format!("copying {} to {}: {e}", self.dir.display(), dest.display()))?;
+        if let Some(patch) = &self.setup_patch {
+            grade::git_apply(dest, patch).map_err(|why| format!("the setup patch: {why}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let mut entries: Vec<_> = std::fs::read_dir(from)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        if text.starts_with('.') || text == "__pycache__" {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &to.join(&name))?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Why a suite could not be read.
@@ -53,13 +96,47 @@ pub enum SuiteError {
 struct SuiteLine {
     id: String,
     problem: String,
-    /// Files (relative to the suite file's folder, or absolute) read as the context.
+    /// Files read as the context: relative to the suite file's folder, or starting with
+    /// `{stdlib}/` for a file of Python's standard library.
     #[serde(default)]
     context_files: Vec<PathBuf>,
     /// Text given as context, as one document.
     #[serde(default)]
     context_text: Option<String>,
+    /// A folder (relative to the suite file's folder) the task edits: the task runs in edit
+    /// mode on a copy of it, and its grader is a `patch` grader.
+    #[serde(default)]
+    context_dir: Option<PathBuf>,
+    /// A patch applied to each copy of `context_dir` before the run.
+    #[serde(default)]
+    setup_patch: Option<String>,
     grader: Grader,
+}
+
+/// The standard library of the Python that graders run (`$AIMOS_PYTHON`, else `python3`):
+/// what `{stdlib}/` at the start of a context file stands for.
+fn stdlib() -> Result<PathBuf, String> {
+    static FOUND: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let python = std::env::var("AIMOS_PYTHON").unwrap_or_else(|_| "python3".into());
+            let out = std::process::Command::new(&python)
+                .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+                .output()
+                .map_err(|e| format!("{{stdlib}} needs Python ({python}): {e}"))?;
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !out.status.success() || path.is_empty() {
+                return Err(format!("{python} did not name its standard library"));
+            }
+            Ok(PathBuf::from(path))
+        })
+        .clone()
+}
+
+/// `{suite}` in a suite's commands stands for the suite file's folder (absolute), so that a
+/// suite can name programs it ships, such as its own virtual environment.
+fn expand(command: &str, base: &Path) -> String {
+    command.replace("{suite}", &base.display().to_string())
 }
 
 /// Reads a JSONL suite: one task per line, blank lines and lines starting with `#` skipped.
@@ -67,7 +144,9 @@ pub fn load_jsonl(path: &Path) -> Result<Vec<EvalTask>, SuiteError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|source| SuiteError::Io { path: shown.clone(), source })?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let base = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
+        .map_err(|source| SuiteError::Io { path: shown.clone(), source })?;
+    let base = base.as_path();
     let mut tasks: Vec<EvalTask> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
@@ -80,23 +159,52 @@ pub fn load_jsonl(path: &Path) -> Result<Vec<EvalTask>, SuiteError> {
         if tasks.iter().any(|t| t.id == parsed.id) {
             return Err(fail(format!("the id `{}` is used twice", parsed.id)));
         }
-        parsed.grader.check().map_err(fail)?;
+        let mut grader = parsed.grader;
+        match &mut grader {
+            Grader::Command { command } => *command = expand(command, base),
+            Grader::Patch { tests, full_tests } => {
+                *tests = expand(tests, base);
+                *full_tests = expand(full_tests, base);
+            }
+            _ => {}
+        }
+        grader.check().map_err(fail)?;
+        let tree = match parsed.context_dir {
+            Some(dir) => {
+                let dir = base.join(dir);
+                if !dir.is_dir() {
+                    return Err(fail(format!("context_dir {} is not a folder", dir.display())));
+                }
+                Some(Tree { dir, setup_patch: parsed.setup_patch })
+            }
+            None if parsed.setup_patch.is_some() => {
+                return Err(fail("setup_patch needs a context_dir to apply to".into()));
+            }
+            None => None,
+        };
+        if tree.is_some() != matches!(grader, Grader::Patch { .. }) {
+            return Err(fail(
+                "a task with a context_dir is graded by a patch grader, and a patch grader needs \
+                 a context_dir"
+                    .into(),
+            ));
+        }
         let mut context = Vec::new();
         for file in &parsed.context_files {
-            let full = if file.is_absolute() { file.clone() } else { base.join(file) };
+            let named = file.display().to_string();
+            let (full, shown) = match named.strip_prefix("{stdlib}/") {
+                Some(rest) => (stdlib().map_err(fail)?.join(rest), rest.to_owned()),
+                None if file.is_absolute() => (file.clone(), named),
+                None => (base.join(file), named),
+            };
             let text = std::fs::read_to_string(&full)
                 .map_err(|e| fail(format!("context file {}: {e}", full.display())))?;
-            context.push(Document { path: file.display().to_string(), text });
+            context.push(Document { path: shown, text });
         }
         if let Some(text) = parsed.context_text {
             context.push(Document { path: "context.txt".into(), text });
         }
-        tasks.push(EvalTask {
-            id: parsed.id,
-            problem: parsed.problem,
-            context,
-            grader: parsed.grader,
-        });
+        tasks.push(EvalTask { id: parsed.id, problem: parsed.problem, context, tree, grader });
     }
     if tasks.is_empty() {
         return Err(SuiteError::Other(format!("{shown} holds no tasks")));

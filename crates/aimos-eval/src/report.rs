@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use aimos_core::Strategy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::SuiteError;
 use crate::runner::{ResultRow, Tokens};
@@ -260,12 +260,89 @@ pub fn markdown(report: &Report, command: &str, png: bool) -> String {
 
 /// Writes `report.json` and `report.md` into `out`.
 pub fn write(report: &Report, command: &str, png: bool, out: &Path) -> Result<(), SuiteError> {
+    write_as("report", report, command, png, out)
+}
+
+/// Writes `STEM.json` and `STEM.md` into `out`.
+pub fn write_as(
+    stem: &str,
+    report: &Report,
+    command: &str,
+    png: bool,
+    out: &Path,
+) -> Result<(), SuiteError> {
     let io = |source| SuiteError::Io { path: out.display().to_string(), source };
     let json =
         serde_json::to_string_pretty(report).map_err(|e| SuiteError::Other(e.to_string()))?;
-    std::fs::write(out.join("report.json"), json).map_err(io)?;
-    std::fs::write(out.join("report.md"), markdown(report, command, png)).map_err(io)?;
+    std::fs::write(out.join(format!("{stem}.json")), json).map_err(io)?;
+    std::fs::write(out.join(format!("{stem}.md")), markdown(report, command, png)).map_err(io)?;
     Ok(())
+}
+
+/// Prices per million tokens for the two roles of a re-priced eval, read from a TOML file:
+/// `[smart]` and `[cheap]`, each with `input_per_mtok` and `output_per_mtok`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSheet {
+    pub smart: RolePrice,
+    pub cheap: RolePrice,
+}
+
+/// Dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolePrice {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+impl RolePrice {
+    fn cost(self, tokens: Tokens) -> f64 {
+        (tokens.prompt as f64 * self.input_per_mtok
+            + tokens.completion as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
+}
+
+/// The rows of a finished eval with their dollars (cost and counterfactual) recomputed from
+/// their token counts at `sheet`'s prices; nothing is rerun.
+pub fn reprice(
+    rows: &[ResultRow],
+    smart: &str,
+    cheap: &str,
+    sheet: &PriceSheet,
+) -> Result<Vec<ResultRow>, String> {
+    rows.iter()
+        .map(|row| {
+            let mut row = row.clone();
+            let mut cost = 0.0;
+            for (model, tokens) in &row.tokens {
+                let price = if model == smart {
+                    sheet.smart
+                } else if model == cheap {
+                    sheet.cheap
+                } else {
+                    return Err(format!(
+                        "task {} ({}) used `{model}`, which is neither the smart model `{smart}` \
+                         nor the cheap model `{cheap}`",
+                        row.task, row.strategy
+                    ));
+                };
+                cost += price.cost(*tokens);
+            }
+            let counted = row.counterfactual_tokens != Tokens::default();
+            if !counted && row.counterfactual_usd > 0.0 {
+                return Err(format!(
+                    "task {} ({}) was run before results held the counterfactual's tokens: rerun \
+                     the eval into a new folder to re-price it",
+                    row.task, row.strategy
+                ));
+            }
+            row.cost_usd = cost;
+            row.counterfactual_usd = sheet.smart.cost(row.counterfactual_tokens);
+            Ok(row)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -303,6 +380,8 @@ mod tests {
             context_tokens: 100,
             smart_prompt_tokens: 0,
             tokens: BTreeMap::new(),
+            counterfactual_tokens: Tokens::default(),
+            patch: None,
             reused: false,
         }
     }
@@ -323,5 +402,27 @@ mod tests {
         assert_eq!(report.disagreements[0].task, "b");
         let md = markdown(&report, "aimos eval …", false);
         assert!(md.contains("| consult | 1/2 | 50.0%"), "{md}");
+    }
+
+    #[test]
+    fn a_report_is_repriced_from_its_tokens() {
+        let mut run = row("t1", Strategy::Consult, true, 0.5);
+        run.tokens.insert("smart".into(), Tokens { prompt: 1_000_000, completion: 0 });
+        run.tokens.insert("cheap".into(), Tokens { prompt: 2_000_000, completion: 1_000_000 });
+        run.counterfactual_usd = 9.0;
+        run.counterfactual_tokens = Tokens { prompt: 1_000_000, completion: 1_000_000 };
+        let sheet = PriceSheet {
+            smart: RolePrice { input_per_mtok: 3.0, output_per_mtok: 15.0 },
+            cheap: RolePrice { input_per_mtok: 0.15, output_per_mtok: 0.6 },
+        };
+        let priced = reprice(&[run.clone()], "smart", "cheap", &sheet).expect("prices");
+        assert!((priced[0].cost_usd - (3.0 + 0.3 + 0.6)).abs() < 1e-9, "{}", priced[0].cost_usd);
+        assert!((priced[0].counterfactual_usd - 18.0).abs() < 1e-9);
+        // A third model, and a row without the counterfactual's tokens, are refused by name.
+        let err = reprice(&[run.clone()], "other", "cheap", &sheet).expect_err("unknown model");
+        assert!(err.contains("`smart`, which is neither"), "{err}");
+        run.counterfactual_tokens = Tokens::default();
+        let err = reprice(&[run], "smart", "cheap", &sheet).expect_err("old row");
+        assert!(err.contains("rerun the eval"), "{err}");
     }
 }

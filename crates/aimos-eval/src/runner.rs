@@ -6,18 +6,23 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aimos_core::{Pipeline, RunOptions, RunRecord, StepKind, Strategy, Task};
+use std::sync::Arc;
+
+use aimos_core::pipeline::EditOptions;
+use aimos_core::{Pipeline, RunOptions, RunRecord, Strategy, Task};
 use serde::{Deserialize, Serialize};
 
-use crate::{EvalTask, SuiteError};
+use crate::{EvalTask, Grader, SuiteError};
 
 /// What an eval runs.
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
     pub strategies: Vec<Strategy>,
-    /// The options every run starts from (budget, result tokens, reuse, `auto`'s goal); the
-    /// strategy is set per run.
+    /// The options every run starts from (budget, result tokens, reuse, `auto`'s goal, the
+    /// judge); the strategy is set per run.
     pub run: RunOptions,
+    /// Tries of a bug-fix task's edits before the strategy escalates (`aimos fix --attempts`).
+    pub attempts: u32,
 }
 
 /// Tokens one model used.
@@ -46,9 +51,15 @@ pub struct ResultRow {
     pub latency_ms: f64,
     /// Tokens of the task's whole context.
     pub context_tokens: u64,
-    /// Prompt tokens sent to the smart model.
+    /// Prompt tokens sent to the smart model (a judge's included).
     pub smart_prompt_tokens: u64,
     pub tokens: BTreeMap<String, Tokens>,
+    /// The tokens of the smart-only counterfactual, so that a report can be re-priced.
+    #[serde(default)]
+    pub counterfactual_tokens: Tokens,
+    /// The run's patch (edit mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
     /// A stored insight stood in for a consultation.
     pub reused: bool,
 }
@@ -111,16 +122,62 @@ impl Results {
     }
 }
 
-/// Runs `task` under `strategy` through `pipeline` (a verifier built from the task's grader
-/// is not given: the grade comes after, so that every strategy is judged alike).
+/// Seconds the check of a bug-fix task may run during a run.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `task` under `strategy` through `pipeline`, using `scratch` (an empty folder) for its
+/// copy of the task's folder.
+///
+/// A verifier built from the grader is never given to text tasks: the grade comes after, so
+/// that every strategy is judged alike. The options' verifier (the judge) goes to `cascade`,
+/// which escalates on it, and to `auto`, which may choose to check; never to the others. A
+/// bug-fix task (one with a folder) runs in edit mode with the grader's `tests` as its check,
+/// under every strategy, as `aimos fix --test` would: the grade then applies the patch to a
+/// fresh copy and runs `full_tests` as well.
 pub async fn run(
     pipeline: &Pipeline,
     task: &EvalTask,
     strategy: Strategy,
     options: &EvalOptions,
+    scratch: &Path,
 ) -> Result<RunRecord, String> {
-    let run_options = RunOptions { strategy, run_id: None, ..options.run.clone() };
-    let input = Task { problem: task.problem.clone(), context: task.context.clone() };
+    let judged = matches!(strategy, Strategy::Cascade | Strategy::Auto);
+    let mut run_options = RunOptions {
+        strategy,
+        run_id: None,
+        verifier: if judged { options.run.verifier.clone() } else { None },
+        ..options.run.clone()
+    };
+    let mut context = task.context.clone();
+    if let (Some(tree), Grader::Patch { tests, .. }) = (&task.tree, &task.grader) {
+        let root = scratch.join(&task.id);
+        tree.materialize(&root)?;
+        let ingested =
+            aimos_context::ingest(std::slice::from_ref(&root), aimos_context::Limits::default())
+                .map_err(|e| e.to_string())?;
+        // Paths as a user in the folder would name them.
+        let prefix = format!("{}/", root.display());
+        context = ingested
+            .documents
+            .into_iter()
+            .map(|mut d| {
+                d.path = d.path.strip_prefix(&prefix).unwrap_or(&d.path).to_owned();
+                d
+            })
+            .collect();
+        run_options.verifier = Some(Arc::new(aimos_core::CommandVerifier {
+            command: tests.clone(),
+            timeout: CHECK_TIMEOUT,
+            dir: Some(root.clone()),
+        }));
+        run_options.edit = Some(EditOptions {
+            roots: vec![root.clone()],
+            cwd: root,
+            attempts: options.attempts,
+            check_first: true,
+        });
+    }
+    let input = Task { problem: task.problem.clone(), context };
     pipeline.run(&input, &run_options).await.map_err(|e| aimos_core::error_chain(&e))
 }
 
@@ -149,11 +206,18 @@ pub fn grade(
                 context_tokens: 0,
                 smart_prompt_tokens: 0,
                 tokens: BTreeMap::new(),
+                counterfactual_tokens: Tokens::default(),
+                patch: None,
                 reused: false,
             };
         }
     };
-    let grade = task.grader.grade(&record.result, scratch);
+    let grade = match &task.tree {
+        Some(tree) => {
+            task.grader.grade_patch(tree, record.patch.as_deref(), &record.result, scratch)
+        }
+        None => task.grader.grade(&record.result, scratch),
+    };
     let mut tokens: BTreeMap<String, Tokens> = BTreeMap::new();
     for step in &record.steps {
         if let Some(model) = &step.model {
@@ -165,7 +229,7 @@ pub fn grade(
     let smart_prompt_tokens = record
         .steps
         .iter()
-        .filter(|s| s.model.as_deref() == Some(smart_model) && s.kind != StepKind::Verify)
+        .filter(|s| s.model.as_deref() == Some(smart_model))
         .map(|s| s.prompt_tokens)
         .sum();
     ResultRow {
@@ -182,6 +246,11 @@ pub fn grade(
         context_tokens: record.context_tokens,
         smart_prompt_tokens,
         tokens,
+        counterfactual_tokens: Tokens {
+            prompt: record.counterfactual.prompt_tokens,
+            completion: record.counterfactual.completion_tokens,
+        },
+        patch: record.patch.clone(),
         reused: aimos_core::quality::reused(record),
     }
 }

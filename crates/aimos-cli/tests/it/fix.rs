@@ -198,7 +198,10 @@ fn a_folder_outside_git_is_copied_and_a_hanging_check_is_stopped() {
     let record: Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(record["files_changed"], serde_json::json!(["calc.py"]));
     assert_eq!(record["verified"], false);
-    let note = record["steps"][1]["note"].as_str().unwrap_or_default();
+    // The check runs once before any edit (and hangs then too), and once on the edit.
+    let first = record["steps"][0]["note"].as_str().unwrap_or_default();
+    assert!(first.starts_with("before any edit: failed command: sleep 60"), "{first}");
+    let note = record["steps"][2]["note"].as_str().unwrap_or_default();
     assert!(note.contains("did not finish within 2 s"), "{note}");
     assert!(
         stderr.contains("failed its check (see the verify steps above); it was not applied"),
@@ -230,7 +233,9 @@ fn the_real_model_never_touches_the_tree_and_a_failed_patch_is_not_applied() {
         .iter()
         .filter_map(|s| s["kind"].as_str())
         .collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "verify").count(), 2, "{kinds:?}");
+    // The check before any edit, then one per attempt.
+    assert_eq!(kinds.iter().filter(|k| **k == "verify").count(), 3, "{kinds:?}");
+    assert_eq!(kinds[0], "verify", "{kinds:?}");
     assert_eq!(record["verified"], false);
     assert!(stderr.contains("was not applied") || stderr.contains("nothing to apply"), "{stderr}");
     assert_eq!(snapshot(&repo), before, "the user's tree is byte-identical");

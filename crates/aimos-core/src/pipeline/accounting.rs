@@ -22,6 +22,11 @@ pub(super) mod estimate {
     pub const YES_NO_ANSWER: u64 = 60;
     /// With no past result to go by, a result is taken to use this fraction (1/N) of its cap.
     pub const UNSEEN_RESULT_FRACTION: u64 = 4;
+    /// Runs the smart model did alone before their answers' length stands in for the smart
+    /// model's answer in an estimated counterfactual.
+    pub const MIN_MEASURED: usize = 3;
+    /// How many of the newest runs are searched for them.
+    pub const MEASURED_HISTORY: usize = 200;
 }
 
 /// Fraction of the counterfactual cost saved (negative when the run cost more; 0 without a
@@ -31,6 +36,29 @@ pub fn savings(cost: Cost, counterfactual: Cost) -> f64 {
 }
 
 impl Pipeline {
+    /// The median completion tokens of the newest runs the smart model did alone in the same
+    /// mode (edit mode or text), when the ledger holds enough of them.
+    fn smart_answer_tokens(&self, edit: bool) -> Option<u64> {
+        let runs = self.store.runs(estimate::MEASURED_HISTORY, 0).ok()?;
+        let mut measured: Vec<u64> = runs
+            .iter()
+            .filter(|r| {
+                r.strategy == crate::run::Strategy::Smart
+                    && r.counterfactual.latency_measured
+                    && r.error.is_none()
+                    && r.steps.iter().any(|s| {
+                        s.note.as_deref().is_some_and(|n| n.contains(super::edit::ATTEMPT_NOTE))
+                    }) == edit
+            })
+            .map(|r| r.counterfactual.completion_tokens)
+            .collect();
+        if measured.len() < estimate::MIN_MEASURED {
+            return None;
+        }
+        measured.sort_unstable();
+        Some(measured[measured.len() / 2])
+    }
+
     /// The counterfactual of a run the smart model did alone: what it did cost.
     pub(super) fn measured_counterfactual(&self, call: &Call) -> Counterfactual {
         Counterfactual {
@@ -44,8 +72,12 @@ impl Pipeline {
     }
 
     /// What the smart model alone would have cost: the prompt it would have been sent, counted
-    /// with its own tokenizer, and as many completion tokens as the final answer took; latency
-    /// from the smart model's observed speed when it was called, else the executor's.
+    /// with its own tokenizer, and the completion it would have written, estimated from what it
+    /// really wrote when it did tasks of the same mode alone (the median of the newest such
+    /// runs in the ledger; the final answer's length until there are
+    /// [`MIN_MEASURED`](estimate::MIN_MEASURED) of them); latency from the smart model's
+    /// observed speed when it was called, else the executor's. Always an estimate
+    /// (`latency_measured: false`).
     pub(super) fn estimated_counterfactual(
         &self,
         task: &Task,
@@ -61,7 +93,9 @@ impl Pipeline {
         let (request, _) = execution_request(&alone, options.max_result_tokens);
         let prompt_tokens =
             request.messages.iter().map(|m| count(&*self.smart, &m.content)).sum::<usize>() as u64;
-        let completion_tokens = answer.usage.completion_tokens;
+        let completion_tokens = self
+            .smart_answer_tokens(options.edit.is_some())
+            .unwrap_or(answer.usage.completion_tokens);
         let usage = Usage { prompt_tokens, completion_tokens, ..Usage::default() };
         let (prompt_rate, gen_rate) = smart_rates.unwrap_or_else(|| super::consult::rates(answer));
         Counterfactual {

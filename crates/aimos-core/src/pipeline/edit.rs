@@ -12,7 +12,7 @@ use aimos_context::edit;
 use aimos_context::workspace::{Applied, Patch};
 
 use super::execute::Execution;
-use super::{Call, Pipeline, PipelineError, RunOptions, digest, redact_request};
+use super::{Call, Pipeline, PipelineError, RunOptions, Task, digest, ms, redact_request};
 use crate::chat::Message;
 use crate::run::{RunRecord, Step, StepKind};
 use crate::verify::{Verdict, Verifier};
@@ -26,16 +26,23 @@ pub struct EditOptions {
     pub cwd: PathBuf,
     /// Tries each executor gets, each after the last one's check failed.
     pub attempts: u32,
+    /// Run the check once before any edit, and add the end of its output to the problem when
+    /// it fails (what the brief and the executor then see: the failure with its file and
+    /// line, not only the user's words). A check that calls a model is not run first.
+    pub check_first: bool,
 }
 
 impl Default for EditOptions {
     fn default() -> Self {
-        EditOptions { roots: Vec::new(), cwd: PathBuf::from("."), attempts: 2 }
+        EditOptions { roots: Vec::new(), cwd: PathBuf::from("."), attempts: 2, check_first: false }
     }
 }
 
 /// Characters of a failed check's output (its end) the executor reads on its next try.
 const FEEDBACK_CHARS: usize = 1500;
+
+/// How an executor step of edit mode is noted in the ledger (with `n/N` after it).
+pub(super) const ATTEMPT_NOTE: &str = "edit attempt";
 
 /// Where an attempt loop ended.
 pub(super) struct Edited {
@@ -47,6 +54,33 @@ pub(super) struct Edited {
 }
 
 impl Pipeline {
+    /// The check run on the unchanged copy, as a `verify` step: `None` when it passes, else a
+    /// paragraph for the problem with the end of its output.
+    pub(super) async fn check_before_edits(
+        &self,
+        workspace: &Workspace,
+        verifier: &Arc<dyn Verifier>,
+        task: &Task,
+        record: &mut RunRecord,
+    ) -> Result<Option<String>, PipelineError> {
+        let verifier = verifier.in_dir(workspace.root()).unwrap_or_else(|| Arc::clone(verifier));
+        let started = std::time::Instant::now();
+        let verdict = verifier.verify(&task.problem, "").await?;
+        let note = format!(
+            "before any edit: {} {}",
+            if verdict.passed { "passed" } else { "failed" },
+            verifier.describe()
+        );
+        record.steps.push(Step::stage(StepKind::Verify, ms(started.elapsed()), digest(""), note));
+        if verdict.passed {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "Before any change, the check fails:\n{}",
+            crate::verify::tail(&verdict.evidence, FEEDBACK_CHARS)
+        )))
+    }
+
     /// Runs `execution` in edit mode up to `attempts` times in `workspace`, checking each patch
     /// with `verifier` there; returns the last attempt.
     pub(super) async fn edit_phase(
@@ -66,7 +100,7 @@ impl Pipeline {
         let mut last = None;
         for attempt in 1..=attempts {
             workspace.reset().map_err(PipelineError::Workspace)?;
-            let mut note = format!("edit attempt {attempt}/{attempts}");
+            let mut note = format!("{ATTEMPT_NOTE} {attempt}/{attempts}");
             if let Some(base) = &base_note {
                 note = format!("{base}; {note}");
             }

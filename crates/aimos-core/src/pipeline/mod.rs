@@ -234,6 +234,13 @@ impl Pipeline {
         let options = if options.strategy == Strategy::Auto {
             let mut chosen = options.clone();
             chosen.strategy = self.decide(task, options, record)?;
+            // A judge costs the smart model's tokens: it checks what auto sends to cascade,
+            // not every run it decides on.
+            if chosen.strategy != Strategy::Cascade
+                && chosen.verifier.as_ref().is_some_and(|v| v.calls_a_model())
+            {
+                chosen.verifier = None;
+            }
             decided = chosen;
             &decided
         } else {
@@ -244,6 +251,24 @@ impl Pipeline {
                 Some(Workspace::create(&edit.roots, &edit.cwd).map_err(PipelineError::Workspace)?)
             }
             None => None,
+        };
+        let checked;
+        let task = match (&workspace, &options.verifier, &options.edit) {
+            (Some(workspace), Some(verifier), Some(edit))
+                if edit.check_first && !verifier.calls_a_model() =>
+            {
+                match self.check_before_edits(workspace, verifier, task, record).await? {
+                    Some(failure) => {
+                        checked = Task {
+                            problem: format!("{}\n\n{failure}", task.problem.trim_end()),
+                            context: task.context.clone(),
+                        };
+                        &checked
+                    }
+                    None => task,
+                }
+            }
+            _ => task,
         };
         if options.strategy == Strategy::Cascade {
             return self

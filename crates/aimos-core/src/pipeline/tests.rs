@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::accounting::estimate;
 use super::recall::CLAIM_TTL;
 use super::*;
 use crate::chat::ResponseFormat;
@@ -486,6 +487,54 @@ fn the_smart_baseline_measures_its_own_counterfactual_and_saves_nothing() {
     assert_eq!(record.savings, 0.0);
 }
 
+/// The counterfactual of a cheap run takes the smart model's answer length from what the smart
+/// model really wrote on earlier runs alone, not from the cheap model's answer.
+#[test]
+fn the_counterfactual_estimates_the_smart_answer_from_measured_smart_runs() {
+    let long = "a long, careful answer ".repeat(20);
+    let smart = ScriptedModel::new("smart", 3.0, &[&long, &long, &long]);
+    let cheap = ScriptedModel::new("cheap", 0.1, &["short", "short"]);
+    let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+    let cheap_run = RunOptions { strategy: Strategy::Cheap, ..RunOptions::default() };
+    // Before the ledger holds enough smart runs, the answer's own length stands in.
+    let before = block_on(pipeline.run(&task(), &cheap_run)).expect("cheap");
+    assert_eq!(
+        before.counterfactual.completion_tokens,
+        aimos_context::estimate_tokens("short") as u64
+    );
+    let mut measured = Vec::new();
+    for _ in 0..estimate::MIN_MEASURED {
+        let smart_run = RunOptions { strategy: Strategy::Smart, ..RunOptions::default() };
+        let record = block_on(pipeline.run(&task(), &smart_run)).expect("smart");
+        measured.push(record.counterfactual.completion_tokens);
+    }
+    let after = block_on(pipeline.run(&task(), &cheap_run)).expect("cheap");
+    assert!(!after.counterfactual.latency_measured, "an estimate says so");
+    assert_eq!(after.counterfactual.completion_tokens, measured[1]);
+    assert!(after.counterfactual.cost.usd > before.counterfactual.cost.usd);
+}
+
+/// A judge costs smart-model tokens: auto keeps it for the cascades it chooses only.
+#[test]
+fn auto_drops_a_judge_unless_it_chooses_cascade() {
+    let smart = ScriptedModel::new("smart", 3.0, &["smart answer"]);
+    let cheap = ScriptedModel::new("cheap", 0.1, &[]);
+    let pipeline =
+        Pipeline { smart: smart.clone(), cheap, store: Arc::new(MemoryStore::default()) };
+    let judge = crate::verify::JudgeVerifier { model: smart.clone() as Arc<dyn Model> };
+    let auto = RunOptions {
+        strategy: Strategy::Auto,
+        verifier: Some(Arc::new(judge) as Arc<dyn Verifier>),
+        goal: Goal { target_quality: Some(0.85), max_cost: None },
+        ..RunOptions::default()
+    };
+    let record = block_on(pipeline.run(&task(), &auto)).expect("auto");
+    assert_eq!(record.strategy, Strategy::Smart, "{}", record.reason);
+    assert_eq!(kinds(&record), ["decide", "execute"]);
+    assert_eq!(record.verified, None);
+    assert_eq!(smart.requests.lock().expect("lock").len(), 1);
+}
+
 #[test]
 fn an_empty_problem_is_refused() {
     let model = ScriptedModel::new("m", 1.0, &[]);
@@ -528,6 +577,7 @@ impl Project {
                 roots: vec![self.dir.clone()],
                 cwd: self.dir.clone(),
                 attempts: 2,
+                check_first: false,
             }),
             ..RunOptions::default()
         }
@@ -552,6 +602,37 @@ fn block(search: &str, replace: &str) -> String {
 const WRONG: &str = "    return items[len(items)]";
 const FIXED: &str = "    return items[-1]";
 const HALF: &str = "    return items[len(items) - 2]";
+
+/// With `check_first`, the check runs on the unchanged copy and its failure joins the problem
+/// the executor reads.
+#[test]
+fn the_check_runs_before_any_edit_and_its_failure_joins_the_problem() {
+    let project = Project::new();
+    let cheap = ScriptedModel::new("cheap", 0.1, &[&block(WRONG, FIXED)]);
+    let smart = ScriptedModel::new("smart", 3.0, &[]);
+    let pipeline =
+        Pipeline { smart, cheap: cheap.clone(), store: Arc::new(MemoryStore::default()) };
+    let verifier = Arc::new(crate::verify::CommandVerifier {
+        command: "grep -q 'items\\[-1\\]' src/stack.py || { echo 'IndexError at src/stack.py:2'; exit 1; }".into(),
+        timeout: Duration::from_secs(10),
+        dir: None,
+    });
+    let mut options = project.options(Strategy::Cheap, None);
+    options.verifier = Some(verifier as Arc<dyn Verifier>);
+    if let Some(edit) = options.edit.as_mut() {
+        edit.check_first = true;
+    }
+    let record = block_on(pipeline.run(&project.task(), &options)).expect("run");
+    assert_eq!(kinds(&record), ["verify", "execute", "verify"]);
+    let first = record.steps[0].note.as_deref().unwrap_or_default();
+    assert!(first.starts_with("before any edit: failed"), "{first}");
+    assert_eq!(record.verified, Some(true));
+    let asked =
+        cheap.requests.lock().expect("lock")[0].messages.last().expect("a turn").content.clone();
+    assert!(asked.contains("Before any change, the check fails:"), "{asked}");
+    assert!(asked.contains("IndexError at src/stack.py:2"), "{asked}");
+    assert!(project.untouched());
+}
 
 #[test]
 fn an_edit_lands_in_a_copy_and_the_run_returns_its_patch() {

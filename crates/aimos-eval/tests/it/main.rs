@@ -105,3 +105,101 @@ fn the_long_context_suite_asks_about_a_few_lines_of_a_large_real_context() {
         );
     }
 }
+
+/// A bug-fix suite: a package folder with its tests, the bug as the task's setup patch.
+fn bugfix_suite(dir: &std::path::Path) -> Vec<aimos_eval::EvalTask> {
+    let package = dir.join("packages/calc");
+    std::fs::create_dir_all(&package).expect("mkdir");
+    std::fs::write(
+        package.join("calc.py"),
+        "def total(prices):\n    return sum(prices)\n\n\ndef mean(xs):\n    return total(xs) / len(xs)\n",
+    )
+    .expect("write");
+    std::fs::write(
+        package.join("test_calc.py"),
+        "import unittest\nfrom calc import mean, total\n\n\nclass T(unittest.TestCase):\n    def test_total(self):\n        self.assertEqual(total([1, 2]), 3)\n\n    def test_mean(self):\n        self.assertEqual(mean([1, 3]), 2)\n",
+    )
+    .expect("write");
+    let bug = "--- a/calc.py\n+++ b/calc.py\n@@ -3,4 +3,4 @@\n \n \n def mean(xs):\n-    return total(xs) / len(xs)\n+    return total(xs) / (len(xs) + 1)\n";
+    let line = serde_json::json!({
+        "id": "calc-1",
+        "problem": "FAIL: test_mean (test_calc.T.test_mean)\nAssertionError: 1.3333333333333333 != 2",
+        "context_dir": "packages/calc",
+        "setup_patch": bug,
+        "grader": {
+            "type": "patch",
+            "tests": "{suite}/run-tests test_calc.T.test_mean",
+            "full_tests": "python3 -m unittest -q"
+        }
+    });
+    // A program the suite ships, named through {suite}.
+    let runner = dir.join("run-tests");
+    std::fs::write(&runner, "#!/bin/sh\nexec python3 -m unittest -q \"$@\"\n").expect("write");
+    let mut permissions = std::fs::metadata(&runner).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&runner, permissions).expect("chmod");
+    std::fs::write(dir.join("suite.jsonl"), format!("{line}\n")).expect("write");
+    aimos_eval::load_jsonl(&dir.join("suite.jsonl")).expect("loads")
+}
+
+#[test]
+fn the_patch_grader_passes_the_reverse_of_the_bug_and_fails_what_does_not_fix_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tasks = bugfix_suite(dir.path());
+    let task = &tasks[0];
+    let tree = task.tree.as_ref().expect("a bug-fix task has a folder");
+    let Grader::Patch { tests, .. } = &task.grader else { panic!("patch grader") };
+    assert!(tests.starts_with(&dir.path().display().to_string()), "{{suite}} expanded: {tests}");
+    let grade = |patch: Option<&str>| {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        task.grader.grade_patch(tree, patch, "", scratch.path())
+    };
+    // The bug's reverse, as a run would return it (paths relative to the folder).
+    let fix = "--- a/calc.py\n+++ b/calc.py\n@@ -3,4 +3,4 @@\n \n \n def mean(xs):\n-    return total(xs) / (len(xs) + 1)\n+    return total(xs) / len(xs)\n";
+    let passed = grade(Some(fix));
+    assert!(passed.passed, "{passed:?}");
+    // No patch, a patch that does not apply, and one that fixes the test but breaks the
+    // rest of the suite all fail, each with its reason.
+    assert_eq!(grade(None).note, "no patch: the run changed no file");
+    let stale = fix.replace("(len(xs) + 1)", "(len(xs) + 2)");
+    assert!(
+        grade(Some(&stale)).note.starts_with("the patch does not apply"),
+        "{:?}",
+        grade(Some(&stale))
+    );
+    let breaks = "--- a/calc.py\n+++ b/calc.py\n@@ -1,6 +1,6 @@\n def total(prices):\n-    return sum(prices)\n+    return sum(prices) + 1\n \n \n def mean(xs):\n-    return total(xs) / (len(xs) + 1)\n+    return sum(xs) / len(xs)\n";
+    let broken = grade(Some(breaks));
+    assert!(broken.note.starts_with("full_tests failed"), "{broken:?}");
+    // The user's folder itself never changes: the bug lives in the copies only.
+    let text = std::fs::read_to_string(dir.path().join("packages/calc/calc.py")).expect("read");
+    assert!(text.contains("total(xs) / len(xs)"), "{text}");
+}
+
+#[test]
+fn a_bug_fix_task_needs_its_folder_and_a_patch_grader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let suite = dir.path().join("s.jsonl");
+    let cases = [
+        (
+            r#"{"id": "a", "problem": "p", "context_dir": "nowhere", "grader": {"type": "patch", "tests": "t", "full_tests": "f"}}"#,
+            "is not a folder",
+        ),
+        (
+            r#"{"id": "a", "problem": "p", "grader": {"type": "patch", "tests": "t", "full_tests": "f"}}"#,
+            "a patch grader needs a context_dir",
+        ),
+        (
+            r#"{"id": "a", "problem": "p", "setup_patch": "x", "grader": {"type": "exact", "answer": "1"}}"#,
+            "setup_patch needs a context_dir",
+        ),
+        (
+            r#"{"id": "a", "problem": "p", "context_dir": ".", "grader": {"type": "patch", "tests": "t", "full_tests": " "}}"#,
+            "needs both tests and full_tests",
+        ),
+    ];
+    for (line, expected) in cases {
+        std::fs::write(&suite, line).expect("write");
+        let err = aimos_eval::load_jsonl(&suite).expect_err(line).to_string();
+        assert!(err.contains(expected), "{line}: {err}");
+    }
+}
