@@ -196,9 +196,16 @@ impl Workspace {
                     self.write(&relative, current, &text)?;
                     applied.landed.push((edit.clone(), fit));
                 }
-                Err(Miss::NoFile) if let Some((found, text, fit)) = self.only_home(edit) => {
+                Err(miss @ (Miss::NoFile | Miss::NotFound { .. }))
+                    if let Some((found, text, fit)) = self.only_home(edit) =>
+                {
+                    let why = if matches!(miss, Miss::NoFile) {
+                        "is not a file"
+                    } else {
+                        "does not hold its SEARCH lines"
+                    };
                     applied.notes.push(format!(
-                        "{} is not a file; its SEARCH lines are in {found} only, so the edit went there",
+                        "{} {why}; they are in {found} only, so the edit went there",
                         edit.path
                     ));
                     let before = self.read(&found).ok().flatten();
@@ -214,7 +221,9 @@ impl Workspace {
     }
 
     /// The one file of the tree whose text an edit's SEARCH lines match, with the edit applied;
-    /// `None` when none or several do (for a block that names a file that does not exist).
+    /// `None` when none or several do (for a block that names a file that does not exist, or
+    /// one that does not hold its SEARCH lines: small models misread which excerpt is which
+    /// file).
     fn only_home(&self, edit: &Edit) -> Option<(String, String, Fit)> {
         let mut found = None;
         for relative in &self.files {
@@ -688,11 +697,25 @@ mod tests {
         assert_eq!(applied.landed[0].0.path, "src/calc.py");
         assert_eq!(
             applied.notes,
-            [
-                "path/to/file.py is not a file; its SEARCH lines are in src/calc.py only, so the edit went there"
-            ]
+            ["path/to/file.py is not a file; they are in src/calc.py only, so the edit went there"]
         );
         assert_eq!(workspace.patch().expect("patch").files, ["src/calc.py"]);
+        // A block naming the wrong existing file lands where its lines are, with a note.
+        workspace.reset().expect("reset");
+        let applied = workspace
+            .apply(&[edit(
+                "src/other.py",
+                "def add(a, b):\n    return a - b\n",
+                "def add(a, b):\n    return a + b\n",
+            )])
+            .expect("apply");
+        assert_eq!(applied.landed[0].0.path, "src/calc.py", "{applied:?}");
+        assert_eq!(
+            applied.notes,
+            [
+                "src/other.py does not hold its SEARCH lines; they are in src/calc.py only, so the edit went there"
+            ]
+        );
     }
 
     #[test]

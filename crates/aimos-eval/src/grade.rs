@@ -188,12 +188,16 @@ impl Grader {
 /// Seconds each command of a patch grader may run (a project's whole test suite).
 pub const PATCH_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Applies `patch` in `dir` with `git apply` (which works outside a git repository too).
+/// Applies `patch` in `dir` with `git apply`, as a plain patch tool: paths are relative to
+/// `dir` even when it lies inside a git checkout (where `git apply` would otherwise read them
+/// from the checkout's top and skip those outside `dir` without a word).
 pub fn git_apply(dir: &Path, patch: &str) -> Result<(), String> {
     use std::io::Write;
+    let ceiling = dir.parent().unwrap_or(dir);
     let mut child = Command::new("git")
         .args(["apply", "--whitespace=nowarn", "-"])
         .current_dir(dir)
+        .env("GIT_CEILING_DIRECTORIES", ceiling)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -150,7 +150,9 @@ pub async fn run(
     };
     let mut context = task.context.clone();
     if let (Some(tree), Grader::Patch { tests, .. }) = (&task.tree, &task.grader) {
-        let root = scratch.join(&task.id);
+        // Absolute: edit mode resolves the roots from the folder they are relative to.
+        let root = std::path::absolute(scratch.join(&task.id))
+            .map_err(|e| format!("the scratch folder {}: {e}", scratch.display()))?;
         tree.materialize(&root)?;
         let ingested =
             aimos_context::ingest(std::slice::from_ref(&root), aimos_context::Limits::default())

@@ -440,13 +440,46 @@ mod tests {
 
     use super::*;
 
-    /// Converts `schema` and compares the whole grammar (or the error) with `expected`.
+    /// Converts `schema` and compares the whole grammar (or the error) with `expected`; the
+    /// primitive rules every grammar ends with (checked once, in
+    /// `every_grammar_ends_with_the_same_primitives`) read as `<primitives>`.
     fn check(schema: Value, expected: Expect) {
         let out = match json_schema_to_gbnf(&schema) {
-            Ok(grammar) => grammar,
+            Ok(grammar) => {
+                let primitives = primitives();
+                match grammar.strip_suffix(primitives.as_str()) {
+                    Some(own) => format!("{own}<primitives>\n"),
+                    None => grammar,
+                }
+            }
             Err(err) => format!("error: {err}\n"),
         };
         expected.assert_eq(&out);
+    }
+
+    /// The rules after `root` in the grammar of the simplest schema.
+    fn primitives() -> String {
+        let grammar = rules(json!({"type": "null"}));
+        grammar.split_once('\n').map(|(_, rest)| rest.to_owned()).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_grammar_ends_with_the_same_primitives() {
+        expect![[r#"
+            ws ::= | " " | "\n" [ \t]{0,20}
+            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
+            string ::= "\"" char* "\"" ws
+            integral-part ::= [0] | [1-9] [0-9]{0,15}
+            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+            integer ::= "-"? integral-part ws
+            boolean ::= ("true" | "false") ws
+            null ::= "null" ws
+            value ::= object | array | string | number | boolean | null
+            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+        "#]]
+        .assert_eq(&primitives());
+        assert_eq!(rules(json!({"type": "null"})), format!("root ::= null\n{}", primitives()));
     }
 
     fn rules(schema: Value) -> String {
@@ -466,17 +499,7 @@ mod tests {
                 root-opt ::= ("\"c\"" ws) ":" ws boolean
                 root-opt-1 ::= ("\"b\"" ws) ":" ws integer ("," ws root-opt)? | root-opt
                 r ::= "{" ws ("\"a\"" ws) ":" ws string ("," ws root-opt-1)? "}" ws
-                ws ::= | " " | "\n" [ \t]{0,20}
-                char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-                string ::= "\"" char* "\"" ws
-                integral-part ::= [0] | [1-9] [0-9]{0,15}
-                number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-                integer ::= "-"? integral-part ws
-                boolean ::= ("true" | "false") ws
-                null ::= "null" ws
-                value ::= object | array | string | number | boolean | null
-                object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-                array ::= "[" ws ( value ("," ws value)* )? "]" ws
+                <primitives>
             "#]],
         );
     }
@@ -488,17 +511,7 @@ mod tests {
             expect![[r#"
                 root ::= r
                 r ::= "[" ws number ("," ws number){0,2} "]" ws
-                ws ::= | " " | "\n" [ \t]{0,20}
-                char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-                string ::= "\"" char* "\"" ws
-                integral-part ::= [0] | [1-9] [0-9]{0,15}
-                number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-                integer ::= "-"? integral-part ws
-                boolean ::= ("true" | "false") ws
-                null ::= "null" ws
-                value ::= object | array | string | number | boolean | null
-                object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-                array ::= "[" ws ( value ("," ws value)* )? "]" ws
+                <primitives>
             "#]],
         );
         check(
@@ -506,17 +519,7 @@ mod tests {
             expect![[r#"
             root ::= r
             r ::= "[" ws (string ("," ws string){0,})? "]" ws
-            ws ::= | " " | "\n" [ \t]{0,20}
-            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-            string ::= "\"" char* "\"" ws
-            integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-            integer ::= "-"? integral-part ws
-            boolean ::= ("true" | "false") ws
-            null ::= "null" ws
-            value ::= object | array | string | number | boolean | null
-            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+            <primitives>
         "#]],
         );
     }
@@ -527,34 +530,14 @@ mod tests {
             json!({"enum": ["low", "high", 3, null]}),
             expect![[r#"
             root ::= (("\"low\"" ws) | ("\"high\"" ws) | ("3" ws) | ("null" ws))
-            ws ::= | " " | "\n" [ \t]{0,20}
-            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-            string ::= "\"" char* "\"" ws
-            integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-            integer ::= "-"? integral-part ws
-            boolean ::= ("true" | "false") ws
-            null ::= "null" ws
-            value ::= object | array | string | number | boolean | null
-            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+            <primitives>
         "#]],
         );
         check(
             json!({"const": {"k": [1, true]}}),
             expect![[r#"
             root ::= ("{\"k\":[1,true]}" ws)
-            ws ::= | " " | "\n" [ \t]{0,20}
-            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-            string ::= "\"" char* "\"" ws
-            integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-            integer ::= "-"? integral-part ws
-            boolean ::= ("true" | "false") ws
-            null ::= "null" ws
-            value ::= object | array | string | number | boolean | null
-            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+            <primitives>
         "#]],
         );
     }
@@ -572,17 +555,7 @@ mod tests {
                 node-opt ::= ("\"children\"" ws) ":" ws node-children
                 node-1 ::= "{" ws (node-opt)? "}" ws
                 node ::= node-1
-                ws ::= | " " | "\n" [ \t]{0,20}
-                char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-                string ::= "\"" char* "\"" ws
-                integral-part ::= [0] | [1-9] [0-9]{0,15}
-                number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-                integer ::= "-"? integral-part ws
-                boolean ::= ("true" | "false") ws
-                null ::= "null" ws
-                value ::= object | array | string | number | boolean | null
-                object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-                array ::= "[" ws ( value ("," ws value)* )? "]" ws
+                <primitives>
             "#]],
         );
     }
@@ -593,34 +566,14 @@ mod tests {
             json!({"type": "number", "minimum": 0, "maximum": 1}),
             expect![[r#"
             root ::= ("0" ("." [0-9]{1,6})? | "1" ("." "0"{1,6})?) ws
-            ws ::= | " " | "\n" [ \t]{0,20}
-            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-            string ::= "\"" char* "\"" ws
-            integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-            integer ::= "-"? integral-part ws
-            boolean ::= ("true" | "false") ws
-            null ::= "null" ws
-            value ::= object | array | string | number | boolean | null
-            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+            <primitives>
         "#]],
         );
         check(
             json!({"type": "number", "minimum": 0}),
             expect![[r#"
             root ::= number
-            ws ::= | " " | "\n" [ \t]{0,20}
-            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-            string ::= "\"" char* "\"" ws
-            integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-            integer ::= "-"? integral-part ws
-            boolean ::= ("true" | "false") ws
-            null ::= "null" ws
-            value ::= object | array | string | number | boolean | null
-            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+            <primitives>
         "#]],
         );
     }
@@ -631,17 +584,7 @@ mod tests {
             json!({"type": ["string", "null"]}),
             expect![[r#"
             root ::= (string | null)
-            ws ::= | " " | "\n" [ \t]{0,20}
-            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-            string ::= "\"" char* "\"" ws
-            integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-            integer ::= "-"? integral-part ws
-            boolean ::= ("true" | "false") ws
-            null ::= "null" ws
-            value ::= object | array | string | number | boolean | null
-            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+            <primitives>
         "#]],
         );
         check(
@@ -650,17 +593,7 @@ mod tests {
                 root ::= (integer | root-1)
                 root-1-n-string ::= "\"" char{0,3} "\"" ws
                 root-1 ::= "{" ws ("\"n\"" ws) ":" ws root-1-n-string "}" ws
-                ws ::= | " " | "\n" [ \t]{0,20}
-                char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-                string ::= "\"" char* "\"" ws
-                integral-part ::= [0] | [1-9] [0-9]{0,15}
-                number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-                integer ::= "-"? integral-part ws
-                boolean ::= ("true" | "false") ws
-                null ::= "null" ws
-                value ::= object | array | string | number | boolean | null
-                object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-                array ::= "[" ws ( value ("," ws value)* )? "]" ws
+                <primitives>
             "#]],
         );
     }
@@ -680,17 +613,7 @@ mod tests {
             root-pitfalls ::= "[" ws (root-pitfalls-item-string ("," ws root-pitfalls-item-string){0,2})? "]" ws
             root-reasoning-string ::= "\"" char{0,200} "\"" ws
             r ::= "{" ws ("\"diagnosis\"" ws) ":" ws root-diagnosis-string "," ws ("\"plan\"" ws) ":" ws root-plan "," ws ("\"key_facts\"" ws) ":" ws root-key-facts "," ws ("\"pitfalls\"" ws) ":" ws root-pitfalls "," ws ("\"confidence\"" ws) ":" ws ("0" ("." [0-9]{1,6})? | "1" ("." "0"{1,6})?) ws "," ws ("\"reasoning\"" ws) ":" ws root-reasoning-string "}" ws
-            ws ::= | " " | "\n" [ \t]{0,20}
-            char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-            string ::= "\"" char* "\"" ws
-            integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-            integer ::= "-"? integral-part ws
-            boolean ::= ("true" | "false") ws
-            null ::= "null" ws
-            value ::= object | array | string | number | boolean | null
-            object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-            array ::= "[" ws ( value ("," ws value)* )? "]" ws
+            <primitives>
         "#]],
         );
     }
@@ -742,17 +665,7 @@ mod tests {
             expect![[r#"
                 root ::= r
                 r ::= "{" ws ("\"say \\\"hi\\\"\"" ws) ":" ws null "}" ws
-                ws ::= | " " | "\n" [ \t]{0,20}
-                char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
-                string ::= "\"" char* "\"" ws
-                integral-part ::= [0] | [1-9] [0-9]{0,15}
-                number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
-                integer ::= "-"? integral-part ws
-                boolean ::= ("true" | "false") ws
-                null ::= "null" ws
-                value ::= object | array | string | number | boolean | null
-                object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
-                array ::= "[" ws ( value ("," ws value)* )? "]" ws
+                <primitives>
             "#]],
         );
     }

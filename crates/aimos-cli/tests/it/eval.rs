@@ -123,3 +123,86 @@ fn every_task_runs_under_every_strategy_is_graded_reported_and_resumed() {
     let stderr = failure(&mut eval_command(&dir.path().join("nope.jsonl"), &out));
     assert!(stderr.contains("humaneval"), "{stderr}");
 }
+
+/// A bug-fix task end to end with the real model, from a folder that is not the suite's: each
+/// run works on its own copy in edit mode, is checked by the task's tests there, and is graded
+/// by its patch; then the results are re-priced at a price sheet.
+#[test]
+fn a_bug_fix_task_runs_in_edit_mode_on_its_own_copy_and_is_repriced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let package = dir.path().join("suite/packages/calc");
+    std::fs::create_dir_all(&package).expect("mkdir");
+    let clean = "def add(a, b):\n    return a + b\n";
+    std::fs::write(package.join("calc.py"), clean).expect("write");
+    std::fs::write(
+        package.join("test_calc.py"),
+        "import unittest\nfrom calc import add\n\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+    )
+    .expect("write");
+    let bug = "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a + b\n+    return a - b\n";
+    let line = serde_json::json!({
+        "id": "calc-1",
+        "problem": "test_add fails: add(2, 3) returns -1, expected 5",
+        "context_dir": "packages/calc",
+        "setup_patch": bug,
+        "grader": {"type": "patch", "tests": "python3 -m unittest -q test_calc", "full_tests": "python3 -m unittest -q"}
+    });
+    std::fs::write(dir.path().join("suite/bugs.jsonl"), format!("{line}\n")).expect("write");
+    test_model_file();
+    // Relative paths, from the temporary folder: the copies must still be found.
+    let stdout = success(
+        aimos()
+            .current_dir(dir.path())
+            .args(["eval", "--smart", TEST_MODEL, "--cheap", TEST_MODEL, "--ctx", "2048"])
+            .args(["--max-tokens", "48", "--strategies", "cheap", "--attempts", "1"])
+            .args(["--suite", "suite/bugs.jsonl", "--out", "out"]),
+    );
+    assert!(stdout.contains("cheap"), "{stdout}");
+    let out = dir.path().join("out");
+    let row = &rows(&out)[0];
+    assert!(row["error"].is_null(), "{row}");
+    assert!(row["counterfactual_tokens"]["prompt"].as_u64().unwrap() > 0, "{row}");
+    // The run was checked in its copy: the record's steps show the check before any edit.
+    let runs =
+        success(aimos().args(["runs", "list", "--json", "--store"]).arg(out.join("eval.db")));
+    assert!(
+        runs.contains("before any edit: failed command: python3 -m unittest -q test_calc"),
+        "{runs}"
+    );
+    // The user's folder keeps its clean file: the bug lives only in the copies.
+    assert_eq!(std::fs::read_to_string(package.join("calc.py")).expect("read"), clean);
+    assert!(!out.join(".scratch").exists(), "scratch copies are removed");
+
+    // Re-priced at a sheet: nothing runs again, the dollars follow the tokens.
+    std::fs::write(
+        dir.path().join("hosted.toml"),
+        "[smart]\ninput_per_mtok = 3.0\noutput_per_mtok = 15.0\n[cheap]\ninput_per_mtok = 0.15\noutput_per_mtok = 0.6\n",
+    )
+    .expect("write");
+    success(aimos().current_dir(dir.path()).args([
+        "eval",
+        "--out",
+        "out",
+        "--prices",
+        "hosted.toml",
+    ]));
+    let priced: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("report-hosted.json")).expect("re-priced report"),
+    )
+    .expect("json");
+    let cost = priced["strategies"][0]["cost_usd"].as_f64().unwrap();
+    // One model in both roles: its tokens are priced as the smart model's.
+    let tokens = &row["tokens"][format!("local:{TEST_MODEL}")];
+    let expected = (tokens["prompt"].as_f64().unwrap() * 3.0
+        + tokens["completion"].as_f64().unwrap() * 15.0)
+        / 1e6;
+    assert!((cost - expected).abs() < 1e-12, "{cost} against {expected}");
+    let stderr = failure(aimos().current_dir(dir.path()).args([
+        "eval",
+        "--out",
+        "out",
+        "--prices",
+        "nowhere.toml",
+    ]));
+    assert!(stderr.contains("reading the price sheet nowhere.toml"), "{stderr}");
+}

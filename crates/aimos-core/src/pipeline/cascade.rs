@@ -25,7 +25,7 @@ impl Pipeline {
         let verifier = options.verifier.clone().ok_or(PipelineError::NoVerifier)?;
         record.reason = format!("cascade, checked by {}", verifier.describe());
 
-        let first = Execution::new("cheap", &*self.cheap, task, material.whole())
+        let first = Execution::new("cheap", &*self.cheap, task, material.view(options, false))
             .noted("cascade 1/3: the cheap model alone");
         let (first, verdict) =
             self.attempt(workspace.as_deref_mut(), first, options, record).await?;

@@ -15,6 +15,10 @@ use crate::run::StepKind;
 /// Tokens kept free for chat-template markup around the messages.
 const TEMPLATE_OVERHEAD: usize = 64;
 
+/// The last line of an edit-mode request, before the list of files shown.
+const EDIT_CLOSING: &str =
+    "Answer now with edit blocks only, each after the path of the file it changes";
+
 /// How an executor reads the context.
 #[derive(Clone, Copy)]
 pub(super) enum View<'a> {
@@ -22,6 +26,10 @@ pub(super) enum View<'a> {
     Whole(&'a [f64]),
     /// The distiller's excerpts within this many tokens (or what the window holds, if less).
     Focus(&'a Index, usize),
+    /// Whole files when they all fit the window, else the distiller's excerpts filling it: how
+    /// an unguided executor reads in edit mode, where an edit must quote the exact lines it
+    /// changes, which a file cut at the window's edge or left out may not show.
+    WholeOrFocus(&'a [f64], &'a Index),
 }
 
 /// One execution: who does which task, how it reads the context, and what it is told.
@@ -125,9 +133,22 @@ pub(super) fn execution_request(
         (true, _) => "",
     });
     let window = model.info().context_window.map_or(usize::MAX, |w| w as usize);
+    // Edit mode adds the worked example's two turns and the closing line naming the files.
+    let edit_frame = if edit {
+        let [asked, answered] = prompts::EDIT_EXAMPLE;
+        let paths: Vec<&str> = task.context.iter().map(|d| d.path.as_str()).collect();
+        count(model, asked)
+            + count(model, answered)
+            + count(model, EDIT_CLOSING)
+            + count(model, &paths.join(", "))
+            + TEMPLATE_OVERHEAD
+    } else {
+        0
+    };
     let fixed = count(model, system)
         + count(model, &tail)
         + count(model, &task.problem)
+        + edit_frame
         + max_tokens as usize
         + TEMPLATE_OVERHEAD;
     let room = window.saturating_sub(fixed);
@@ -135,6 +156,14 @@ pub(super) fn execution_request(
     let packed = match view {
         View::Whole(relevance) => pack_ranked(&task.context, relevance, room, &counter),
         View::Focus(index, budget) => focus(&task.problem, index, budget.min(room), &counter),
+        View::WholeOrFocus(relevance, index) => {
+            let whole = pack_ranked(&task.context, relevance, room, &counter);
+            if whole.truncated.is_empty() && whole.left_out.is_empty() {
+                whole
+            } else {
+                focus(&task.problem, index, room, &counter)
+            }
+        }
     };
     // The task comes first too, so that the context is read with it in mind.
     let user = if packed.text.is_empty() {
@@ -149,10 +178,7 @@ pub(super) fn execution_request(
             shown_files(&packed)
         };
         let files = if files.is_empty() { String::new() } else { format!(" ({files})") };
-        format!(
-            "{user}\n\nAnswer now with edit blocks only, each after the path of the file it \
-             changes{files}."
-        )
+        format!("{user}\n\n{EDIT_CLOSING}{files}.")
     } else {
         user
     };

@@ -183,10 +183,11 @@ impl Material {
     }
 
     /// How an executor reads this context: focused when an insight guides it and the options
-    /// ask for it, whole files otherwise.
+    /// ask for it; otherwise whole files, or in edit mode whole files only when they fit.
     fn view(&self, options: &RunOptions, guided: bool) -> View<'_> {
         match options.guided_context {
             Some(budget) if guided => View::Focus(&self.index, budget),
+            _ if options.edit.is_some() => View::WholeOrFocus(&self.relevance, &self.index),
             _ => View::Whole(&self.relevance),
         }
     }

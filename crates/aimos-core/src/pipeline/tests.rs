@@ -634,6 +634,33 @@ fn the_check_runs_before_any_edit_and_its_failure_joins_the_problem() {
     assert!(project.untouched());
 }
 
+/// In edit mode a context larger than the window is read as excerpts, and the whole request —
+/// the worked example's turns and the closing line included — fits the executor's window.
+#[test]
+fn an_edit_request_fits_the_window_and_shows_excerpts_of_a_context_too_large() {
+    let project = Project::new();
+    let filler: String =
+        (0..600).map(|i| format!("def helper_{i}(x):\n    return x + {i}\n\n")).collect();
+    std::fs::write(project.dir.join("src/helpers.py"), &filler).expect("write");
+    let cheap = ScriptedModel::new("cheap", 0.1, &[&block(WRONG, FIXED)]);
+    let smart = ScriptedModel::new("smart", 3.0, &[]);
+    let pipeline =
+        Pipeline { smart, cheap: cheap.clone(), store: Arc::new(MemoryStore::default()) };
+    let mut task = project.task();
+    task.context.push(Document { path: "src/helpers.py".into(), text: filler });
+    let options = project.options(Strategy::Cheap, None);
+    let record = block_on(pipeline.run(&task, &options)).expect("run");
+    assert_eq!(record.files_changed, ["src/stack.py"]);
+    let request = &cheap.requests.lock().expect("lock")[0];
+    let used: usize = request.messages.iter().map(|m| count(&*cheap, &m.content)).sum::<usize>()
+        + request.max_tokens.unwrap_or_default() as usize;
+    assert!(used <= 4096, "{used} tokens for a window of 4096");
+    let shown = &request.messages.last().expect("the task").content;
+    assert!(shown.contains("### src/stack.py:"), "excerpts, not whole files: {shown}");
+    let note = record.steps[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains("focused"), "{note}");
+}
+
 #[test]
 fn an_edit_lands_in_a_copy_and_the_run_returns_its_patch() {
     let project = Project::new();

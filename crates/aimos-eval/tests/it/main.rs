@@ -150,8 +150,16 @@ fn the_patch_grader_passes_the_reverse_of_the_bug_and_fails_what_does_not_fix_it
     let tree = task.tree.as_ref().expect("a bug-fix task has a folder");
     let Grader::Patch { tests, .. } = &task.grader else { panic!("patch grader") };
     assert!(tests.starts_with(&dir.path().display().to_string()), "{{suite}} expanded: {tests}");
+    // The whole suite inside a git checkout, the grader's copies too: paths in a patch are
+    // still read from the copy, not from the checkout's top.
+    let init = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir.path())
+        .status()
+        .expect("git");
+    assert!(init.success());
     let grade = |patch: Option<&str>| {
-        let scratch = tempfile::tempdir().expect("tempdir");
+        let scratch = tempfile::tempdir_in(dir.path()).expect("tempdir");
         task.grader.grade_patch(tree, patch, "", scratch.path())
     };
     // The bug's reverse, as a run would return it (paths relative to the folder).
