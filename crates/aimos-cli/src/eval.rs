@@ -177,6 +177,8 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     bar.enable_steady_tick(Duration::from_millis(200));
     let queue = Arc::new(Mutex::new(queue));
     let results = Arc::new(Mutex::new(results));
+    // Runs' copies go outside any git checkout (--out may well be in one): a copy is then a
+    // plain folder, and a run's patch has paths relative to it.
     let scratch_root = std::env::temp_dir().join(format!("aimos-eval-{}", std::process::id()));
     let counter = Arc::new(AtomicUsize::new(0));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -198,8 +200,6 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                     let Some((task, strategy)) = next else { return Ok(()) };
                     bar.set_message(format!("{} · {strategy}", task.id));
-                    // Outside any git checkout (--out may well be in one): a run's copy is
-                    // then a plain folder, and its patch's paths are relative to it.
                     let scratch =
                         scratch_root.join(counter.fetch_add(1, Ordering::Relaxed).to_string());
                     let (run_dir, grade_dir) = (scratch.join("run"), scratch.join("grade"));
