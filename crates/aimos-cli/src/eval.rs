@@ -1,6 +1,6 @@
 //! `aimos eval`: a suite under every strategy asked for, graded, with a report.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,8 +84,10 @@ pub struct EvalArgs {
     /// For auto: the predicted success to aim for
     #[arg(long, value_name = "P", value_parser = parse_probability)]
     target_quality: Option<f64>,
-    /// The eval's store (default: eval.db in --out, so that stored insights come from this
-    /// eval only)
+    /// One store for every strategy. By default each strategy has its own in --out
+    /// (eval-STRATEGY.db), so that it recalls only the insights it paid for itself and auto
+    /// learns only from its own verdicts, as each would in use; a store named here is shared,
+    /// and then a strategy may reuse what another one consulted on the same task
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -132,12 +134,11 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let config = Config::load(&args.config)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let store = open_store_at(&args.store, &args.out.join("eval.db"))?;
     let (smart, cheap) = open_pair(&args.models, &config)?;
     let smart_id = smart.info().id.clone();
     let cheap_id = cheap.info().id.clone();
     let judge = Arc::new(aimos_core::JudgeVerifier { model: Arc::clone(&smart) });
-    let pipeline = Arc::new(Pipeline { smart, cheap, store });
+    let pipelines = Arc::new(strategy_pipelines(&args, &smart, &cheap)?);
     let options = Arc::new(EvalOptions {
         strategies: args.strategies.clone(),
         run: RunOptions {
@@ -185,10 +186,10 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let failures: Vec<anyhow::Error> = runtime.block_on(async {
         let mut workers = Vec::new();
         for _ in 0..args.concurrency.max(1) {
-            let (queue, results, pipeline, options, bar, counter, scratch_root, smart_id) = (
+            let (queue, results, pipelines, options, bar, counter, scratch_root, smart_id) = (
                 Arc::clone(&queue),
                 Arc::clone(&results),
-                Arc::clone(&pipeline),
+                Arc::clone(&pipelines),
                 Arc::clone(&options),
                 bar.clone(),
                 Arc::clone(&counter),
@@ -205,8 +206,9 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
                     let (run_dir, grade_dir) = (scratch.join("run"), scratch.join("grade"));
                     std::fs::create_dir_all(&run_dir)?;
                     std::fs::create_dir_all(&grade_dir)?;
+                    let pipeline = &pipelines[&strategy];
                     let outcome =
-                        aimos_eval::runner::run(&pipeline, &task, strategy, &options, &run_dir)
+                        aimos_eval::runner::run(pipeline, &task, strategy, &options, &run_dir)
                             .await;
                     let smart_id = smart_id.clone();
                     let row = tokio::task::spawn_blocking(move || {
@@ -246,6 +248,35 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     print_summary(&report);
     eprintln!("report: {}", args.out.join("report.md").display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A pipeline per strategy over the same two models: each with a store of its own in --out,
+/// or all sharing the store --store names.
+fn strategy_pipelines(
+    args: &EvalArgs,
+    smart: &Arc<dyn aimos_core::Model>,
+    cheap: &Arc<dyn aimos_core::Model>,
+) -> Result<HashMap<Strategy, Pipeline>> {
+    let shared = if args.store.is_set() {
+        Some(open_store_at(&args.store, &args.out.join("eval.db"))?)
+    } else {
+        None
+    };
+    let mut pipelines = HashMap::new();
+    for &strategy in &args.strategies {
+        let store = match &shared {
+            Some(store) => Arc::clone(store),
+            None => open_store_at(
+                &args.store,
+                &args.out.join(format!("eval-{}.db", strategy.as_str())),
+            )?,
+        };
+        pipelines.insert(
+            strategy,
+            Pipeline { smart: Arc::clone(smart), cheap: Arc::clone(cheap), store },
+        );
+    }
+    Ok(pipelines)
 }
 
 fn print_summary(report: &aimos_eval::Report) {

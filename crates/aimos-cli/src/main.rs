@@ -115,6 +115,10 @@ enum Command {
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
+    if let Err(err) = check_trace() {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Models(command) => models::run(command),
         Command::Chat(args) => chat::run(args),
@@ -138,6 +142,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `AIMOS_TRACE` names a file every model call of a pipeline run is appended to; the pipeline
+/// skips a line it cannot write, so the file is checked once here.
+fn check_trace() -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os(aimos_core::TRACE_ENV).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    std::fs::OpenOptions::new().create(true).append(true).open(&path).map(drop).map_err(|err| {
+        anyhow::anyhow!(
+            "{} names {}, which cannot be appended to ({err}): name a file in a folder you can \
+             write, or unset it",
+            aimos_core::TRACE_ENV,
+            path.to_string_lossy()
+        )
+    })
 }
 
 /// Logs go to stderr; `AIMOS_LOG` sets the filter (`info`, `debug`, `aimos_local=trace`, …).

@@ -19,6 +19,13 @@ pub struct StoreArgs {
     store: Option<PathBuf>,
 }
 
+impl StoreArgs {
+    /// Whether `--store` or `AIMOS_STORE` names a store.
+    pub fn is_set(&self) -> bool {
+        self.store.is_some()
+    }
+}
+
 /// The store named by `--store`/`AIMOS_STORE`, else by the config file, else the default.
 pub fn open_store(args: &StoreArgs, config: &Config) -> Result<Arc<dyn Store>> {
     let path = match args.store.clone().or_else(|| config.store.clone()) {

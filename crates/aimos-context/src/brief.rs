@@ -271,8 +271,24 @@ fn merge(
 }
 
 static TEST_WORD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r"(?i)\btests?\b|\btesting\b|\bspec\b|assert").expect("valid")
+    regex::Regex::new(r"(?i)\btests?\b|\btesting\b|\bspecs?\b").expect("valid")
 });
+
+/// A line a test runner writes around a failure, rather than words of the reporter: a rule
+/// with a title (`=== short test summary info ===`), a summary (`FAILED …`, `Ran 5 tests`), or
+/// a traceback's detail (indented code and frames, pytest's `E   ` and `>` lines).
+static RUNNER_LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"^(\s|[=_\-!*]{3,}|(FAILED|FAIL|ERROR|PASSED|SKIPPED|XFAIL|OK)\b|Ran \d+ tests?\b|E {2,}|>)",
+    )
+    .expect("valid")
+});
+
+/// Whether the problem is about tests themselves (adding, fixing or reading them), judged by
+/// the reporter's words: a test runner's report of a failure is a problem in the code it tests.
+fn about_tests(problem: &str) -> bool {
+    problem.lines().filter(|line| !RUNNER_LINE.is_match(line)).any(|line| TEST_WORD.is_match(line))
+}
 
 /// Relevance of every chunk: BM25 against the problem's terms (identifiers count double),
 /// plus bonuses for anchors, scaled to the best BM25 score so that an anchor always wins.
@@ -290,8 +306,11 @@ pub fn score(problem: &str, index: &Index) -> Vec<f32> {
         weights.into_iter().map(|(t, w)| (t, 1.0 + w.min(4.0).ln())).collect();
     let mut scores = index.bm25(&query);
     // Tests repeat the words of what they test; unless the problem is about tests, the code
-    // under test comes first.
-    if !TEST_WORD.is_match(problem) {
+    // under test comes first, and a test file named by the problem lifts its chunks less.
+    let about_tests = about_tests(problem);
+    let test_factor =
+        |file: &str| if !about_tests && anchor::is_test_path(file) { 0.4 } else { 1.0 };
+    if !about_tests {
         for (file_id, file) in index.files().iter().enumerate() {
             if anchor::is_test_path(&file.relative) {
                 for id in index.file_chunks(file_id as u32) {
@@ -350,8 +369,9 @@ pub fn score(problem: &str, index: &Index) -> Vec<f32> {
     for path in &paths {
         if let Some(file_ids) = best_files(index, path) {
             for file_id in file_ids {
+                let factor = test_factor(&index.files()[file_id as usize].relative);
                 for id in index.file_chunks(file_id) {
-                    scores[id as usize] += base * 0.3 + scores[id as usize] * 0.5;
+                    scores[id as usize] += factor * (base * 0.3 + scores[id as usize] * 0.5);
                 }
             }
         }
@@ -616,6 +636,63 @@ mod tests {
             -- 9 tokens, 0 of context, 0 problem lines cut
         "#]],
         );
+    }
+
+    #[test]
+    fn a_test_runner_report_is_about_the_code_the_test_tests() {
+        for (problem, about) in [
+            ("add a test for peek on an empty stack", true),
+            ("the tests of the parser are flaky", true),
+            ("test_peek fails: peek() returns None", false),
+            (
+                "F\n=== FAILURES ===\n___ test_zip ___\ntest_six.py:233: in test_zip\n    from six.moves \
+                 import zip\nE   ImportError: cannot import name 'zip'\n=== short test summary \
+                 info ===\nFAILED test_six.py::test_zip - ImportError\n1 failed in 0.17s",
+                false,
+            ),
+            (
+                "FAIL: test_total (test_invoice.InvoiceTest.test_total)\nTraceback (most recent call \
+                 last):\n  File \"test_invoice.py\", line 8, in test_total\n    \
+                 self.assertEqual(total(3), 7.5)\nAssertionError: 5.5 != 7.5\n\nRan 5 tests in \
+                 0.001s\n\nFAILED (failures=1)",
+                false,
+            ),
+        ] {
+            assert_eq!(about_tests(problem), about, "{problem}");
+        }
+    }
+
+    #[test]
+    fn a_failing_test_named_by_path_does_not_crowd_out_the_code_it_tests() {
+        // A test file of many short tests, one of them failing, beside the small module it
+        // tests: pytest's report names the test file and the line, and its rules say "test".
+        let mut test = String::from("import stack\n\n");
+        let ops = ["push", "pop", "size", "clear", "empty", "top", "extend", "copy", "reverse"];
+        for i in 0..30 {
+            let op = ops[i % ops.len()];
+            test.push_str(&format!(
+                "def test_{op}_{i}():\n    s = stack.Stack()\n    s.push({i})\n    assert s.{op}() == {i}\n\n"
+            ));
+        }
+        test.push_str("def test_peek():\n    s = stack.Stack()\n    s.push(1)\n    s.push(2)\n    assert s.peek() == 2\n");
+        let last = test.lines().count();
+        let docs = vec![
+            doc(
+                "app/stack.py",
+                "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        self.items.append(item)\n\n    def peek(self):\n        return self.items[0]\n",
+            ),
+            doc("app/test_stack.py", &test),
+        ];
+        let index = Index::from_documents(&docs);
+        let problem = format!(
+            "=== FAILURES ===\n___ test_peek ___\napp/test_stack.py:{last}: in test_peek\n    \
+             assert s.peek() == 2\nE   assert 1 == 2\n=== short test summary info ===\n\
+             FAILED app/test_stack.py::test_peek"
+        );
+        let brief = distill(&problem, &index, &options(300), &estimate_tokens);
+        let paths: Vec<&str> = brief.evidence.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths[0], "app/test_stack.py", "the failing test first: {}", brief.render());
+        assert_eq!(paths[1], "app/stack.py", "then the code it tests: {}", brief.render());
     }
 
     #[test]

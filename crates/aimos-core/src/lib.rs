@@ -28,7 +28,7 @@ pub use chat::{
 };
 pub use insight::{Insight, InsightDraft, Invalidation};
 pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo, TimeoutPhase};
-pub use pipeline::{Pipeline, PipelineError, RunOptions, Task};
+pub use pipeline::{Pipeline, PipelineError, RunOptions, TRACE_ENV, Task};
 pub use price::{Cost, Price};
 pub use reuse::{ReuseCheck, ReusePolicy};
 pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};

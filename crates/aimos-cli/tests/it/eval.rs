@@ -164,7 +164,7 @@ fn a_bug_fix_task_runs_in_edit_mode_on_its_own_copy_and_is_repriced() {
     assert!(row["counterfactual_tokens"]["prompt"].as_u64().unwrap() > 0, "{row}");
     // The run was checked in its copy: the record's steps show the check before any edit.
     let runs =
-        success(aimos().args(["runs", "list", "--json", "--store"]).arg(out.join("eval.db")));
+        success(aimos().args(["runs", "list", "--json", "--store"]).arg(out.join("eval-cheap.db")));
     assert!(
         runs.contains("before any edit: failed command: python3 -m unittest -q test_calc"),
         "{runs}"

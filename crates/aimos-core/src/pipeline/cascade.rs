@@ -41,10 +41,14 @@ impl Pipeline {
         // A fresh consultation, not a recall: the failure is news that no stored insight has
         // seen. The problem is all the distiller reads of this task; the context is `material`'s.
         let escalated = format!(
-            "{}\n\nA first attempt failed its check ({}):\n{}",
+            "{}\n\n{}",
             task.problem,
-            verifier.describe(),
-            verdict.evidence
+            failure_report(
+                record.patch.as_deref(),
+                "A first attempt",
+                &verifier.describe(),
+                &verdict
+            )
         );
         let brief = self.distill_phase(&escalated, material, options, record);
         let escalated = Task { problem: escalated, context: Vec::new() };
@@ -74,8 +78,14 @@ impl Pipeline {
         // The smart model works from the brief, which already carries the first failure.
         let from_brief = Task {
             problem: format!(
-                "{}\n\nA second attempt, guided by a consultant, failed its check too:\n{}",
-                consulted.brief, verdict.evidence
+                "{}\n\n{}",
+                consulted.brief,
+                failure_report(
+                    record.patch.as_deref(),
+                    "A second attempt, guided by a consultant,",
+                    &verifier.describe(),
+                    &verdict
+                )
             ),
             context: Vec::new(),
         };
@@ -103,4 +113,46 @@ impl Pipeline {
 /// A cascade always has a check, so every attempt has a verdict.
 fn checked(verdict: Option<Verdict>) -> Verdict {
     verdict.expect("a cascade's attempts are checked: it refuses to start without a verifier")
+}
+
+/// Most characters of a failed attempt's patch that an escalation quotes (its head).
+const PATCH_CHARS: usize = 1500;
+
+/// How a failed attempt is told to the next stage. In edit mode the check's output belongs to
+/// the attempt's patch, which was undone: the report shows that patch, so that failures it
+/// caused are not taken for the tree's own.
+fn failure_report(patch: Option<&str>, attempt: &str, check: &str, verdict: &Verdict) -> String {
+    match patch {
+        Some(diff) => {
+            let shown: String = diff.chars().take(PATCH_CHARS).collect();
+            let cut = if shown.len() < diff.len() { "\n[…]" } else { "" };
+            format!(
+                "{attempt} made this change, which was undone:\n{shown}{cut}\nWith it, the check \
+                 ({check}) failed:\n{}",
+                verdict.evidence
+            )
+        }
+        None => format!("{attempt} failed its check ({check}):\n{}", verdict.evidence),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undone_patch_is_shown_with_the_failures_it_caused() {
+        let verdict = Verdict::new(false, "FAILED (failures=3)".to_owned());
+        let plain = failure_report(None, "A first attempt", "`make test`", &verdict);
+        assert_eq!(plain, "A first attempt failed its check (`make test`):\nFAILED (failures=3)");
+        let patch = "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n";
+        let edited = failure_report(Some(patch), "A first attempt", "`make test`", &verdict);
+        assert!(
+            edited.starts_with("A first attempt made this change, which was undone:\n--- a/x.py")
+        );
+        assert!(edited.ends_with("With it, the check (`make test`) failed:\nFAILED (failures=3)"));
+        let patch = format!("--- a/x.py\n{}", "+b\n".repeat(1000));
+        let long = failure_report(Some(&patch), "A first attempt", "`make test`", &verdict);
+        assert!(long.contains("\n[…]\nWith it") && long.len() < 2000, "{}", long.len());
+    }
 }

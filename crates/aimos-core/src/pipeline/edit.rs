@@ -41,6 +41,11 @@ impl Default for EditOptions {
 /// Characters of a failed check's output (its end) the executor reads on its next try.
 const FEEDBACK_CHARS: usize = 1500;
 
+/// The temperature of every try after the first. The first decodes greedily; a greedy retry on
+/// nearly the same request tends to write the failed edits again, so later tries sample (with
+/// the try's number as the seed, so that a rerun repeats them).
+const RETRY_TEMPERATURE: f32 = 0.7;
+
 /// How an executor step of edit mode is noted in the ledger (with `n/N` after it).
 pub(super) const ATTEMPT_NOTE: &str = "edit attempt";
 
@@ -101,6 +106,10 @@ impl Pipeline {
         for attempt in 1..=attempts {
             workspace.reset().map_err(PipelineError::Workspace)?;
             let mut note = format!("{ATTEMPT_NOTE} {attempt}/{attempts}");
+            let sampling = (attempt > 1).then_some((RETRY_TEMPERATURE, u64::from(attempt)));
+            if sampling.is_some() {
+                note.push_str(&format!(" (sampled at temperature {RETRY_TEMPERATURE})"));
+            }
             if let Some(base) = &base_note {
                 note = format!("{base}; {note}");
             }
@@ -108,6 +117,7 @@ impl Pipeline {
                 note: Some(note),
                 feedback: feedback.as_deref(),
                 on_delta: None,
+                sampling,
                 ..execution.clone()
             };
             let call = self.execute_phase(this, options).await?;

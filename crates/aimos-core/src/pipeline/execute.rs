@@ -51,6 +51,9 @@ pub(super) struct Execution<'a> {
     /// What went wrong last time (edit mode's retries): the previous answer and the check's
     /// output.
     pub feedback: Option<&'a str>,
+    /// Sample at this temperature with this seed instead of decoding greedily (edit mode's
+    /// retries, where the greedy answer to nearly the same request repeats the failed one).
+    pub sampling: Option<(f32, u64)>,
 }
 
 impl<'a> Execution<'a> {
@@ -71,6 +74,7 @@ impl<'a> Execution<'a> {
             on_delta: None,
             edit: false,
             feedback: None,
+            sampling: None,
         }
     }
 
@@ -111,7 +115,7 @@ pub(super) fn execution_request(
     execution: &Execution<'_>,
     max_tokens: u32,
 ) -> (ChatRequest, Packed) {
-    let Execution { model, task, view, guidance, edit, feedback, .. } = *execution;
+    let Execution { model, task, view, guidance, edit, feedback, sampling, .. } = *execution;
     let system = match (edit, guidance.is_some()) {
         (false, false) => prompts::EXECUTOR_SYSTEM,
         (false, true) => prompts::EXECUTOR_WITH_INSIGHT_SYSTEM,
@@ -191,7 +195,8 @@ pub(super) fn execution_request(
     let request = ChatRequest {
         messages,
         max_tokens: Some(max_tokens),
-        temperature: Some(0.0),
+        temperature: Some(sampling.map_or(0.0, |(temperature, _)| temperature)),
+        seed: sampling.map(|(_, seed)| seed),
         ..ChatRequest::default()
     };
     (request, packed)

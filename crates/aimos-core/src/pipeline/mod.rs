@@ -470,6 +470,7 @@ impl Pipeline {
             model: model.info().id.clone(),
             source,
         })?;
+        trace(role, kind, &messages, &response);
         let step = Step {
             kind,
             // The model that answered: behind a fallback list it may not be the first one.
@@ -553,4 +554,30 @@ fn fingerprint(problem: &str) -> String {
 /// Sleeps without tying the pipeline to an async runtime.
 fn sleep(duration: std::time::Duration) -> impl Future<Output = ()> {
     crate::on_thread(move || std::thread::sleep(duration))
+}
+
+/// The environment variable naming a file that every model call of the pipeline is appended
+/// to, as one JSON line: the role, the step, the messages sent and the answer. For seeing what
+/// a model was shown and what it wrote; it holds the material unredacted only where the request
+/// was not redacted.
+pub const TRACE_ENV: &str = "AIMOS_TRACE";
+
+/// Appends a model call to the trace file, when `AIMOS_TRACE` names one. A trace that cannot be
+/// written never fails the run.
+fn trace(role: &str, kind: StepKind, messages: &[Message], response: &ChatResponse) {
+    let Some(path) = std::env::var_os(TRACE_ENV).filter(|p| !p.is_empty()) else { return };
+    let line = serde_json::json!({
+        "at": now_rfc3339(),
+        "role": role,
+        "step": kind,
+        "model": response.model,
+        "messages": messages,
+        "answer": response.content,
+        "usage": response.usage,
+    });
+    // The CLI checks at start that the file can be appended to; the pipeline does not print.
+    let _ =
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes())
+        });
 }

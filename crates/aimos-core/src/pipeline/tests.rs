@@ -228,7 +228,11 @@ fn cascade_hands_the_task_to_the_smart_model_after_two_failures() {
     let requests = smart.requests.lock().expect("lock");
     assert_eq!(requests.len(), 2);
     let last = &requests[1].messages[1].content;
-    assert!(last.contains("Relevant context:") && last.contains("failed its check too"), "{last}");
+    assert!(
+        last.contains("Relevant context:")
+            && last.contains("A second attempt, guided by a consultant, failed its check"),
+        "{last}"
+    );
     assert!(!store.outcomes.lock().expect("lock")[0].passed);
     // The whole run went to the ledger.
     assert_eq!(store.runs.lock().expect("lock")[0].steps.len(), 8);
