@@ -2,8 +2,9 @@
 //!
 //! One model is loaded once per process and shared. Each model owns one worker thread with one
 //! llama.cpp context; requests queue in front of it and run one at a time, so every caller gets
-//! its own whole answer. A process-wide gate also keeps two models from computing at once: on a
-//! machine with few cores, two inferences side by side are both slower than one after the other.
+//! its own whole answer. A gate (`gate.rs`) also keeps two models from computing at once, in this
+//! process and in any other aimos process on the machine: on a machine with few cores, two
+//! inferences side by side are both slower than one after the other.
 //! This module does not fetch or verify files (see `pull`) and does not know the catalog.
 
 use std::collections::HashMap;
@@ -94,8 +95,6 @@ fn backend() -> Result<&'static LlamaBackend, LoadError> {
         .map_err(|message| LoadError::Backend { message: message.clone() })
 }
 
-/// Held while a model computes; see the module docs.
-static COMPUTE_GATE: Mutex<()> = Mutex::new(());
 /// llama.cpp contexts must not be created in parallel.
 static CONTEXT_CREATION: Mutex<()> = Mutex::new(());
 
@@ -339,7 +338,7 @@ fn run_worker(
         if job.events.is_closed() {
             continue;
         }
-        let _computing = lock(&COMPUTE_GATE);
+        let _computing = crate::gate::computing();
         let started = Instant::now();
         let outcome = generate(weights, &mut context, &mut batch, config, &job, started);
         match outcome {
@@ -572,7 +571,7 @@ pub mod bench {
                 .new_context(backend, params)
                 .map_err(|err| backend_error("creating a context", err))?
         };
-        let _computing = lock(&COMPUTE_GATE);
+        let _computing = crate::gate::computing();
         run_bench(&weights, &mut context, n_prompt, 1)?;
         (0..repetitions).map(|_| run_bench(&weights, &mut context, n_prompt, n_gen)).collect()
     }

@@ -8,6 +8,7 @@
 
 pub mod catalog;
 mod engine;
+mod gate;
 mod grammar;
 pub mod paths;
 pub mod pull;
@@ -22,6 +23,7 @@ use aimos_core::Price;
 
 pub use catalog::{CatalogEntry, UnknownModel};
 pub use engine::{DEFAULT_CONTEXT_WINDOW, GgufModel, LoadError, LocalOptions, bench};
+pub use gate::COMPUTE_LOCK_ENV;
 pub use grammar::json_schema_to_gbnf;
 pub use pull::{NoProgress, PullError, PullOptions, PullProgress, Pulled};
 pub use threads::physical_cores;
