@@ -173,6 +173,45 @@ fn json_prints_the_whole_run_record() {
 }
 
 #[test]
+fn aimos_trace_holds_every_model_call_with_what_was_sent_and_answered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let trace = dir.path().join("trace.jsonl");
+    let out = success(
+        run_command(&dir.path().join("aimos.db"), &dir.path().join("project"))
+            .env("AIMOS_TRACE", &trace)
+            .args(["--json", "--strategy", "consult", PROBLEM]),
+    );
+    let record: Value = serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"));
+    let lines: Vec<Value> = std::fs::read_to_string(&trace)
+        .expect("the trace file was written")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    // One line per model call: the consultation, then the execution.
+    let steps: Vec<&str> = lines.iter().filter_map(|l| l["step"].as_str()).collect();
+    assert_eq!(steps, ["consult", "execute"], "{lines:?}");
+    assert_eq!(lines[0]["role"], "smart");
+    assert_eq!(lines[1]["role"], "cheap");
+    // The executor saw the file and the problem, and its answer is the run's result.
+    let sent = lines[1]["messages"].to_string();
+    assert!(sent.contains("self.items[self.items.len()]") && sent.contains("peek()"), "{sent}");
+    assert_eq!(lines[1]["answer"], record["result"]);
+    assert_eq!(
+        lines[1]["usage"]["completion_tokens"], record["steps"][2]["completion_tokens"],
+        "{record}"
+    );
+
+    // A trace that cannot be written is refused before anything runs.
+    let err = failure(
+        run_command(&dir.path().join("aimos.db"), &dir.path().join("project"))
+            .env("AIMOS_TRACE", dir.path().join("no/such/folder/trace.jsonl"))
+            .args(["--strategy", "cheap", PROBLEM]),
+    );
+    assert!(err.contains("AIMOS_TRACE") && err.contains("cannot be appended to"), "{err}");
+}
+
+#[test]
 fn bad_input_gets_a_clear_error_and_stores_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     project(&dir.path().join("project"));

@@ -122,9 +122,8 @@ impl Pipeline {
             };
             let call = self.execute_phase(this, options).await?;
             record.steps.push(call.step.clone());
-            let Landed { call, problems, held_blocks } = self
-                .land(workspace, execution.role, execution.model, call, options, record)
-                .await?;
+            let Landed { call, problems, held_blocks } =
+                self.land(workspace, &execution, call, options, record).await?;
             let patch = workspace.patch().map_err(PipelineError::Workspace)?;
             let verdict = if patch.files.is_empty() {
                 let why = if !problems.is_empty() {
@@ -182,12 +181,12 @@ impl Pipeline {
     async fn land(
         &self,
         workspace: &mut Workspace,
-        role: &'static str,
-        model: &dyn crate::Model,
+        execution: &Execution<'_>,
         call: Call,
         options: &RunOptions,
         record: &mut RunRecord,
     ) -> Result<Landed, PipelineError> {
+        let (role, model) = (execution.role, execution.model);
         let parsed = edit::parse(&call.response.content);
         let applied = workspace.apply(&parsed.edits).map_err(PipelineError::Workspace)?;
         note_moves(record, &applied);
@@ -196,16 +195,28 @@ impl Pipeline {
         if problems.is_empty() {
             return Ok(Landed { call, problems, held_blocks });
         }
-        // The same conversation, one turn on: the model sees the files as it did, its answer,
-        // and what did not apply.
-        let mut messages = call.messages.clone();
-        messages.push(Message::assistant(call.response.content.clone()));
-        messages.push(Message::user(format!(
+        let told = format!(
             "Some of your blocks did not apply:\n{}\n\nWrite corrected blocks for those only, \
              each after the path of a file shown above, with its SEARCH part copied exactly \
              from that file.",
             problems.join("\n\n")
-        )));
+        );
+        let Some(messages) = repair_messages(
+            model,
+            &call,
+            &execution.task.problem,
+            &told,
+            options.max_result_tokens,
+        ) else {
+            if let Some(step) = record.steps.last_mut() {
+                let note = step.note.get_or_insert_with(String::new);
+                if !note.is_empty() {
+                    note.push_str("; ");
+                }
+                note.push_str("no repair: the blocks that did not apply leave no room in the model's window to send them back");
+            }
+            return Ok(Landed { call, problems, held_blocks });
+        };
         let mut request = crate::chat::ChatRequest {
             messages,
             max_tokens: Some(options.max_result_tokens),
@@ -231,6 +242,39 @@ impl Pipeline {
             held_blocks: held_blocks || !reparsed.edits.is_empty(),
         })
     }
+}
+
+/// Tokens a chat template adds around each message.
+const MESSAGE_OVERHEAD: usize = 8;
+
+/// The conversation that sends blocks that did not apply back to the model, leaving room in its
+/// window for an answer of `max_tokens`: the same conversation one turn on (the model sees the
+/// files as it did, its answer, and what did not apply) when that fits; else the system prompt
+/// and worked example, then the task, the answer and what did not apply, whose nearest lines
+/// stand in for the files; `None` when neither fits.
+fn repair_messages(
+    model: &dyn crate::Model,
+    call: &Call,
+    problem: &str,
+    told: &str,
+    max_tokens: u32,
+) -> Option<Vec<Message>> {
+    let window = model.info().context_window.map_or(usize::MAX, |w| w as usize);
+    let fits = |messages: &[Message]| {
+        let prompt: usize =
+            messages.iter().map(|m| super::count(model, &m.content) + MESSAGE_OVERHEAD).sum();
+        prompt + super::execute::TEMPLATE_OVERHEAD + max_tokens as usize <= window
+    };
+    let answer = call.response.content.trim();
+    let mut whole = call.messages.clone();
+    whole.push(Message::assistant(answer));
+    whole.push(Message::user(told));
+    if fits(&whole) {
+        return Some(whole);
+    }
+    let mut short: Vec<Message> = call.messages[..call.messages.len().saturating_sub(1)].to_vec();
+    short.push(Message::user(format!("Task:\n{problem}\n\nYour answer:\n{answer}\n\n{told}")));
+    fits(&short).then_some(short)
 }
 
 /// Edits that landed elsewhere than they said go on the last step's note.

@@ -13,7 +13,7 @@ use crate::prompts;
 use crate::run::StepKind;
 
 /// Tokens kept free for chat-template markup around the messages.
-const TEMPLATE_OVERHEAD: usize = 64;
+pub(super) const TEMPLATE_OVERHEAD: usize = 64;
 
 /// The last line of an edit-mode request, before the list of files shown.
 const EDIT_CLOSING: &str =

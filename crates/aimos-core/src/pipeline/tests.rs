@@ -732,6 +732,63 @@ fn a_block_that_matches_nowhere_goes_back_once_with_the_nearest_lines() {
 }
 
 #[test]
+fn a_repair_that_would_overflow_the_window_goes_back_without_the_files() {
+    // A file too big for the window: the first request is packed to fill it.
+    let dir = std::env::temp_dir().join(format!("aimos-edit-test-{}", crate::ids::new_id()));
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    let mut text = String::new();
+    for i in 0..400 {
+        text.push_str(&format!(
+            "def helper_{i}(items):\n    \"\"\"Peek at index {i} of the list.\"\"\"\n    return items[{i}]\n"
+        ));
+    }
+    text.push_str(&format!("def peek(items):\n{WRONG}\n"));
+    std::fs::write(dir.join("src/stack.py"), &text).expect("write");
+    let task = Task {
+        problem: "peek raises IndexError: list index out of range".into(),
+        context: vec![Document { path: "src/stack.py".into(), text }],
+    };
+    // A long answer whose one block is misquoted.
+    let misquoted = format!(
+        "{}\n{}",
+        "The fix is to return the last item. ".repeat(150),
+        block("    return items[len(items)+0]", FIXED)
+    );
+    let cheap = ScriptedModel::new("cheap", 0.1, &[&misquoted, &block(WRONG, FIXED)]);
+    let pipeline = Pipeline {
+        smart: ScriptedModel::new("smart", 3.0, &[]),
+        cheap: cheap.clone(),
+        store: Arc::new(MemoryStore::default()),
+    };
+    let verifier = ScriptedVerifier::new(&[true]);
+    let options = RunOptions {
+        strategy: Strategy::Cheap,
+        verifier: Some(verifier as Arc<dyn Verifier>),
+        max_result_tokens: 1500,
+        edit: Some(EditOptions {
+            roots: vec![dir.clone()],
+            cwd: dir.clone(),
+            attempts: 1,
+            check_first: false,
+        }),
+        ..RunOptions::default()
+    };
+    let record = block_on(pipeline.run(&task, &options)).expect("run");
+    let requests = cheap.requests.lock().expect("lock");
+    let tokens =
+        |r: &ChatRequest| r.messages.iter().map(|m| count_tokens(&m.content)).sum::<usize>();
+    let (first, repair) = (tokens(&requests[0]), tokens(&requests[1]));
+    // The whole conversation one turn on would not leave room for a 1,500-token answer.
+    assert!(first + count_tokens(&misquoted) + 1500 > 4096, "{first}");
+    assert!(repair + 1500 <= 4096, "the repair leaves room for its answer: {repair}");
+    let repair = &requests[1].messages.last().expect("asked").content;
+    assert!(repair.contains("Your answer:\nThe fix is"), "{repair}");
+    assert!(repair.contains("the nearest lines are:") && !repair.contains("helper_5("), "{repair}");
+    assert!(record.patch.is_some_and(|p| p.contains("+    return items[-1]")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_answer_without_edits_fails_even_without_a_check() {
     let project = Project::new();
     let cheap = ScriptedModel::new("cheap", 0.1, &["Use items[-1].", "Still prose."]);
@@ -752,7 +809,7 @@ fn cascade_in_edit_mode_tries_each_stage_its_attempts_then_escalates() {
     let cheap = ScriptedModel::new("cheap", 0.1, &[&half, &half, &half, &half]);
     let smart = ScriptedModel::new("smart", 3.0, &[GOOD, &block(WRONG, FIXED)]);
     let store = Arc::new(MemoryStore::default());
-    let pipeline = Pipeline { smart: smart.clone(), cheap, store: store.clone() };
+    let pipeline = Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
     let verifier = ScriptedVerifier::new(&[false, false, false, false, true]);
     let options = project.options(Strategy::Cascade, Some(&verifier));
     let record = block_on(pipeline.run(&project.task(), &options)).expect("run");
@@ -769,7 +826,18 @@ fn cascade_in_edit_mode_tries_each_stage_its_attempts_then_escalates() {
     assert!(record.patch.is_some_and(|p| p.contains("+    return items[-1]")));
     let from_brief = &smart.requests.lock().expect("lock")[1].messages;
     assert!(from_brief[0].content.contains("<<<<<<< SEARCH"), "the smart model edits too");
+    // The failure it reads came from the second stage's patch, which was undone: it sees both.
+    let asked = &from_brief.last().expect("a user turn").content;
+    assert!(asked.contains("made this change, which was undone:\n"), "{asked}");
+    assert!(asked.contains("With it, the check"), "{asked}");
     assert!(!store.outcomes.lock().expect("lock")[0].passed, "the insight's attempts failed");
+    // Each stage's first try is greedy; its retry samples, seeded with the try's number.
+    let sampling: Vec<(Option<f32>, Option<u64>)> =
+        cheap.requests.lock().expect("lock").iter().map(|r| (r.temperature, r.seed)).collect();
+    assert_eq!(
+        sampling,
+        [(Some(0.0), None), (Some(0.7), Some(2)), (Some(0.0), None), (Some(0.7), Some(2))]
+    );
     assert!(project.untouched());
 }
 
