@@ -208,13 +208,11 @@ impl Pipeline {
             &told,
             options.max_result_tokens,
         ) else {
-            if let Some(step) = record.steps.last_mut() {
-                let note = step.note.get_or_insert_with(String::new);
-                if !note.is_empty() {
-                    note.push_str("; ");
-                }
-                note.push_str("no repair: the blocks that did not apply leave no room in the model's window to send them back");
-            }
+            add_note(
+                record,
+                "no repair: the blocks that did not apply leave no room in the model's window to \
+                 send them back",
+            );
             return Ok(Landed { call, problems, held_blocks });
         };
         let mut request = crate::chat::ChatRequest {
@@ -279,17 +277,19 @@ fn repair_messages(
 
 /// Edits that landed elsewhere than they said go on the last step's note.
 fn note_moves(record: &mut RunRecord, applied: &Applied) {
-    if applied.notes.is_empty() {
-        return;
+    for moved in &applied.notes {
+        add_note(record, moved);
     }
+}
+
+/// Adds `text` to the last step's note.
+fn add_note(record: &mut RunRecord, text: &str) {
     if let Some(step) = record.steps.last_mut() {
         let note = step.note.get_or_insert_with(String::new);
-        for moved in &applied.notes {
-            if !note.is_empty() {
-                note.push_str("; ");
-            }
-            note.push_str(moved);
+        if !note.is_empty() {
+            note.push_str("; ");
         }
+        note.push_str(text);
     }
 }
 
