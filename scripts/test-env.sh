@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the Python side of the test suite: a virtual environment holding
 # llama.cpp's OpenAI-compatible server (package llama-cpp-python[server], built
-# from source by pip, which takes several minutes the first time) and the
-# official OpenAI Python SDK.
+# from source by pip, which takes several minutes the first time), the
+# official OpenAI Python SDK, and the official MCP Python SDK (package mcp).
 #
 # The environment lives outside the checkout so that clones share it:
 #   ${AIMOS_TEST_VENV:-$HOME/.cache/aimos/test-venv}
@@ -12,6 +12,7 @@ set -euo pipefail
 
 LLAMA_CPP_PYTHON=0.3.36
 OPENAI=3.57.0
+MCP=2.3.0
 
 # llama.cpp's native build turns on every instruction set the CPU reports, AMX included; on
 # virtual machines that report AMX without enabling it the server crashes at the first
@@ -23,8 +24,21 @@ py="$venv/bin/python"
 stamp="$venv/.aimos-test-env"
 want="llama-cpp-python==$LLAMA_CPP_PYTHON openai==$OPENAI cmake: $LLAMA_CMAKE_ARGS"
 
+# The SDKs without a native build, installed beside the rest so that a new one never
+# rebuilds llama.cpp.
+sdks() {
+  if [ "$("$py" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$MCP" ]; then
+    "$py" -m pip install --quiet "mcp==$MCP"
+  fi
+  "$py" -c "import mcp.client.stdio" || {
+    echo "the MCP SDK in $venv does not import after installing" >&2
+    exit 1
+  }
+}
+
 if [ -x "$py" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \
   && "$py" -c "import llama_cpp.server.app, openai" 2>/dev/null; then
+  sdks
   echo "test environment ready: $venv"
   exit 0
 fi
@@ -42,4 +56,5 @@ CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$py" -m pip install --quiet --no-cache-dir --for
   exit 1
 }
 echo "$want" > "$stamp"
+sdks
 echo "test environment ready: $venv"

@@ -8,6 +8,7 @@ mod chat;
 mod config;
 mod distill;
 mod eval;
+mod mcp;
 mod models;
 mod open;
 mod progress;
@@ -57,6 +58,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write a commented aimos.toml from a preset
     Init(config::InitArgs),
+    /// Serve aimos's tools to an agent over the Model Context Protocol on stdio: consult,
+    /// distill, fix, search_insights, record_outcome
+    Mcp(mcp::McpArgs),
     /// Stored insights
     Insights {
         #[command(subcommand)]
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Distill(args) => distill::run(args),
         Command::Eval(args) => eval::eval(args),
         Command::Init(args) => config::init(&args),
+        Command::Mcp(args) => mcp::run(args),
         Command::Insights { command, store, config } => store::insights(command, &store, &config),
         Command::Runs { command, store, config } => store::runs(command, &store, &config),
         Command::Stats { json, store, config } => store::stats(json, &store, &config),

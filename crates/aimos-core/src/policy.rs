@@ -90,6 +90,10 @@ pub fn observations(runs: &[RunRecord], feedback: &[OutcomePoint]) -> Vec<Observ
             }
             continue;
         }
+        // Advice for a caller that executed itself says nothing about how the cheap model does.
+        if run.reason == crate::pipeline::ADVICE_REASON {
+            continue;
+        }
         let kind = Kind::of(&run.problem, run.context_tokens);
         if run.strategy == Strategy::Cascade {
             let mut stage = None;

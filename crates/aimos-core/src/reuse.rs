@@ -282,3 +282,59 @@ mod tests {
         assert_eq!(match_score(a, a), 1.0);
     }
 }
+
+/// Why an outcome could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    #[error("no insight or run has the id `{0}`; use the insight's or the run's id")]
+    NotFound(String),
+    #[error(
+        "run {run} followed no insight (its strategy was {strategy}), so there is no advice to credit"
+    )]
+    NoInsight { run: String, strategy: crate::run::Strategy },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What [`record_feedback`] recorded: the insight with its new counts, the run it was given
+/// through (if a run's id was given), and the reasons of insights it retired.
+#[derive(Debug, Clone)]
+pub struct Feedback {
+    pub insight: Insight,
+    pub run_id: Option<String>,
+    pub retired: Vec<(String, String)>,
+}
+
+/// Records whether following an insight worked, given the insight's id or the id of a run
+/// that followed it, and ages insights after it ([`age`]). `source` says who reported it.
+pub fn record_feedback(
+    store: &dyn Store,
+    id: &str,
+    passed: bool,
+    note: Option<String>,
+    source: &str,
+) -> Result<Feedback, FeedbackError> {
+    let (insight_id, run_id) = match store.insight(id)? {
+        Some(insight) => (insight.id, None),
+        None => match store.run(id)? {
+            Some(run) => match run.insight_id {
+                Some(insight) => (insight, Some(run.id)),
+                None => {
+                    return Err(FeedbackError::NoInsight { run: run.id, strategy: run.strategy });
+                }
+            },
+            None => return Err(FeedbackError::NotFound(id.to_owned())),
+        },
+    };
+    let outcome = crate::store::Outcome {
+        insight_id: insight_id.clone(),
+        run_id: run_id.clone(),
+        passed,
+        source: source.to_owned(),
+        note,
+        created_at: crate::ids::now_rfc3339(),
+    };
+    let insight = store.record_outcome(&outcome)?.ok_or(FeedbackError::NotFound(insight_id))?;
+    let retired = age(store, &insight, passed)?;
+    Ok(Feedback { insight, run_id, retired })
+}

@@ -224,6 +224,21 @@ pub struct RunRecord {
     pub files_changed: Vec<String>,
 }
 
+impl RunRecord {
+    /// What the run cost beside what the smart model alone would have, as aimos's tools and
+    /// REST API report it: dollars, tokens of every step, and the run's own time.
+    pub fn spend_json(&self) -> serde_json::Value {
+        let tokens = |pick: fn(&Step) -> u64| self.steps.iter().map(pick).sum::<u64>();
+        serde_json::json!({
+            "usd": self.cost.usd,
+            "prompt_tokens": tokens(|s| s.prompt_tokens),
+            "completion_tokens": tokens(|s| s.completion_tokens),
+            "smart_alone_usd": self.counterfactual.cost.usd,
+            "latency_ms": (self.latency_ms * 1000.0).round() / 1000.0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

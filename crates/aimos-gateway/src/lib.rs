@@ -3,16 +3,19 @@
 //! An application switches to aimos by changing its base URL. A configured model name passes
 //! straight through to its model; `aimos/consult` runs the pipeline (the last user message is
 //! the problem, everything else the context). Beside `POST /v1/chat/completions` and
-//! `GET /v1/models` it serves the insights and runs over REST, `GET /metrics`, `/healthz` and
-//! `/readyz`. Keys, budgets and rate limits are in [`keys`].
+//! `GET /v1/models` it serves the advisor routes (`POST /v1/aimos/consult`, an insight for a
+//! caller that executes itself, and `POST /v1/aimos/outcomes`), the insights and runs over
+//! REST, `GET /metrics`, `/healthz`, `/readyz` and `/openapi.json`. Keys, budgets and rate limits are in [`keys`].
 //!
 //! The gateway gets its models through [`ModelSource`] and the core traits: it links no model
 //! runtime itself.
 
+mod advisor;
 mod chat;
 pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 mod rest;
 mod stream;
 mod wire;
@@ -157,6 +160,9 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/insights/{id}", get(rest::insight))
         .route("/v1/insights/{id}/feedback", post(rest::feedback))
         .route("/v1/runs/{id}", get(rest::run))
+        .route("/v1/aimos/consult", post(advisor::consult))
+        .route("/v1/aimos/outcomes", post(advisor::outcomes))
+        .route("/openapi.json", get(openapi::serve))
         .route("/metrics", get(rest::metrics))
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))

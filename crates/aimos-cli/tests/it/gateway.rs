@@ -2,11 +2,11 @@
 //! binary, keys made with `aimos keys`, and a graceful shutdown mid-answer.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{TEST_MODEL, aimos, success, test_model_file};
+use crate::{TEST_MODEL, aimos, python, success, test_model_file};
 
 struct Gateway {
     child: Child,
@@ -49,15 +49,6 @@ fn start_with_window(store: &Path, ctx: u32) -> Gateway {
     // Keep draining stderr so that the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
     Gateway { child, base_url }
-}
-
-fn python() -> PathBuf {
-    let venv = std::env::var_os("AIMOS_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/aimos/test-venv")
-    });
-    let python = venv.join("bin/python");
-    assert!(python.exists(), "no test environment at {}: run scripts/test-env.sh", venv.display());
-    python
 }
 
 fn key(store: &Path, name: &str, budget: &str) -> String {

@@ -7,6 +7,7 @@ mod distill;
 mod eval;
 mod fix;
 mod gateway;
+mod mcp;
 mod models;
 mod remote;
 mod run;
@@ -59,6 +60,16 @@ pub fn test_model_file() -> &'static Path {
         let path = success(aimos().args(["models", "path", TEST_MODEL]));
         PathBuf::from(path.trim())
     })
+}
+
+/// The Python of the test environment `scripts/test-env.sh` prepares.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("AIMOS_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/aimos/test-venv")
+    });
+    let python = venv.join("bin/python");
+    assert!(python.exists(), "no test environment at {}: run scripts/test-env.sh", venv.display());
+    python
 }
 
 /// A fresh, empty AIMOS_HOME.

@@ -14,6 +14,7 @@
 //! verifiers only through the traits in this crate.
 
 mod accounting;
+mod advise;
 mod cascade;
 mod consult;
 mod decide;
@@ -46,6 +47,7 @@ use crate::store::{Store, StoreError};
 use crate::verify::{Verdict, Verifier, VerifyError};
 
 pub use accounting::savings;
+pub use advise::{ADVICE_REASON, Advice};
 use consult::Consulted;
 pub use edit::EditOptions;
 use execute::{Execution, View};

@@ -876,3 +876,63 @@ fn blocks_that_change_nothing_are_named_as_such() {
     let note = record.steps[1].note.as_deref().unwrap_or_default();
     assert!(note.contains("its blocks change nothing"), "{note}");
 }
+
+#[test]
+fn advice_consults_once_then_recalls_and_teaches_auto_nothing_about_the_cheap_model() {
+    // One scripted answer: a second consultation would fail the test.
+    let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+    let cheap = ScriptedModel::new("cheap", 0.1, &[]);
+    let store = Arc::new(MemoryStore::default());
+    let pipeline = Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
+    let options = RunOptions {
+        reuse: ReusePolicy { check: ReuseCheck::Off, ..ReusePolicy::default() },
+        ..RunOptions::default()
+    };
+    let first = block_on(pipeline.advise(&task(), &options)).expect("advice");
+    assert!(!first.recalled);
+    assert_eq!(first.insight.draft.diagnosis, "the loop reads one past the end");
+    let kinds: Vec<StepKind> = first.run.steps.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, [StepKind::Distill, StepKind::Consult]);
+    assert!(first.run.cost.usd > 0.0, "the consultation is paid for");
+    assert!(first.run.counterfactual.prompt_tokens > 0);
+    assert_eq!(first.run.result, first.insight.as_guidance());
+    let stored = store.run(&first.run.id).expect("read").expect("recorded");
+    assert_eq!(stored.insight_id.as_deref(), Some(first.insight.id.as_str()));
+    assert_eq!(stored.reason, ADVICE_REASON);
+    assert!(cheap.requests.lock().expect("lock").is_empty(), "no executor ran");
+
+    let second = block_on(pipeline.advise(&task(), &options)).expect("recalled advice");
+    assert!(second.recalled);
+    assert_eq!(second.insight.id, first.insight.id);
+    assert_eq!(second.run.cost.usd, 0.0);
+    assert_eq!(smart.requests.lock().expect("lock").len(), 1, "consulted once");
+
+    // The caller's outcome counts for the insight, not as an observation of `consult`.
+    let outcome = Outcome {
+        insight_id: first.insight.id.clone(),
+        run_id: Some(first.run.id.clone()),
+        passed: true,
+        source: "user".into(),
+        note: None,
+        created_at: now_rfc3339(),
+    };
+    let updated = store.record_outcome(&outcome).expect("outcome").expect("insight");
+    assert_eq!(updated.succeeded, 1);
+    let runs = store.runs(10, 0).expect("runs");
+    let points = store.outcome_points(10).expect("points");
+    assert!(crate::policy::observations(&runs, &points).is_empty());
+}
+
+#[test]
+fn advice_on_an_empty_problem_is_refused_before_any_model_call() {
+    let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+    let pipeline = Pipeline {
+        smart: smart.clone(),
+        cheap: ScriptedModel::new("cheap", 0.1, &[]),
+        store: Arc::new(MemoryStore::default()),
+    };
+    let task = Task { problem: "  \n".into(), context: Vec::new() };
+    let err = block_on(pipeline.advise(&task, &RunOptions::default())).expect_err("empty");
+    assert!(matches!(err, PipelineError::EmptyProblem), "{err}");
+    assert!(smart.requests.lock().expect("lock").is_empty());
+}

@@ -359,3 +359,101 @@ async fn a_budget_and_a_rate_limit_hold_under_concurrent_requests() {
     // Six at once against 3 a minute: exactly three pass.
     assert_eq!(wave(limited, 6).await, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_advisor_routes_return_an_insight_and_record_its_outcome() {
+    let f = fixture(Limits::default());
+    let request = json!({
+        "problem": "Why does add(2, 3) return -1?",
+        "context": [{"path": "calc.py", "text": "def add(a, b):\n    return a - b\n"}],
+        "budget": 256,
+        "reuse": false,
+    });
+    let (status, headers, body) =
+        call(&f.router, "POST", "/v1/aimos/consult", None, Some(request)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let advice: Value = serde_json::from_str(&body).unwrap();
+    let run_id = headers["x-aimos-run-id"].to_str().unwrap().to_owned();
+    assert_eq!(advice["run_id"], run_id.as_str());
+    assert_eq!(advice["recalled"], false);
+    assert!(!advice["plan"].as_array().unwrap().is_empty(), "{advice}");
+    assert!(advice["cost"]["usd"].as_f64().unwrap() > 0.0, "{advice}");
+
+    let (_, _, run) = call(&f.router, "GET", &format!("/v1/runs/{run_id}"), None, None).await;
+    let run: Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(run["reason"], "advice only: the caller executes");
+    let kinds: Vec<&str> =
+        run["steps"].as_array().unwrap().iter().filter_map(|s| s["kind"].as_str()).collect();
+    assert_eq!(kinds, ["distill", "consult"], "no executor ran");
+
+    let (status, _, body) = call(
+        &f.router,
+        "POST",
+        "/v1/aimos/outcomes",
+        None,
+        Some(json!({"id": run_id, "passed": true, "note": "fixed"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let recorded: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(recorded["insight_id"], advice["insight_id"]);
+    assert_eq!(recorded["succeeded"], 1);
+
+    for (route, body, expected, says) in [
+        ("/v1/aimos/consult", json!({"problem": 1}), StatusCode::BAD_REQUEST, "expected"),
+        (
+            "/v1/aimos/consult",
+            json!({"problem": "x", "budget": 8}),
+            StatusCode::BAD_REQUEST,
+            "64 to 32768",
+        ),
+        (
+            "/v1/aimos/consult",
+            json!({"problem": "x", "files": []}),
+            StatusCode::BAD_REQUEST,
+            "unknown field `files`",
+        ),
+        ("/v1/aimos/consult", json!({"problem": " "}), StatusCode::BAD_REQUEST, "empty"),
+        (
+            "/v1/aimos/outcomes",
+            json!({"id": "nope", "passed": true}),
+            StatusCode::NOT_FOUND,
+            "no insight or run",
+        ),
+        (
+            "/v1/aimos/outcomes",
+            json!({"id": "nope"}),
+            StatusCode::BAD_REQUEST,
+            "missing field `passed`",
+        ),
+    ] {
+        let (status, _, text) = call(&f.router, "POST", route, None, Some(body.clone())).await;
+        assert_eq!(status, expected, "{route} {body}: {text}");
+        assert!(text.contains(says), "{route} {body}: {text}");
+    }
+    let (_, _, metrics) = call(&f.router, "GET", "/metrics", None, None).await;
+    assert!(
+        metrics.contains("aimos_requests_total{model=\"aimos/consult\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let f = fixture(Limits::default());
+    let (status, _, body) = call(&f.router, "GET", "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let document: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    let source = include_str!("../../src/lib.rs");
+    let routes: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(".route(\""))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    assert!(routes.len() >= 12, "{routes:?}");
+    for route in routes {
+        assert!(paths.contains_key(route), "{route} is not in /openapi.json");
+    }
+}

@@ -1,0 +1,69 @@
+//! `aimos mcp` as an agent runs it: the official MCP Python SDK spawns the real binary over
+//! stdio, with the real embedded model in both roles and a real SQLite store.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{TEST_MODEL, aimos, python, success, test_model_file};
+
+#[test]
+fn the_mcp_python_sdk_consults_and_records_an_outcome_over_stdio() {
+    test_model_file();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("project");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::write(
+        root.join("cart.py"),
+        "def total(items):\n    s = 0\n    for i in range(len(items) - 1):\n        s += items[i]\n    return s\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("outside.txt"), "secret").expect("write");
+    let store = dir.path().join("aimos.db");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/mcp_sdk.py");
+    let output = Command::new(python())
+        .arg(&script)
+        .env("AIMOS_BIN", env!("CARGO_BIN_EXE_aimos"))
+        .env("AIMOS_ROOT", &root)
+        .env("AIMOS_STORE", &store)
+        .env("AIMOS_MODEL", TEST_MODEL)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for check in [
+        "initialize",
+        "list",
+        "schema",
+        "consult",
+        "consult fields",
+        "distill",
+        "record_outcome",
+        "search_insights",
+        "outside the root",
+        "wrong type",
+        "unknown tool",
+    ] {
+        assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
+    }
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("insight "))
+        .expect("the script names the insight");
+    // The store the server wrote, read back by the CLI: the insight, its outcome, and the
+    // advice run in the ledger.
+    let shown =
+        success(aimos().args(["insights", "show", id, "--json"]).arg("--store").arg(&store));
+    let insight: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    assert_eq!(insight["succeeded"], 1, "{insight}");
+    let runs = success(aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store));
+    let runs: serde_json::Value = serde_json::from_str(&runs).expect("json");
+    let advice = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["insight_id"] == id)
+        .unwrap_or_else(|| panic!("no run for the insight: {runs}"));
+    assert_eq!(advice["reason"], "advice only: the caller executes");
+    assert_eq!(advice["status"], "succeeded");
+}
