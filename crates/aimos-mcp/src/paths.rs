@@ -51,6 +51,11 @@ impl Roots {
         }
         let path = Path::new(given);
         let joined = if path.is_absolute() { path.to_path_buf() } else { self.first().join(path) };
+        // Outside by its name alone: refused before the file system is asked, so that the
+        // answer says nothing about what exists outside the roots.
+        if !self.0.iter().any(|root| lexical(&joined).starts_with(root)) {
+            return Err(self.outside(given));
+        }
         let resolved = joined.canonicalize().map_err(|err| {
             if err.kind() == std::io::ErrorKind::NotFound {
                 format!(
@@ -63,18 +68,37 @@ impl Roots {
         })?;
         match self.0.iter().find(|root| resolved.starts_with(root)) {
             Some(root) => Ok(Resolved { path: resolved, root: root.clone() }),
-            None => Err(format!(
-                "`{given}` is outside the folders this server may read ({}); start the server \
-                 with --root DIR to allow another folder",
-                self.describe()
-            )),
+            None => Err(self.outside(given)),
         }
+    }
+
+    fn outside(&self, given: &str) -> String {
+        format!(
+            "`{given}` is outside the folders this server may read ({}); start the server with \
+             --root DIR to allow another folder",
+            self.describe()
+        )
     }
 
     /// The roots, for messages.
     pub fn describe(&self) -> String {
         self.0.iter().map(|root| root.display().to_string()).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// `path` with `.` and `..` components resolved by name (a `..` above the top is dropped).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// `path` relative to `root`, with `/` separators (how documents are named to models).
@@ -103,7 +127,7 @@ mod tests {
         let absolute = root.join("src").canonicalize().expect("canonical");
         assert!(roots.resolve(&absolute.to_string_lossy()).is_ok());
 
-        for outside in ["../secret.txt", "src/../../secret.txt", "/etc/passwd"] {
+        for outside in ["../secret.txt", "src/../../secret.txt", "/etc/passwd", "../nothing/here"] {
             let err = roots.resolve(outside).expect_err(outside);
             assert!(err.contains("outside the folders this server may read"), "{err}");
         }
