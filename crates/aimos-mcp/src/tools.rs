@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::Settings;
 use crate::args;
-use crate::paths::relative;
+use crate::paths::{Resolved, relative};
 
 /// Every tool's name, in the order they are listed.
 pub const TOOL_NAMES: [&str; 5] =
@@ -97,29 +97,17 @@ pub async fn call(
     name: &str,
     arguments: JsonObject,
 ) -> CallToolResult {
-    let outcome = match name {
-        "consult" => match parse(name, arguments) {
-            Ok(args) => consult(pipeline, settings, args).await,
-            Err(err) => Err(err),
-        },
-        "distill" => match parse(name, arguments) {
-            Ok(args) => distill_brief(pipeline, settings, args).await,
-            Err(err) => Err(err),
-        },
-        "fix" => match parse(name, arguments) {
-            Ok(args) => fix(pipeline, settings, args).await,
-            Err(err) => Err(err),
-        },
-        "search_insights" => match parse(name, arguments) {
-            Ok(args) => search(pipeline, args).await,
-            Err(err) => Err(err),
-        },
-        "record_outcome" => match parse(name, arguments) {
-            Ok(args) => record_outcome(pipeline, args).await,
-            Err(err) => Err(err),
-        },
-        _ => Err(format!("unknown tool `{name}`")),
-    };
+    let outcome = async {
+        match name {
+            "consult" => consult(pipeline, settings, parse(name, arguments)?).await,
+            "distill" => distill_brief(pipeline, settings, parse(name, arguments)?).await,
+            "fix" => fix(pipeline, settings, parse(name, arguments)?).await,
+            "search_insights" => search(pipeline, parse(name, arguments)?).await,
+            "record_outcome" => record_outcome(pipeline, parse(name, arguments)?).await,
+            _ => Err(format!("unknown tool `{name}`")),
+        }
+    }
+    .await;
     match outcome {
         Ok(value) => CallToolResult::structured(value),
         Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
@@ -145,10 +133,22 @@ fn material(
     paths: &[String],
     context: Option<String>,
 ) -> Result<(Vec<Document>, Vec<Value>), String> {
+    let resolved =
+        paths.iter().map(|p| settings.roots.resolve(p)).collect::<Result<Vec<_>, _>>()?;
+    read(settings, paths, &resolved, context)
+}
+
+/// The documents of `resolved` (the caller's `paths`, resolved), each named relative to its
+/// root, with the text context last.
+fn read(
+    settings: &Settings,
+    paths: &[String],
+    resolved: &[Resolved],
+    context: Option<String>,
+) -> Result<(Vec<Document>, Vec<Value>), String> {
     let mut documents = Vec::new();
     let mut skipped = Vec::new();
-    for given in paths {
-        let resolved = settings.roots.resolve(given)?;
+    for (given, resolved) in paths.iter().zip(resolved) {
         let read = ingest(std::slice::from_ref(&resolved.path), settings.limits)
             .map_err(|err| format!("reading `{given}`: {err}"))?;
         let name = |path: &str| relative(std::path::Path::new(path), &resolved.root);
@@ -284,21 +284,14 @@ async fn fix(pipeline: &Pipeline, settings: &Settings, args: args::Fix) -> Resul
     if !(1..=10).contains(&attempts) {
         return Err(format!("`attempts` {attempts} is out of range; give 1 to 10"));
     }
-    let mut roots: Vec<PathBuf> = Vec::new();
-    let mut cwd = None;
-    for given in &args.paths {
-        let resolved = settings.roots.resolve(given)?;
-        match &cwd {
-            None => cwd = Some(resolved.root.clone()),
-            Some(first) if *first != resolved.root => {
-                return Err("`paths` lie under different roots; a fix works in one".into());
-            }
-            Some(_) => {}
-        }
-        roots.push(resolved.path);
+    let resolved =
+        args.paths.iter().map(|p| settings.roots.resolve(p)).collect::<Result<Vec<_>, _>>()?;
+    let cwd = resolved[0].root.clone();
+    if resolved.iter().any(|r| r.root != cwd) {
+        return Err("`paths` lie under different roots; a fix works in one".into());
     }
-    let cwd = cwd.unwrap_or_else(|| settings.roots.first().to_path_buf());
-    let (context, skipped) = material(settings, &args.paths, None)?;
+    let (context, skipped) = read(settings, &args.paths, &resolved, None)?;
+    let roots: Vec<PathBuf> = resolved.into_iter().map(|r| r.path).collect();
     let verifier = test.map(|command| {
         Arc::new(CommandVerifier {
             command,
