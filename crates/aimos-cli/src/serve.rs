@@ -22,7 +22,9 @@ use crate::store::{StoreArgs, open_store};
   aimos serve --smart smollm2-135m --cheap smollm2-135m
   aimos serve --bind 0.0.0.0:8080 --config aimos.toml
 Then point any OpenAI client at it:
-  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 python3 app.py   (models \"aimos/consult\", \"aimos/cascade\" and \"aimos/auto\" run the pipeline)")]
+  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 python3 app.py   (models \"aimos/consult\", \"aimos/cascade\" and \"aimos/auto\" run the pipeline)
+Agents reach the same consultant at http://127.0.0.1:8080/mcp (MCP over streamable HTTP, behind
+the same keys), and any client at POST /v1/aimos/consult; /openapi.json lists the routes.")]
 pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -42,6 +44,11 @@ pub struct ServeArgs {
     /// Longest time for one request, in seconds (streamed answers included)
     #[arg(long, default_value_t = 600)]
     request_timeout: u64,
+    /// A folder on this machine whose files the MCP tools at /mcp may read (repeat for
+    /// several); without it, /mcp callers pass their material as text. /mcp never runs
+    /// commands: `fix` returns unchecked patches
+    #[arg(long = "mcp-root", value_name = "DIR")]
+    mcp_roots: Vec<std::path::PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -100,6 +107,11 @@ impl ModelSource for Served {
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let mcp_roots = if args.mcp_roots.is_empty() {
+        aimos_mcp::Roots::none()
+    } else {
+        aimos_mcp::Roots::new(&args.mcp_roots).map_err(|why| anyhow::anyhow!(why))?
+    };
     let config = Config::load(&args.config)?;
     let store = open_store(&args.store, &config)?;
     let providers = config.providers();
@@ -148,6 +160,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             ..Limits::default()
         },
         policy,
+        mcp: Some(aimos_gateway::Mcp {
+            roots: mcp_roots,
+            loopback_only: args.bind.ip().is_loopback(),
+        }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -156,7 +172,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.bind))?;
         let address = listener.local_addr()?;
         eprintln!(
-            "aimos gateway on http://{address}/v1 (aimos/consult, aimos/cascade, aimos/auto: smart {}, cheap {}); Ctrl-C stops it",
+            "aimos gateway on http://{address}/v1 (aimos/consult, aimos/cascade, aimos/auto: smart {}, cheap {}; MCP at /mcp); Ctrl-C stops it",
             smart_names.join(" > "),
             cheap_names.join(" > ")
         );

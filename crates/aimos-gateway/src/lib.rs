@@ -87,6 +87,20 @@ pub struct Gateway {
     pub pipeline: Arc<Pipeline>,
     pub limits: Limits,
     pub policy: Policy,
+    /// aimos's MCP tools at `/mcp`, over the same pipeline, behind the same keys; `None`
+    /// serves no `/mcp`.
+    pub mcp: Option<Mcp>,
+}
+
+/// How `/mcp` serves the tools. Callers over a network never run commands (`fix` returns
+/// unchecked patches).
+#[derive(Debug, Clone)]
+pub struct Mcp {
+    /// Folders on this machine the tools may read; none (the default): callers pass their
+    /// material as text.
+    pub roots: aimos_mcp::Roots,
+    /// Whether the `Host` header must name this machine (when listening on loopback).
+    pub loopback_only: bool,
 }
 
 pub(crate) struct State {
@@ -153,7 +167,7 @@ pub fn router(gateway: Gateway) -> Router {
         limits: gateway.limits,
         policy: gateway.policy,
     });
-    Router::new()
+    let router = Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/models", get(rest::models))
         .route("/v1/insights", get(rest::insights))
@@ -167,8 +181,48 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
         .fallback(rest::not_found)
-        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes));
+    let router = match gateway.mcp {
+        Some(mcp) => router.merge(mcp_routes(&state, mcp)),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// `/mcp`: the tools over streamable HTTP, each request authorized as any other.
+fn mcp_routes(state: &AppState, mcp: Mcp) -> Router<AppState> {
+    let mut settings = aimos_mcp::Settings::new(mcp.roots);
+    settings.commands = false;
+    settings.run.brief_budget = state.limits.brief_budget;
+    settings.run.max_result_tokens = state.limits.max_result_tokens;
+    let tools = aimos_mcp::AimosTools::new((*state.pipeline).clone(), settings);
+    let service = aimos_mcp::http_service(tools, mcp.loopback_only, state.limits.max_body_bytes);
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(state), mcp_authorized))
+}
+
+async fn mcp_authorized(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match keys::authorize(&state, request.headers(), true).await {
+        Ok(key) => {
+            // What a tool call spends is charged to the caller's key, as a chat completion's is.
+            if let Some(key) = key {
+                let state = Arc::clone(&state);
+                let charge = move |usd: f64| {
+                    let (state, key) = (Arc::clone(&state), key.clone());
+                    tokio::spawn(async move { keys::charge(&state, &key, usd).await });
+                };
+                request.extensions_mut().insert(aimos_mcp::Charge(Arc::new(charge)));
+            }
+            next.run(request).await
+        }
+        Err(err) => err.into_response(),
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets the

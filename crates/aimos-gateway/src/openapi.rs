@@ -64,6 +64,11 @@ pub fn document() -> Value {
                 "parameters": id("The run's id (the x-aimos-run-id header)"),
                 "responses": {"200": ok("The run", any.clone()), "404": failed("No such run")}
             }},
+            "/mcp": {"post": {
+                "summary": "aimos's MCP tools (consult, distill, fix, search_insights, record_outcome) over streamable HTTP, stateless, answered as JSON; fix runs no commands here",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": any}}},
+                "responses": {"200": ok("A JSON-RPC response", any.clone()), "401": failed("No key, or an unknown one")}
+            }},
             "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "Text exposition format"}}}},
             "/healthz": {"get": {"summary": "The process is up", "security": [], "responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "The store answers", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "The store does not answer"}}}},

@@ -60,6 +60,18 @@ impl Settings {
     }
 }
 
+/// Charges what a call cost to whoever made it. A server over HTTP puts one in the request's
+/// extensions before the request reaches the tools (the gateway: the caller's key); the tools
+/// call it with the run's dollars once the call is over, whether or not the client waited.
+#[derive(Clone)]
+pub struct Charge(pub Arc<dyn Fn(f64) + Send + Sync>);
+
+impl std::fmt::Debug for Charge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Charge")
+    }
+}
+
 /// The tools over one pipeline. Cheap to clone: clones share the pipeline and the count of
 /// calls in flight.
 #[derive(Clone)]
@@ -114,6 +126,7 @@ impl AimosTools {
         &self,
         name: &str,
         arguments: serde_json::Map<String, serde_json::Value>,
+        charge: Option<Charge>,
     ) -> Result<rmcp::model::CallToolResult, McpError> {
         if !TOOL_NAMES.contains(&name) {
             return Err(McpError::invalid_params(
@@ -130,6 +143,11 @@ impl AimosTools {
             let inner = &this.inner;
             let result =
                 runtime.block_on(tools::call(&inner.pipeline, &inner.settings, &name, arguments));
+            let spent = result.structured_content.as_ref().and_then(|v| v["cost"]["usd"].as_f64());
+            if let (Some(charge), Some(usd)) = (charge, spent.filter(|usd| *usd > 0.0)) {
+                let _entered = runtime.enter();
+                (charge.0)(usd);
+            }
             if inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
                 inner.idle.notify_waiters();
             }
@@ -171,10 +189,20 @@ impl ServerHandler for AimosTools {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
-        self.call(&request.name, arguments).await.map(CallToolResponse::from)
+        #[cfg(feature = "http")]
+        let charge = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Charge>().cloned());
+        #[cfg(not(feature = "http"))]
+        let charge = {
+            let _ = context;
+            None
+        };
+        self.call(&request.name, arguments, charge).await.map(CallToolResponse::from)
     }
 }
 
@@ -189,6 +217,34 @@ pub async fn serve_stdio(tools: AimosTools) -> Result<(), std::io::Error> {
     let ended = service.waiting().await;
     tools.drain().await;
     ended.map(drop).map_err(|err| std::io::Error::other(format!("the MCP session failed: {err}")))
+}
+
+/// The tools over streamable HTTP, as a tower service to nest at `/mcp`. Stateless: every
+/// request is answered on its own (JSON, no session), so any replica behind a load balancer
+/// can take any request and no stream outlives its answer. `loopback_only` keeps rmcp's check
+/// that the `Host` header names this machine (against DNS rebinding when the server listens on
+/// loopback); a server listening on other addresses relies on its keys instead.
+#[cfg(feature = "http")]
+pub fn http_service(
+    tools: AimosTools,
+    loopback_only: bool,
+    max_body_bytes: usize,
+) -> rmcp::transport::StreamableHttpService<
+    AimosTools,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+> {
+    let mut config = rmcp::transport::StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(max_body_bytes);
+    if !loopback_only {
+        config = config.disable_allowed_hosts();
+    }
+    rmcp::transport::StreamableHttpService::new(
+        move || Ok(tools.clone()),
+        std::sync::Arc::default(),
+        config,
+    )
 }
 
 /// The working folder, as the default root.

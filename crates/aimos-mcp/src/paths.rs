@@ -38,14 +38,27 @@ impl Roots {
         &self.0
     }
 
-    /// The first root: where relative paths start.
+    /// No folder at all: every path is refused, and callers pass their material as text (a
+    /// server reached over a network, unless told otherwise).
+    pub fn none() -> Roots {
+        Roots(Vec::new())
+    }
+
+    /// The first root: where relative paths start (`/` when there is none; nothing resolves
+    /// then).
     pub fn first(&self) -> &Path {
-        &self.0[0]
+        self.0.first().map_or(Path::new("/"), PathBuf::as_path)
     }
 
     /// `given` (relative to the first root, or absolute) resolved, if it exists and lies under
     /// a root once links are followed; otherwise a sentence a caller can act on.
     pub fn resolve(&self, given: &str) -> Result<Resolved, String> {
+        if self.0.is_empty() {
+            return Err(format!(
+                "`{given}`: this server reads no files; pass the material as `context` text \
+                 (its operator can allow folders with --mcp-root DIR)"
+            ));
+        }
         if given.trim().is_empty() {
             return Err("an empty path; name a file or folder under the root".into());
         }
@@ -142,6 +155,8 @@ mod tests {
             assert!(err.contains("outside"), "{err}");
         }
         assert!(Roots::new(&[dir.path().join("nope")]).is_err());
+        let err = Roots::none().resolve("src/lib.rs").expect_err("no roots");
+        assert!(err.contains("reads no files"), "{err}");
         assert!(Roots::new(&[]).is_err());
     }
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::{TEST_MODEL, aimos, python, success, test_model_file};
 
-struct Gateway {
+pub struct Gateway {
     child: Child,
-    base_url: String,
+    pub base_url: String,
 }
 
 impl Drop for Gateway {
@@ -21,7 +21,7 @@ impl Drop for Gateway {
 }
 
 /// Starts `aimos serve` on a free port with the test model in both roles.
-fn start(store: &Path) -> Gateway {
+pub fn start(store: &Path) -> Gateway {
     start_with_window(store, 2048)
 }
 
@@ -51,7 +51,7 @@ fn start_with_window(store: &Path, ctx: u32) -> Gateway {
     Gateway { child, base_url }
 }
 
-fn key(store: &Path, name: &str, budget: &str) -> String {
+pub fn key(store: &Path, name: &str, budget: &str) -> String {
     let out = success(
         aimos()
             .args(["keys", "create", "--name", name, "--budget-usd", budget])

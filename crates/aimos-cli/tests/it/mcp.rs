@@ -67,3 +67,48 @@ fn the_mcp_python_sdk_consults_and_records_an_outcome_over_stdio() {
     assert_eq!(advice["reason"], "advice only: the caller executes");
     assert_eq!(advice["status"], "succeeded");
 }
+
+#[test]
+fn the_mcp_python_sdk_consults_over_streamable_http_at_the_gateway_behind_its_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("aimos.db");
+    let key = crate::gateway::key(&store, "agent", "10");
+    let gateway = crate::gateway::start(&store);
+    let url = format!("{}/mcp", gateway.base_url.trim_end_matches("/v1"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/mcp_sdk.py");
+    let output = Command::new(python())
+        .arg(&script)
+        .env("AIMOS_MCP_URL", &url)
+        .env("AIMOS_KEY", &key)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for check in [
+        "no key",
+        "initialize",
+        "list",
+        "consult",
+        "distill",
+        "record_outcome",
+        "search_insights",
+        "no files over http",
+        "no commands over http",
+        "wrong type",
+        "unknown tool",
+    ] {
+        assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
+    }
+    drop(gateway);
+    let id = stdout.lines().find_map(|l| l.strip_prefix("insight ")).expect("an insight");
+    let shown =
+        success(aimos().args(["insights", "show", id, "--json"]).arg("--store").arg(&store));
+    let insight: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    assert_eq!(insight["succeeded"], 1, "{insight}");
+    // The consultation was charged to the key that made it.
+    let keys = success(aimos().args(["keys", "list", "--json"]).arg("--store").arg(&store));
+    let keys: serde_json::Value = serde_json::from_str(&keys).expect("json");
+    let spent = keys.as_array().expect("keys")[0]["spent_usd"].as_f64().expect("spent");
+    assert!(spent > 0.0, "{keys}");
+}

@@ -56,6 +56,7 @@ pub fn fixture(limits: Limits) -> Fixture {
         pipeline: Arc::new(pipeline),
         limits,
         policy: aimos_gateway::Policy::default(),
+        mcp: Some(aimos_gateway::Mcp { roots: aimos_mcp::Roots::none(), loopback_only: false }),
     });
     Fixture { router, store, _dir: dir }
 }
