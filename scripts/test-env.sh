@@ -2,7 +2,7 @@
 # Prepares the Python side of the test suite: a virtual environment holding
 # llama.cpp's OpenAI-compatible server (package llama-cpp-python[server], built
 # from source by pip, which takes several minutes the first time), the
-# official OpenAI Python SDK, and the official MCP Python SDK (package mcp).
+# official OpenAI, Anthropic and MCP Python SDKs (packages openai, anthropic, mcp).
 #
 # The environment lives outside the checkout so that clones share it:
 #   ${AIMOS_TEST_VENV:-$HOME/.cache/aimos/test-venv}
@@ -13,6 +13,7 @@ set -euo pipefail
 LLAMA_CPP_PYTHON=0.3.36
 OPENAI=3.57.0
 MCP=2.3.0
+ANTHROPIC=2.14.0
 
 # llama.cpp's native build turns on every instruction set the CPU reports, AMX included; on
 # virtual machines that report AMX without enabling it the server crashes at the first
@@ -27,11 +28,13 @@ want="llama-cpp-python==$LLAMA_CPP_PYTHON openai==$OPENAI cmake: $LLAMA_CMAKE_AR
 # The SDKs without a native build, installed beside the rest so that a new one never
 # rebuilds llama.cpp.
 sdks() {
-  if [ "$("$py" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$MCP" ]; then
-    "$py" -m pip install --quiet "mcp==$MCP"
-  fi
-  "$py" -c "import mcp.client.stdio" || {
-    echo "the MCP SDK in $venv does not import after installing" >&2
+  for pinned in "mcp==$MCP" "anthropic==$ANTHROPIC"; do
+    if [ "$("$py" -c "import importlib.metadata as m; print(m.version('${pinned%%==*}'))" 2>/dev/null)" != "${pinned##*==}" ]; then
+      "$py" -m pip install --quiet "$pinned"
+    fi
+  done
+  "$py" -c "import mcp.client.stdio, anthropic" || {
+    echo "the MCP or Anthropic SDK in $venv does not import after installing" >&2
     exit 1
   }
 }

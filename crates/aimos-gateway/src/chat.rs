@@ -315,7 +315,7 @@ async fn finish_stream(
 }
 
 /// The pipeline's task: the last user message is the problem; every other message is context.
-fn task(chat: &ChatRequest, model: &str) -> Result<Task, ApiError> {
+pub(crate) fn task(chat: &ChatRequest, model: &str) -> Result<Task, ApiError> {
     let last_user = chat.messages.iter().rposition(|m| m.role == Role::User).ok_or_else(|| {
         ApiError::invalid(&format!("{model} needs a user message: the task"), Some("messages"))
     })?;

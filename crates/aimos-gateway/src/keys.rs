@@ -95,16 +95,18 @@ impl Keys {
         headers: &HeaderMap,
         spending: bool,
     ) -> Result<Option<KeyRecord>, ApiError> {
+        // OpenAI's SDKs send `Authorization: Bearer KEY`, Anthropic's `x-api-key: KEY`.
         let secret = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .map(str::trim)
             .filter(|s| !s.is_empty());
         let Some(secret) = secret else {
             if self.any_keys()? {
                 return Err(unauthorized(
-                    "no API key: send one as `Authorization: Bearer KEY` (`aimos keys create` makes one)",
+                    "no API key: send one as `Authorization: Bearer KEY` or `x-api-key: KEY` (`aimos keys create` makes one)",
                 ));
             }
             return Ok(None);

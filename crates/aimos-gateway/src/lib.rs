@@ -14,6 +14,7 @@ mod advisor;
 mod chat;
 pub mod error;
 pub mod keys;
+mod messages;
 pub mod metrics;
 pub mod openapi;
 mod rest;
@@ -169,6 +170,7 @@ pub fn router(gateway: Gateway) -> Router {
     });
     let router = Router::new()
         .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/messages", post(messages::messages))
         .route("/v1/models", get(rest::models))
         .route("/v1/insights", get(rest::insights))
         .route("/v1/insights/{id}", get(rest::insight))

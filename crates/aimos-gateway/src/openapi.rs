@@ -25,6 +25,11 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": any}}},
                 "responses": {"200": ok("The completion; pipeline models add an `aimos` object and the `x-aimos-run-id` header", any.clone()), "400": failed("A malformed request"), "401": failed("No key, or an unknown one"), "402": failed("The key's budget is spent"), "404": failed("No such model"), "429": failed("The key's rate limit")}
             }},
+            "/v1/messages": {"post": {
+                "summary": "Anthropic's Messages API, whole or streamed (named server-sent events), from a model by name or from the pipeline; a key as `x-api-key`; errors in Anthropic's format",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": any}}},
+                "responses": {"200": ok("A message", any.clone()), "400": failed("A malformed request"), "401": failed("No key, or an unknown one"), "404": failed("No such model"), "429": failed("The key's budget or rate limit")}
+            }},
             "/v1/models": {"get": {
                 "summary": "The models this gateway serves",
                 "responses": {"200": ok("An OpenAI-style list", any.clone())}

@@ -62,6 +62,63 @@ pub fn key(store: &Path, name: &str, budget: &str) -> String {
 }
 
 #[test]
+fn the_anthropic_python_sdk_works_against_aimos_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("aimos.db");
+    let rich = key(&store, "rich", "100");
+    let poor = key(&store, "poor", "0");
+    let gateway = start(&store);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/anthropic_sdk.py");
+    let output = Command::new(python())
+        .arg(&script)
+        .env("AIMOS_BASE_URL", gateway.base_url.trim_end_matches("/v1"))
+        .env("AIMOS_KEY", &rich)
+        .env("AIMOS_POOR_KEY", &poor)
+        .env("AIMOS_MODEL", TEST_MODEL)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for check in [
+        "plain",
+        "stop reason",
+        "streaming",
+        "streaming usage",
+        "content blocks",
+        "pipeline",
+        "pipeline streamed",
+        "bad request",
+        "unknown model",
+        "bad key",
+        "budget exhausted",
+        "budget not retried",
+    ] {
+        assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
+    }
+    // curl with Anthropic's headers: the named events in order.
+    let output = Command::new("curl")
+        .args(["-sS", "-N", "-H", "content-type: application/json", "-H", "anthropic-version: 2023-06-01"])
+        .arg("-H")
+        .arg(format!("x-api-key: {rich}"))
+        .arg("-d")
+        .arg(format!(r#"{{"model":"{TEST_MODEL}","stream":true,"max_tokens":4,"messages":[{{"role":"user","content":"hi"}}]}}"#))
+        .arg(format!("{}/messages", gateway.base_url))
+        .output()
+        .expect("curl runs");
+    let body = String::from_utf8_lossy(&output.stdout);
+    let names: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{body}");
+    assert_eq!(names[1], "content_block_start", "{body}");
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"],
+        "{body}"
+    );
+    assert!(names[2..names.len() - 3].iter().all(|n| *n == "content_block_delta"), "{body}");
+}
+
+#[test]
 fn the_openai_python_sdk_and_curl_work_against_aimos_serve() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("aimos.db");
