@@ -88,6 +88,10 @@ enum Command {
         /// Print JSON instead of tables
         #[arg(long)]
         json: bool,
+        /// Sum spend per gateway key, per request user, or per tag (`name=value`, from the
+        /// request's metadata) instead
+        #[arg(long, value_name = "key|user|tag", value_parser = parse_spend_by)]
+        by: Option<aimos_core::SpendBy>,
         #[command(flatten)]
         store: store::StoreArgs,
         #[command(flatten)]
@@ -135,7 +139,10 @@ fn main() -> ExitCode {
         Command::Mcp(args) => mcp::run(args),
         Command::Insights { command, store, config } => store::insights(command, &store, &config),
         Command::Runs { command, store, config } => store::runs(command, &store, &config),
-        Command::Stats { json, store, config } => store::stats(json, &store, &config),
+        Command::Stats { json, by, store, config } => match by {
+            Some(by) => store::spend_by(by, json, &store, &config),
+            None => store::stats(json, &store, &config),
+        },
         Command::Calibrate { json, store, config } => store::calibrate(json, &store, &config),
         Command::Serve(args) => serve::serve(args),
         Command::Keys { command, store, config } => serve::keys(command, &store, &config),
@@ -147,6 +154,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_spend_by(text: &str) -> Result<aimos_core::SpendBy, String> {
+    text.parse()
 }
 
 /// `AIMOS_TRACE` names a file every model call of a pipeline run is appended to; the pipeline

@@ -250,6 +250,40 @@ fn one_line(text: &str, max_chars: usize) -> String {
 }
 
 /// `aimos stats`: runs, spend, the smart-only counterfactual and savings, by day and by model.
+/// `aimos stats --by key|user|tag`: runs and money per key, user or tag.
+pub fn spend_by(
+    by: aimos_core::SpendBy,
+    json: bool,
+    store_args: &StoreArgs,
+    config: &ConfigArgs,
+) -> Result<ExitCode> {
+    let store = open_store(store_args, &Config::load(config)?)?;
+    let spend = store.spend_by(by)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&spend)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (title, none) = match by {
+        aimos_core::SpendBy::Key => ("KEY", "(no key)"),
+        aimos_core::SpendBy::User => ("USER", "(no user)"),
+        aimos_core::SpendBy::Tag => ("TAG", "(untagged)"),
+    };
+    println!("{title:<28} {:>6} {:>12} {:>12}", "RUNS", "COST", "SMART-ONLY");
+    for group in &spend {
+        println!(
+            "{:<28} {:>6} {:>12} {:>12}",
+            group.name.as_deref().unwrap_or(none),
+            group.runs,
+            aimos_core::Cost { usd: group.cost_usd }.to_string(),
+            aimos_core::Cost { usd: group.counterfactual_usd }.to_string(),
+        );
+    }
+    if matches!(by, aimos_core::SpendBy::Tag) {
+        println!("\na run with several tags counts under each of them");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn stats(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Result<ExitCode> {
     let store = open_store(store_args, &Config::load(config)?)?;
     let stats: Stats = store.stats()?;

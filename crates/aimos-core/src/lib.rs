@@ -31,10 +31,10 @@ pub use model::{BoxFuture, ChatStream, Model, ModelError, ModelInfo, TimeoutPhas
 pub use pipeline::{Pipeline, PipelineError, RunOptions, TRACE_ENV, Task};
 pub use price::{Cost, Price};
 pub use reuse::{ReuseCheck, ReusePolicy};
-pub use run::{Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
+pub use run::{Attribution, Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
 pub use store::{
-    Calibration, Exposure, KeyRecord, ModelUsage, Outcome, OutcomePoint, Stats, Store, StoreError,
-    Totals,
+    Calibration, Exposure, KeyRecord, ModelUsage, Outcome, OutcomePoint, Spend, SpendBy, Stats,
+    Store, StoreError, Totals,
 };
 pub use verify::{
     CommandVerifier, JudgeVerifier, RegexVerifier, SchemaVerifier, Spent, Verdict, Verifier,

@@ -455,6 +455,7 @@ mod tests {
             shadow_of: None,
             patch: None,
             files_changed: Vec::new(),
+            attribution: crate::run::Attribution::default(),
         };
         let mut plain = run.clone();
         plain.strategy = Strategy::Cheap;

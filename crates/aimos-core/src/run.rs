@@ -28,6 +28,9 @@ pub enum Strategy {
     /// Chosen per task by the policy (`policy.rs`) before any model is called; the run is
     /// recorded under the strategy it chose, with a `decide` step that says why.
     Auto,
+    /// A model by name through the gateway, no pipeline: recorded so that its spend is in
+    /// the ledger. Never chosen: not in [`Strategy::ALL`], and no strategy parses to it.
+    Direct,
 }
 
 impl Strategy {
@@ -48,6 +51,7 @@ impl Strategy {
             Strategy::Cascade => "cascade",
             Strategy::Brief => "brief",
             Strategy::Auto => "auto",
+            Strategy::Direct => "direct",
         }
     }
 }
@@ -222,9 +226,87 @@ pub struct RunRecord {
     /// Edit mode: the files the patch changes, relative to the context's root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_changed: Vec<String>,
+    /// Whose spend the run is: the gateway key, the request's user and tags.
+    #[serde(default, skip_serializing_if = "Attribution::is_empty")]
+    pub attribution: Attribution,
+}
+
+/// Who a run's spend belongs to: the name of the gateway key that made it, the `user` the
+/// request named, and the tags of its `metadata`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl Attribution {
+    pub fn is_empty(&self) -> bool {
+        self.key.is_none() && self.user.is_none() && self.tags.is_empty()
+    }
 }
 
 impl RunRecord {
+    /// A model called by name through the gateway, with no pipeline: one execute step, so that
+    /// its spend is in the ledger under whoever made it. Its counterfactual is itself (nothing
+    /// was saved or lost against another model).
+    pub fn direct(
+        problem: &str,
+        model: &str,
+        usage: &Usage,
+        cost: Cost,
+        latency_ms: f64,
+        external: bool,
+        attribution: Attribution,
+    ) -> RunRecord {
+        let digest = crate::hex(&<sha2::Sha256 as sha2::Digest>::digest(problem.as_bytes()));
+        RunRecord {
+            id: crate::ids::new_id(),
+            created_at: crate::ids::now_rfc3339(),
+            strategy: Strategy::Direct,
+            reason: "a model by name".into(),
+            task_digest: digest,
+            problem: problem.to_owned(),
+            status: RunStatus::Succeeded,
+            result: String::new(),
+            error: None,
+            insight_id: None,
+            cost,
+            counterfactual: Counterfactual {
+                model: model.to_owned(),
+                cost,
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                latency_ms,
+                latency_measured: true,
+            },
+            savings: 0.0,
+            latency_ms,
+            steps: vec![Step {
+                kind: StepKind::Execute,
+                model: Some(model.to_owned()),
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                cost,
+                latency_ms,
+                prompt_digest: None,
+                note: None,
+                context_tokens: 0,
+                external,
+                redactions: 0,
+            }],
+            verified: None,
+            context_tokens: 0,
+            shadow_of: None,
+            patch: None,
+            files_changed: Vec::new(),
+            attribution,
+        }
+    }
+
     /// What the run cost beside what the smart model alone would have, as aimos's tools and
     /// REST API report it: dollars, tokens of every step, and the run's own time.
     pub fn spend_json(&self) -> serde_json::Value {

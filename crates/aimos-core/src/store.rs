@@ -85,6 +85,15 @@ pub trait Store: Send + Sync {
     /// Revokes the key named `name`; false if there is none (or it was revoked already).
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError>;
 
+    /// Takes one request from key `id`'s limit of `rpm` requests in any 60 seconds, counted
+    /// across every process sharing the store: `None` when it fits (and is counted), else how
+    /// long until the oldest request in the window leaves it.
+    fn take_rate(&self, id: &str, rpm: u32) -> Result<Option<std::time::Duration>, StoreError>;
+
+    /// Runs and money summed per key, per user or per tag (`name=value`), most expensive first;
+    /// runs without one are summed under `None`.
+    fn spend_by(&self, by: SpendBy) -> Result<Vec<Spend>, StoreError>;
+
     // Calibration of each smart model's stated confidence.
 
     /// Saves (replacing) the calibration fitted for one smart model.
@@ -93,6 +102,41 @@ pub trait Store: Send + Sync {
     /// Every smart model's calibration, by model name.
     fn calibrations(&self) -> Result<Vec<Calibration>, StoreError>;
 }
+
+/// What [`Store::spend_by`] groups runs by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendBy {
+    Key,
+    User,
+    Tag,
+}
+
+impl std::str::FromStr for SpendBy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<SpendBy, String> {
+        match s {
+            "key" => Ok(SpendBy::Key),
+            "user" => Ok(SpendBy::User),
+            "tag" => Ok(SpendBy::Tag),
+            _ => Err(format!("cannot group by `{s}`; use key, user or tag")),
+        }
+    }
+}
+
+/// One group of [`Store::spend_by`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Spend {
+    /// The key's name, the user, or `name=value` for a tag; `None` for runs without one.
+    pub name: Option<String>,
+    pub runs: u64,
+    pub cost_usd: f64,
+    /// What the smart model alone would have cost for the same runs.
+    pub counterfactual_usd: f64,
+}
+
+/// The 60-second window of a per-minute rate limit.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An outcome with the confidence the insight's smart model stated.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -192,6 +192,12 @@ impl Store for MemoryStore {
     fn revoke_key(&self, _: &str) -> Result<bool, StoreError> {
         Ok(false)
     }
+    fn take_rate(&self, _: &str, _: u32) -> Result<Option<std::time::Duration>, StoreError> {
+        Ok(None)
+    }
+    fn spend_by(&self, _: crate::store::SpendBy) -> Result<Vec<crate::store::Spend>, StoreError> {
+        Ok(Vec::new())
+    }
     fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         let mut insights = self.insights.lock().expect("lock");
         let Some(insight) = insights.iter_mut().find(|i| i.id == id && i.invalidated.is_none())

@@ -32,6 +32,10 @@ struct ConsultBody {
     budget: Option<usize>,
     /// Whether a stored insight may stand in (default true).
     reuse: Option<bool>,
+    /// Who the advice is for, recorded with the run.
+    user: Option<String>,
+    /// Tags recorded with the run.
+    metadata: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +80,11 @@ pub async fn consult(
     let mut options = RunOptions {
         brief_budget,
         run_id: Some(aimos_core::ids::new_id()),
+        attribution: aimos_core::Attribution {
+            key: key.as_ref().map(|k| k.name.clone()),
+            user: body.user.clone().filter(|u| !u.is_empty()),
+            tags: body.metadata.clone().unwrap_or_default(),
+        },
         ..RunOptions::default()
     };
     if body.reuse == Some(false) {
@@ -124,6 +133,7 @@ pub async fn consult(
         completion_tokens: run.steps.iter().map(|s| s.completion_tokens).sum(),
         cost_usd: run.cost.usd,
         counterfactual_usd: run.counterfactual.cost.usd,
+        key: key.as_ref().map(|k| k.name.clone()),
     }));
     let mut response = Json(advice.to_json()).into_response();
     if let Ok(value) = run.id.parse() {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aimos_context::Document;
 use aimos_core::{
-    ChatEvent, ChatRequest, ChatResponse, ChatStream, FinishReason, KeyRecord, Model, ModelError,
-    PipelineError, Role, RunOptions, RunRecord, Strategy, Task, TimeoutPhase, Usage,
+    Attribution, ChatEvent, ChatRequest, ChatResponse, ChatStream, FinishReason, KeyRecord, Model,
+    ModelError, PipelineError, Role, RunOptions, RunRecord, Strategy, Task, TimeoutPhase, Usage,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -33,9 +33,29 @@ struct Call {
     key: Option<KeyRecord>,
     started: Instant,
     deadline: tokio::time::Instant,
+    /// Whose spend the request is: the key's name, the request's user and metadata.
+    attribution: Attribution,
+    /// The last user message: what a pass-through run records as its problem.
+    problem: String,
 }
 
 impl Call {
+    /// Records a pass-through answer in the ledger as a `direct` run, off the request path.
+    fn record_direct(&self, model: &dyn Model, response: &ChatResponse, cost: f64) {
+        let run = RunRecord::direct(
+            &self.problem,
+            &response.model,
+            &response.usage,
+            aimos_core::Cost { usd: cost },
+            self.started.elapsed().as_secs_f64() * 1000.0,
+            model.info().external,
+            self.attribution.clone(),
+        );
+        // Off the request path: the answer does not wait for the ledger.
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move { crate::record(&state, run).await });
+    }
+
     /// Charges the key, records the metrics, and leaves the in-flight count.
     async fn finish(
         &self,
@@ -58,6 +78,7 @@ impl Call {
             completion_tokens: usage.completion_tokens,
             cost_usd,
             counterfactual_usd,
+            key: self.key.as_ref().map(|k| k.name.clone()),
         }));
     }
 
@@ -77,8 +98,10 @@ pub async fn completions(
         Ok(response) => response,
         Err((model, err)) => {
             let latency = started.elapsed();
+            // A name the gateway does not serve never becomes a label.
+            let served = err.code != Some("model_not_found");
             let observation = model.map(|model| Observation {
-                model,
+                model: if served { model } else { "(unknown)".to_owned() },
                 status: err.status.as_u16(),
                 latency,
                 overhead: latency,
@@ -114,6 +137,18 @@ async fn start(
         model: request.model.clone(),
         created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         include_usage: request.include_usage(),
+        attribution: Attribution {
+            key: key.as_ref().map(|k| k.name.clone()),
+            user: request.user.clone().filter(|u| !u.is_empty()),
+            tags: request.metadata.clone().unwrap_or_default(),
+        },
+        problem: chat
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.content.clone())
+            .unwrap_or_default(),
         key,
         started,
         deadline: tokio::time::Instant::from_std(started + state.limits.request_timeout),
@@ -187,6 +222,7 @@ async fn pass_through(
     let upstream = upstream_started.elapsed();
     let body = wire::completion(&call.id, &call.model, call.created, &response);
     let cost = model.price_of(&response.model).cost(&response.usage).usd;
+    call.record_direct(&*model, &response, cost);
     call.finish(200, response.usage, cost, 0.0, upstream).await;
     Ok(axum::Json(body).into_response())
 }
@@ -252,6 +288,7 @@ async fn forward(
                 let upstream = upstream_started.elapsed();
                 let cost = model.price_of(&response.model).cost(&response.usage).usd;
                 let _ = finish_stream(&call, &tx, &response, None).await;
+                call.record_direct(&*model, &response, cost);
                 call.finish(200, response.usage, cost, 0.0, upstream).await;
                 return;
             }
@@ -423,6 +460,7 @@ async fn pipeline(
         run_id: Some(run_id.clone()),
         verifier,
         goal: call.state.policy.goal,
+        attribution: call.attribution.clone(),
         ..RunOptions::default()
     };
     let pipeline = Arc::clone(&call.state.pipeline);

@@ -3,9 +3,9 @@
 //!
 //! While no key exists the gateway is open (a local, single-user setup); once one exists every
 //! request needs a valid one. A budget is checked before a request starts and charged when it
-//! ends, so concurrent requests overspend it by at most what they cost together.
+//! ends, so concurrent requests overspend it by at most what they cost together. A rate limit is
+//! counted in the store, so replicas sharing it enforce one limit together.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,8 +62,6 @@ pub struct Keys {
     store: Arc<dyn Store>,
     /// Whether any unrevoked key exists, and when that was last read.
     any: Mutex<Option<(Instant, bool)>>,
-    /// Request times in the last minute, by key id.
-    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 /// How long the answer to "are there keys?" is reused.
@@ -71,7 +69,7 @@ const ANY_KEYS_TTL: Duration = Duration::from_secs(2);
 
 impl Keys {
     pub fn new(store: Arc<dyn Store>) -> Keys {
-        Keys { store, any: Mutex::new(None), windows: Mutex::new(HashMap::new()) }
+        Keys { store, any: Mutex::new(None) }
     }
 
     fn any_keys(&self) -> Result<bool, ApiError> {
@@ -148,17 +146,11 @@ impl Keys {
         Ok(Some(key))
     }
 
+    /// Counts the request against the key's limit in the store, so that every replica sharing
+    /// it enforces one limit (not one each).
     fn take_rate(&self, key: &KeyRecord, rpm: u32) -> Result<(), ApiError> {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let window = windows.entry(key.id.clone()).or_default();
-        while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
-            window.pop_front();
-        }
-        if window.len() >= rpm as usize {
-            let wait = window.front().map_or(Duration::from_secs(1), |t| {
-                Duration::from_secs(60).saturating_sub(now.duration_since(*t))
-            });
+        let wait = self.store.take_rate(&key.id, rpm).map_err(|err| ApiError::from_store(&err))?;
+        if let Some(wait) = wait {
             let mut err = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
@@ -168,7 +160,6 @@ impl Keys {
             err.retry_after = Some(wait);
             return Err(err);
         }
-        window.push_back(now);
         Ok(())
     }
 

@@ -148,6 +148,17 @@ where
     out.ok_or_else(|| join_failed("the run was dropped"))
 }
 
+/// Records a run in the ledger off the async workers; a failure is logged, never the request's.
+pub(crate) async fn record(state: &AppState, run: aimos_core::RunRecord) {
+    let store = Arc::clone(&state.store);
+    let recorded =
+        blocking(move || store.record_run(&run).map_err(|err| error::ApiError::from_store(&err)))
+            .await;
+    if let Err(err) = recorded {
+        tracing::error!(error = %err.message, "could not record a run");
+    }
+}
+
 fn join_failed(err: impl std::fmt::Display) -> error::ApiError {
     error::ApiError::new(
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,14 +223,19 @@ async fn mcp_authorized(
     use axum::response::IntoResponse;
     match keys::authorize(&state, request.headers(), true).await {
         Ok(key) => {
-            // What a tool call spends is charged to the caller's key, as a chat completion's is.
+            // A tool call's runs are recorded under the caller's key, and what they spend is
+            // charged to it, as a chat completion's is.
             if let Some(key) = key {
+                let attribution =
+                    aimos_core::Attribution { key: Some(key.name.clone()), ..Default::default() };
                 let state = Arc::clone(&state);
                 let charge = move |usd: f64| {
                     let (state, key) = (Arc::clone(&state), key.clone());
                     tokio::spawn(async move { keys::charge(&state, &key, usd).await });
                 };
-                request.extensions_mut().insert(aimos_mcp::Charge(Arc::new(charge)));
+                request
+                    .extensions_mut()
+                    .insert(aimos_mcp::Caller { attribution, charge: Arc::new(charge) });
             }
             next.run(request).await
         }

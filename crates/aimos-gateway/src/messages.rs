@@ -36,6 +36,14 @@ struct MessagesRequest {
     stop_sequences: Vec<String>,
     #[serde(default)]
     stream: bool,
+    /// Anthropic's metadata: `user_id` is recorded as the run's user.
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    user_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +156,18 @@ async fn start(
         ApiError::invalid(&format!("the body is not a Messages API request: {err}"), None)
     })?;
     let chat = request.to_chat()?;
+    let attribution = aimos_core::Attribution {
+        key: key.as_ref().map(|k| k.name.clone()),
+        user: request.metadata.as_ref().and_then(|m| m.user_id.clone()).filter(|u| !u.is_empty()),
+        tags: Default::default(),
+    };
+    let problem = chat
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == aimos_core::Role::User)
+        .map(|m| m.content.clone())
+        .unwrap_or_default();
     let deadline = tokio::time::Instant::from_std(started + state.limits.request_timeout);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let strategy = match request.model.as_str() {
@@ -156,15 +176,21 @@ async fn start(
         AUTO => Some(Strategy::Auto),
         _ => None,
     };
-    let run_id = match strategy {
-        Some(strategy) => Some(run_pipeline(state, &request.model, chat, strategy, tx)?),
-        None => {
-            run_model(state, &request.model, chat, tx).await?;
-            None
+    let (run_id, external) = match strategy {
+        Some(strategy) => {
+            let run = run_pipeline(state, &request.model, chat, strategy, attribution.clone(), tx)?;
+            (Some(run), None)
         }
+        None => (None, Some(run_model(state, &request.model, chat, tx).await?)),
     };
     state.metrics.enter();
-    let call = Finish { state: Arc::clone(state), key, model: request.model.clone(), started };
+    let call = Finish {
+        state: Arc::clone(state),
+        key,
+        model: request.model.clone(),
+        started,
+        direct: external.map(|external| (external, problem, attribution)),
+    };
     let first = match timeout_at(deadline, rx.recv()).await {
         Err(_) => Err(timed_out(state.limits.request_timeout)),
         Ok(None) => Err(broken()),
@@ -283,13 +309,14 @@ async fn start(
     Ok(response)
 }
 
-/// Opens the model `name` and streams its answer into `tx`; an unknown name is a 404.
+/// Opens the model `name` and streams its answer into `tx`; an unknown name is a 404. Returns
+/// whether the model is outside this machine.
 async fn run_model(
     state: &AppState,
     name: &str,
     chat: ChatRequest,
     tx: mpsc::UnboundedSender<Piece>,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError> {
     let models = Arc::clone(&state.models);
     let lookup = name.to_owned();
     let opened =
@@ -313,6 +340,7 @@ async fn run_model(
             ));
         }
     };
+    let external = model.info().external;
     let mut events = model.chat_stream(chat);
     tokio::spawn(async move {
         loop {
@@ -333,7 +361,7 @@ async fn run_model(
             }
         }
     });
-    Ok(())
+    Ok(external)
 }
 
 /// Starts a pipeline run whose answer streams into `tx`; returns the run's id. The run goes on
@@ -343,6 +371,7 @@ fn run_pipeline(
     name: &str,
     chat: ChatRequest,
     strategy: Strategy,
+    attribution: aimos_core::Attribution,
     tx: mpsc::UnboundedSender<Piece>,
 ) -> Result<String, ApiError> {
     let task = crate::chat::task(&chat, name)?;
@@ -358,6 +387,7 @@ fn run_pipeline(
         run_id: Some(run_id.clone()),
         verifier,
         goal: state.policy.goal,
+        attribution,
         ..RunOptions::default()
     };
     let pipeline = Arc::clone(&state.pipeline);
@@ -394,12 +424,28 @@ struct Finish {
     key: Option<aimos_core::KeyRecord>,
     model: String,
     started: Instant,
+    /// For a model by name: whether it is external, the problem and the attribution its
+    /// `direct` run is recorded with (a pipeline run records itself).
+    direct: Option<(bool, String, aimos_core::Attribution)>,
 }
 
 impl Finish {
     async fn succeed(&self, response: &ChatResponse, cost: f64) {
         if let Some(key) = &self.key {
             crate::keys::charge(&self.state, key, cost).await;
+        }
+        if let Some((external, problem, attribution)) = &self.direct {
+            let run = aimos_core::RunRecord::direct(
+                problem,
+                &response.model,
+                &response.usage,
+                aimos_core::Cost { usd: cost },
+                self.started.elapsed().as_secs_f64() * 1000.0,
+                *external,
+                attribution.clone(),
+            );
+            let state = Arc::clone(&self.state);
+            tokio::spawn(async move { crate::record(&state, run).await });
         }
         self.observe(200, response.usage, cost);
     }
@@ -419,6 +465,7 @@ impl Finish {
             completion_tokens: usage.completion_tokens,
             cost_usd: cost,
             counterfactual_usd: 0.0,
+            key: self.key.as_ref().map(|k| k.name.clone()),
         }));
     }
 }

@@ -62,6 +62,9 @@ pub struct Observation {
     pub cost_usd: f64,
     /// What the smart model alone would have cost (pipeline models only).
     pub counterfactual_usd: f64,
+    /// The name of the key that made the request (names are made by `aimos keys`, so their
+    /// set is bounded), if any.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +82,9 @@ struct Inner {
     cost: BTreeMap<String, f64>,
     counterfactual: f64,
     savings: f64,
+    /// Requests and dollars by key name.
+    key_requests: BTreeMap<(String, u16), u64>,
+    key_cost: BTreeMap<String, f64>,
 }
 
 /// Label values are quoted; quotes, backslashes and newlines in them are escaped.
@@ -111,6 +117,10 @@ impl Metrics {
         if o.counterfactual_usd > 0.0 {
             inner.counterfactual += o.counterfactual_usd;
             inner.savings += o.counterfactual_usd - o.cost_usd;
+        }
+        if let Some(key) = &o.key {
+            *inner.key_requests.entry((key.clone(), o.status)).or_default() += 1;
+            *inner.key_cost.entry(key.clone()).or_default() += o.cost_usd;
         }
     }
 
@@ -156,6 +166,18 @@ impl Metrics {
         let _ = writeln!(out, "aimos_counterfactual_usd_total {}", inner.counterfactual);
         out.push_str("# HELP aimos_savings_usd_total Counterfactual minus actual cost of the pipeline's requests.\n# TYPE aimos_savings_usd_total counter\n");
         let _ = writeln!(out, "aimos_savings_usd_total {}", inner.savings);
+        out.push_str("# HELP aimos_key_requests_total Requests by gateway key and status.\n# TYPE aimos_key_requests_total counter\n");
+        for ((key, status), n) in &inner.key_requests {
+            let _ = writeln!(
+                out,
+                "aimos_key_requests_total{{key=\"{}\",status=\"{status}\"}} {n}",
+                label(key)
+            );
+        }
+        out.push_str("# HELP aimos_key_cost_usd_total Dollars spent, by gateway key.\n# TYPE aimos_key_cost_usd_total counter\n");
+        for (key, usd) in &inner.key_cost {
+            let _ = writeln!(out, "aimos_key_cost_usd_total{{key=\"{}\"}} {usd}", label(key));
+        }
         out
     }
 }
@@ -177,6 +199,7 @@ mod tests {
             completion_tokens: 20,
             cost_usd: 0.5,
             counterfactual_usd: 2.0,
+            key: Some("team-a".into()),
         };
         metrics.observe(&observation);
         let text = metrics.render();
@@ -185,6 +208,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("aimos_in_flight_requests 1"), "{text}");
+        assert!(
+            text.contains("aimos_key_requests_total{key=\"team-a\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("aimos_key_cost_usd_total{key=\"team-a\"} 0.5"), "{text}");
         assert!(
             text.contains(
                 "aimos_request_duration_seconds_bucket{model=\"aimos/consult\",le=\"0.05\"} 1"

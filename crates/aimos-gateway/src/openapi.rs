@@ -87,7 +87,9 @@ pub fn document() -> Value {
                     "problem": {"type": "string", "description": "The problem, with its error output or failing test report"},
                     "context": {"type": "array", "description": "The material it is about", "items": {"type": "object", "required": ["path", "text"], "properties": {"path": {"type": "string"}, "text": {"type": "string"}}}},
                     "budget": {"type": "integer", "minimum": 64, "maximum": 32768, "description": "Most tokens of the brief the smart model reads"},
-                    "reuse": {"type": "boolean", "description": "Whether a stored insight may stand in (default true)"}
+                    "reuse": {"type": "boolean", "description": "Whether a stored insight may stand in (default true)"},
+                    "user": {"type": "string", "description": "Who the advice is for, recorded with the run"},
+                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Tags recorded with the run"}
                 }},
                 "OutcomeRequest": {"type": "object", "required": ["id", "passed"], "additionalProperties": false, "properties": {
                     "id": {"type": "string", "description": "The insight's id, or the id of a run that followed one"},

@@ -29,6 +29,10 @@ pub struct CompletionRequest {
     pub response_format: Option<Value>,
     pub tools: Option<Vec<Value>>,
     pub tool_choice: Option<Value>,
+    /// Who the request is for: recorded with the run.
+    pub user: Option<String>,
+    /// Tags recorded with the run (OpenAI's metadata: string keys and values).
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]

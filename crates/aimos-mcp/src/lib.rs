@@ -60,15 +60,19 @@ impl Settings {
     }
 }
 
-/// Charges what a call cost to whoever made it. A server over HTTP puts one in the request's
-/// extensions before the request reaches the tools (the gateway: the caller's key); the tools
-/// call it with the run's dollars once the call is over, whether or not the client waited.
+/// Who makes a call, for a server over HTTP: it puts one in the request's extensions before
+/// the request reaches the tools (the gateway: its key). The tools record the runs under
+/// `attribution`, and call `charge` with the run's dollars once the call is over, whether or
+/// not the client waited.
 #[derive(Clone)]
-pub struct Charge(pub Arc<dyn Fn(f64) + Send + Sync>);
+pub struct Caller {
+    pub attribution: aimos_core::Attribution,
+    pub charge: Arc<dyn Fn(f64) + Send + Sync>,
+}
 
-impl std::fmt::Debug for Charge {
+impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Charge")
+        f.debug_struct("Caller").field("attribution", &self.attribution).finish_non_exhaustive()
     }
 }
 
@@ -126,7 +130,7 @@ impl AimosTools {
         &self,
         name: &str,
         arguments: serde_json::Map<String, serde_json::Value>,
-        charge: Option<Charge>,
+        caller: Option<Caller>,
     ) -> Result<rmcp::model::CallToolResult, McpError> {
         if !TOOL_NAMES.contains(&name) {
             return Err(McpError::invalid_params(
@@ -141,12 +145,18 @@ impl AimosTools {
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             let inner = &this.inner;
-            let result =
-                runtime.block_on(tools::call(&inner.pipeline, &inner.settings, &name, arguments));
+            let attribution = caller.as_ref().map(|c| c.attribution.clone()).unwrap_or_default();
+            let result = runtime.block_on(tools::call(
+                &inner.pipeline,
+                &inner.settings,
+                &name,
+                arguments,
+                attribution,
+            ));
             let spent = result.structured_content.as_ref().and_then(|v| v["cost"]["usd"].as_f64());
-            if let (Some(charge), Some(usd)) = (charge, spent.filter(|usd| *usd > 0.0)) {
+            if let (Some(caller), Some(usd)) = (caller, spent.filter(|usd| *usd > 0.0)) {
                 let _entered = runtime.enter();
-                (charge.0)(usd);
+                (caller.charge)(usd);
             }
             if inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
                 inner.idle.notify_waiters();
@@ -193,16 +203,16 @@ impl ServerHandler for AimosTools {
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
         #[cfg(feature = "http")]
-        let charge = context
+        let caller = context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Charge>().cloned());
+            .and_then(|parts| parts.extensions.get::<Caller>().cloned());
         #[cfg(not(feature = "http"))]
-        let charge = {
+        let caller = {
             let _ = context;
             None
         };
-        self.call(&request.name, arguments, charge).await.map(CallToolResponse::from)
+        self.call(&request.name, arguments, caller).await.map(CallToolResponse::from)
     }
 }
 

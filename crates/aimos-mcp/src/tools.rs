@@ -96,12 +96,13 @@ pub async fn call(
     settings: &Settings,
     name: &str,
     arguments: JsonObject,
+    attribution: aimos_core::Attribution,
 ) -> CallToolResult {
     let outcome = async {
         match name {
-            "consult" => consult(pipeline, settings, parse(name, arguments)?).await,
+            "consult" => consult(pipeline, settings, parse(name, arguments)?, attribution).await,
             "distill" => distill_brief(pipeline, settings, parse(name, arguments)?).await,
-            "fix" => fix(pipeline, settings, parse(name, arguments)?).await,
+            "fix" => fix(pipeline, settings, parse(name, arguments)?, attribution).await,
             "search_insights" => search(pipeline, parse(name, arguments)?).await,
             "record_outcome" => record_outcome(pipeline, parse(name, arguments)?).await,
             _ => Err(format!("unknown tool `{name}`")),
@@ -198,11 +199,13 @@ async fn consult(
     pipeline: &Pipeline,
     settings: &Settings,
     args: args::Consult,
+    attribution: aimos_core::Attribution,
 ) -> Result<Value, String> {
     let problem = problem(&args.problem)?;
     let (context, skipped) = material(settings, &args.paths, args.context)?;
     let mut options = settings.run.clone();
     options.brief_budget = budget(settings, args.budget)?;
+    options.attribution = attribution;
     if args.reuse == Some(false) {
         options.reuse.check = aimos_core::ReuseCheck::Never;
     }
@@ -255,7 +258,12 @@ async fn distill_brief(
     }))
 }
 
-async fn fix(pipeline: &Pipeline, settings: &Settings, args: args::Fix) -> Result<Value, String> {
+async fn fix(
+    pipeline: &Pipeline,
+    settings: &Settings,
+    args: args::Fix,
+    attribution: aimos_core::Attribution,
+) -> Result<Value, String> {
     let mut problem = problem(&args.problem)?;
     if args.paths.is_empty() {
         return Err("`paths` is empty: name the files or folders the fix may change".into());
@@ -303,6 +311,7 @@ async fn fix(pipeline: &Pipeline, settings: &Settings, args: args::Fix) -> Resul
         strategy,
         verifier,
         edit: Some(EditOptions { roots, cwd, attempts, check_first: true }),
+        attribution,
         ..settings.run.clone()
     };
     let task = Task { problem, context };

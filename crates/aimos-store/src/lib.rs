@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aimos_core::{
     Calibration, Cost, Exposure, Insight, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunRecord,
-    RunStatus, Stats, Store, StoreError, Totals,
+    RunStatus, Spend, SpendBy, Stats, Store, StoreError, Totals,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
@@ -41,7 +41,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -170,6 +170,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN patch TEXT;
     ALTER TABLE runs ADD COLUMN files_changed TEXT NOT NULL DEFAULT '[]';
+    "#,
+    // 8: whose spend a run is (the gateway key's name, the request's user, its tags as a JSON
+    // object); the requests of each key's rate limit, shared by every process on the store.
+    r#"
+    ALTER TABLE runs ADD COLUMN key_name TEXT;
+    ALTER TABLE runs ADD COLUMN user_name TEXT;
+    ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE rate_events (key_id TEXT NOT NULL, at_ms INTEGER NOT NULL);
+    CREATE INDEX rate_events_key ON rate_events (key_id, at_ms);
     "#,
 ];
 
@@ -351,6 +360,20 @@ pub(crate) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
+pub(crate) fn json_tags(tags: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "{}".into())
+}
+
+/// Most expensive first; equal costs by name, runs without a name last.
+pub(crate) fn sort_spend(spend: &mut [Spend]) {
+    spend.sort_by(|a, b| {
+        b.cost_usd
+            .total_cmp(&a.cost_usd)
+            .then_with(|| a.name.is_none().cmp(&b.name.is_none()))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+}
+
 /// The words of `text` (letters, digits, `_`), each as `quote` makes it, joined by `or`: a
 /// search that matches any of them, safe to hand to FTS5 or `to_tsquery`.
 pub(crate) fn search_words(text: &str, quote: fn(&str) -> String, or: &str) -> Option<String> {
@@ -458,7 +481,7 @@ impl Store for SqliteStore {
             RunStatus::Failed => "failed",
         };
         tx.execute(
-            &format!("INSERT INTO runs ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)", rows::RUN_FIELDS.join(", ")),
+            &format!("INSERT INTO runs ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)", rows::RUN_FIELDS.join(", ")),
             params![
                 run.id,
                 run.created_at,
@@ -479,6 +502,9 @@ impl Store for SqliteStore {
                 run.shadow_of,
                 run.patch,
                 json_list(&run.files_changed),
+                run.attribution.key,
+                run.attribution.user,
+                json_tags(&run.attribution.tags),
             ],
         )
         .map_err(self.err())?;
@@ -725,6 +751,68 @@ impl Store for SqliteStore {
                 |row| row.get(0),
             )
             .map_err(self.err())
+    }
+
+    fn take_rate(&self, id: &str, rpm: u32) -> Result<Option<Duration>, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let window = aimos_core::store::RATE_WINDOW.as_millis() as i64;
+        let mut conn = self.connection();
+        // IMMEDIATE: the write lock first, so that two processes never both see room.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        tx.execute(
+            "DELETE FROM rate_events WHERE key_id = ?1 AND at_ms <= ?2",
+            params![id, now - window],
+        )
+        .map_err(self.err())?;
+        let (count, oldest): (i64, Option<i64>) = tx
+            .query_row(
+                "SELECT count(*), min(at_ms) FROM rate_events WHERE key_id = ?1",
+                params![id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(self.err())?;
+        if count >= i64::from(rpm) {
+            let wait = oldest.map_or(1000, |oldest| (oldest + window - now).max(1));
+            return Ok(Some(Duration::from_millis(wait as u64)));
+        }
+        tx.execute("INSERT INTO rate_events (key_id, at_ms) VALUES (?1, ?2)", params![id, now])
+            .map_err(self.err())?;
+        tx.commit().map_err(self.err())?;
+        Ok(None)
+    }
+
+    fn spend_by(&self, by: SpendBy) -> Result<Vec<Spend>, StoreError> {
+        const SUMS: &str =
+            "count(*), sum(cost_usd), sum(json_extract(counterfactual, '$.cost.usd'))";
+        let sql = match by {
+            SpendBy::Key => format!("SELECT key_name, {SUMS} FROM runs GROUP BY key_name"),
+            SpendBy::User => format!("SELECT user_name, {SUMS} FROM runs GROUP BY user_name"),
+            SpendBy::Tag => format!(
+                "SELECT tag.key || '=' || tag.value, {SUMS} FROM runs, json_each(runs.tags) AS tag \
+                 GROUP BY 1 UNION ALL SELECT NULL, {SUMS} FROM runs WHERE tags = '{{}}' \
+                 HAVING count(*) > 0"
+            ),
+        };
+        let conn = self.connection();
+        let mut statement = conn.prepare(&sql).map_err(self.err())?;
+        let mut found = statement
+            .query_map([], |row| {
+                Ok(Spend {
+                    name: row.get(0)?,
+                    runs: row.get::<_, i64>(1)? as u64,
+                    cost_usd: row.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                    counterfactual_usd: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                })
+            })
+            .map_err(self.err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        sort_spend(&mut found);
+        Ok(found)
     }
 
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {

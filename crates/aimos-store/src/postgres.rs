@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 
 use aimos_core::{
     Calibration, Cost, Exposure, Insight, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunRecord,
-    RunStatus, Stats, Store, StoreError, Totals,
+    RunStatus, Spend, SpendBy, Stats, Store, StoreError, Totals,
 };
 use postgres::{Client, NoTls, Row};
+use std::time::Duration;
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 6;
+pub const PG_SCHEMA_VERSION: i64 = 7;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -142,6 +143,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN patch TEXT;
     ALTER TABLE runs ADD COLUMN files_changed TEXT NOT NULL DEFAULT '[]';
+    "#,
+    // Version 7: whose spend a run is (the gateway key's name, the request's user, its tags as
+    // a JSON object); the requests of each key's rate limit, shared by every replica.
+    r#"
+    ALTER TABLE runs ADD COLUMN key_name TEXT;
+    ALTER TABLE runs ADD COLUMN user_name TEXT;
+    ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE rate_events (key_id TEXT NOT NULL, at_ms BIGINT NOT NULL);
+    CREATE INDEX rate_events_key ON rate_events (key_id, at_ms);
     "#,
 ];
 
@@ -521,7 +531,7 @@ impl Store for PgStore {
             };
             let mut tx = client.transaction()?;
             tx.execute(
-                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18, $19)", rows::RUN_FIELDS.join(", ")),
+                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)", rows::RUN_FIELDS.join(", ")),
                 &[
                     &run.id,
                     &run.created_at,
@@ -542,6 +552,9 @@ impl Store for PgStore {
                     &run.shadow_of,
                     &run.patch,
                     &crate::json_list(&run.files_changed),
+                    &run.attribution.key,
+                    &run.attribution.user,
+                    &crate::json_tags(&run.attribution.tags),
                 ],
             )?;
             let insert = tx.prepare(
@@ -769,6 +782,66 @@ impl Store for PgStore {
                 &[&id, &usd],
             )?;
             Ok(row.try_get(0)?)
+        })
+    }
+
+    fn take_rate(&self, id: &str, rpm: u32) -> Result<Option<Duration>, StoreError> {
+        let id = id.to_owned();
+        let window = aimos_core::store::RATE_WINDOW.as_millis() as i64;
+        self.with(move |client| {
+            let mut tx = client.transaction()?;
+            // One request of a key at a time across replicas; the database's clock, so that
+            // replicas on machines whose clocks differ agree.
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext('aimos-rate:' || $1))", &[&id])?;
+            let now: i64 = tx
+                .query_one("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint", &[])?
+                .try_get(0)?;
+            tx.execute(
+                "DELETE FROM rate_events WHERE key_id = $1 AND at_ms <= $2",
+                &[&id, &(now - window)],
+            )?;
+            let row = tx.query_one(
+                "SELECT count(*), min(at_ms) FROM rate_events WHERE key_id = $1",
+                &[&id],
+            )?;
+            let (count, oldest): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+            if count >= i64::from(rpm) {
+                let wait = oldest.map_or(1000, |oldest| (oldest + window - now).max(1));
+                return Ok(Some(Duration::from_millis(wait as u64)));
+            }
+            tx.execute("INSERT INTO rate_events (key_id, at_ms) VALUES ($1, $2)", &[&id, &now])?;
+            tx.commit()?;
+            Ok(None)
+        })
+    }
+
+    fn spend_by(&self, by: SpendBy) -> Result<Vec<Spend>, StoreError> {
+        self.with(move |client| {
+            const SUMS: &str = "count(*), sum(cost_usd), \
+                 sum((counterfactual #>> '{cost,usd}')::double precision)";
+            let sql = match by {
+                SpendBy::Key => format!("SELECT key_name, {SUMS} FROM runs GROUP BY key_name"),
+                SpendBy::User => format!("SELECT user_name, {SUMS} FROM runs GROUP BY user_name"),
+                SpendBy::Tag => format!(
+                    "SELECT tag.key || '=' || tag.value, {SUMS} FROM runs, \
+                     jsonb_each_text(runs.tags::jsonb) AS tag GROUP BY 1 \
+                     UNION ALL SELECT NULL, {SUMS} FROM runs WHERE tags = '{{}}' HAVING count(*) > 0"
+                ),
+            };
+            let mut found = client
+                .query(&sql, &[])?
+                .iter()
+                .map(|row| {
+                    Ok(Spend {
+                        name: row.try_get(0)?,
+                        runs: row.try_get::<_, i64>(1)? as u64,
+                        cost_usd: row.try_get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                        counterfactual_usd: row.try_get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                    })
+                })
+                .collect::<Result<Vec<_>, postgres::Error>>()?;
+            crate::sort_spend(&mut found);
+            Ok(found)
         })
     }
 

@@ -177,6 +177,12 @@ impl Store for LedgerQueue {
     fn revoke_key(&self, name: &str) -> Result<bool, StoreError> {
         self.inner.revoke_key(name)
     }
+    fn take_rate(&self, id: &str, rpm: u32) -> Result<Option<std::time::Duration>, StoreError> {
+        self.inner.take_rate(id, rpm)
+    }
+    fn spend_by(&self, by: aimos_core::SpendBy) -> Result<Vec<aimos_core::Spend>, StoreError> {
+        self.inner.spend_by(by)
+    }
     fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         self.inner.invalidate_insight(id, reason)
     }

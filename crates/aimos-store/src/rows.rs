@@ -7,8 +7,8 @@
 
 use aimos_core::insight::InsightDraft;
 use aimos_core::{
-    Calibration, Cost, Counterfactual, Insight, Invalidation, KeyRecord, OutcomePoint, RunRecord,
-    Step,
+    Attribution, Calibration, Cost, Counterfactual, Insight, Invalidation, KeyRecord, OutcomePoint,
+    RunRecord, Step,
 };
 use serde::de::DeserializeOwned;
 
@@ -150,7 +150,7 @@ pub(crate) fn insight(cells: &dyn Cells) -> Result<Insight, BadRow> {
 
 /// The columns a run is read from, in [`run`]'s order; `counterfactual` is JSON text (the
 /// PostgreSQL store casts its `jsonb`).
-pub(crate) const RUN_FIELDS: [&str; 19] = [
+pub(crate) const RUN_FIELDS: [&str; 22] = [
     "id",
     "created_at",
     "strategy",
@@ -170,6 +170,9 @@ pub(crate) const RUN_FIELDS: [&str; 19] = [
     "shadow_of",
     "patch",
     "files_changed",
+    "key_name",
+    "user_name",
+    "tags",
 ];
 
 /// The select list of a run, with `counterfactual` read through `counterfactual` (the
@@ -202,6 +205,11 @@ pub(crate) fn run(cells: &dyn Cells) -> Result<RunRecord, BadRow> {
         shadow_of: row.opt_text(16, "shadow_of")?,
         patch: row.opt_text(17, "patch")?,
         files_changed: row.json(18, "files_changed")?,
+        attribution: Attribution {
+            key: row.opt_text(19, "key_name")?,
+            user: row.opt_text(20, "user_name")?,
+            tags: row.json(21, "tags")?,
+        },
     })
 }
 

@@ -151,10 +151,39 @@ fn the_openai_python_sdk_and_curl_work_against_aimos_serve() {
         "bad key",
         "budget exhausted",
         "budget not retried",
+        "user and metadata",
         "models",
     ] {
         assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
     }
+
+    // Pass-through requests are runs in the ledger, under their key, user and tags.
+    let spend = |by: &str| -> serde_json::Value {
+        let out = success(aimos().args(["stats", "--by", by, "--json"]).arg("--store").arg(&store));
+        serde_json::from_str(&out).expect("json")
+    };
+    let named = |groups: &serde_json::Value, name: &str| -> serde_json::Value {
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no group `{name}` in {groups}"))
+    };
+    let rich_spend = named(&spend("key"), "rich");
+    assert!(rich_spend["runs"].as_u64().unwrap() >= 4, "{rich_spend}");
+    assert!(rich_spend["cost_usd"].as_f64().unwrap() > 0.0, "{rich_spend}");
+    assert_eq!(named(&spend("user"), "alice")["runs"], 1);
+    let tags = spend("tag");
+    assert_eq!(named(&tags, "team=search")["runs"], 1);
+    assert_eq!(named(&tags, "ticket=T-7")["runs"], 1);
+    let runs = success(aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store));
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    let direct = runs.as_array().unwrap().iter().filter(|r| r["strategy"] == "direct").count();
+    assert!(direct >= 3, "pass-through runs are recorded: {runs}");
+    let table = success(aimos().args(["stats", "--by", "user"]).arg("--store").arg(&store));
+    assert!(table.contains("alice") && table.contains("(no user)"), "{table}");
 
     // curl, streaming.
     let output = Command::new("curl")
@@ -308,6 +337,38 @@ impl Drop for PgSchema {
         if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
             let _ = client.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.name));
         }
+    }
+}
+
+#[test]
+fn two_gateways_on_one_postgres_share_one_rate_limit() {
+    let db = PgSchema::new();
+    let store = Path::new(&db.url);
+    let limited = success(
+        aimos()
+            .args(["keys", "create", "--name", "limited", "--budget-usd", "100", "--rpm", "3"])
+            .arg("--store")
+            .arg(store),
+    )
+    .trim()
+    .to_owned();
+    let a = start(store);
+    let b = start(store);
+    let ask = format!(
+        r#"{{"model":"{TEST_MODEL}","max_tokens":1,"messages":[{{"role":"user","content":"Hi"}}]}}"#
+    );
+    let send = |gateway: &Gateway| {
+        curl_json(&format!("{}/chat/completions", gateway.base_url), Some(&limited), Some(&ask))
+    };
+    // Three requests a minute for the key, whichever replica takes them.
+    for gateway in [&a, &b, &a] {
+        let (status, body) = send(gateway);
+        assert_eq!(status, 200, "{body}");
+    }
+    for gateway in [&b, &a] {
+        let (status, body) = send(gateway);
+        assert_eq!(status, 429, "the shared limit holds on every replica: {body}");
+        assert!(body.contains("limited to 3 requests a minute"), "{body}");
     }
 }
 

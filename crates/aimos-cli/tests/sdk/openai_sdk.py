@@ -79,5 +79,11 @@ except openai.RateLimitError as err:
     # x-should-retry: false keeps the SDK from retrying (its backoff would take ≥ 0.5 s).
     check("budget not retried", took < 0.4, took)
 
+tagged = client.chat.completions.create(
+    model=model, messages=question, max_tokens=4, temperature=0,
+    user="alice", metadata={"team": "search", "ticket": "T-7"},
+)
+check("user and metadata", tagged.choices[0].message.content is not None, tagged)
+
 models = [m.id for m in client.models.list()]
 check("models", "aimos/consult" in models and model in models, models)

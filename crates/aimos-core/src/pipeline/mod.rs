@@ -86,6 +86,8 @@ pub struct RunOptions {
     /// Edit mode: the executor answers with edits, which land in a scratch copy of the context
     /// where the verifier runs; the run's `patch` is the result. `None`: a text answer.
     pub edit: Option<EditOptions>,
+    /// Whose spend the run is (the gateway's key, user and tags).
+    pub attribution: crate::run::Attribution,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -101,6 +103,7 @@ impl std::fmt::Debug for RunOptions {
             .field("reuse", &self.reuse)
             .field("goal", &self.goal)
             .field("edit", &self.edit)
+            .field("attribution", &self.attribution)
             .finish()
     }
 }
@@ -118,6 +121,7 @@ impl Default for RunOptions {
             reuse: ReusePolicy::default(),
             goal: Goal::default(),
             edit: None,
+            attribution: crate::run::Attribution::default(),
         }
     }
 }
@@ -439,6 +443,7 @@ impl Pipeline {
             shadow_of: None,
             patch: None,
             files_changed: Vec::new(),
+            attribution: options.attribution.clone(),
             context_tokens: task
                 .context
                 .iter()

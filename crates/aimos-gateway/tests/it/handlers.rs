@@ -147,6 +147,38 @@ async fn keys_budgets_and_rate_limits_hold() {
     let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
 
+    // Per-key series, and a model name the gateway does not serve never becomes a label.
+    let (status, _, _) = post(Some(limited), ask("made-up-model-1234", "hi", 2)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the limit comes first");
+    let (status, _, _) = post(Some(secret), ask("made-up-model-1234", "hi", 2)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    f.store.revoke_key("slow").unwrap();
+    let (_, open) = aimos_gateway::keys::create(&*f.store, "open", None, None).unwrap();
+    let (status, _, _) = call(
+        &f.router,
+        "POST",
+        "/v1/chat/completions",
+        Some(&open),
+        Some(ask("made-up-model-1234", "hi", 2)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, metrics) = call(&f.router, "GET", "/metrics", None, None).await;
+    assert!(!metrics.contains("made-up-model-1234"), "{metrics}");
+    assert!(
+        metrics.contains("aimos_requests_total{model=\"(unknown)\",status=\"404\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aimos_key_requests_total{key=\"app\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aimos_key_requests_total{key=\"slow\",status=\"200\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("aimos_key_cost_usd_total{key=\"app\"}"), "{metrics}");
+
     // Reading insights does not spend: an exhausted key may still read.
     let (status, _, _) = call(&f.router, "GET", "/v1/insights", Some(secret), None).await;
     assert_eq!(status, StatusCode::OK);

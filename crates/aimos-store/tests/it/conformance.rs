@@ -162,6 +162,44 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert!(!store.revoke_key("ci").unwrap(), "revoked once");
     assert!(!store.revoke_key("nobody").unwrap());
     assert!(store.key_by_hash("hash-of-ci").unwrap().unwrap().revoked_at.is_some());
+
+    // Spend by key, user and tag: the most expensive first, runs without one under None.
+    let mut ops = run("r9", None);
+    ops.cost = aimos_core::Cost { usd: 0.5 };
+    ops.attribution = aimos_core::Attribution {
+        key: Some("ops".into()),
+        user: None,
+        tags: [("team".to_owned(), "infra".to_owned()), ("env".to_owned(), "prod".to_owned())]
+            .into(),
+    };
+    store.record_run(&ops).unwrap();
+    let mut bare = run("r10", None);
+    bare.attribution = aimos_core::Attribution::default();
+    store.record_run(&bare).unwrap();
+    let by_key = store.spend_by(aimos_core::SpendBy::Key).unwrap();
+    assert_eq!(by_key[0].name.as_deref(), Some("ops"), "{by_key:?}");
+    assert_eq!((by_key[0].runs, by_key[0].cost_usd), (1, 0.5));
+    assert!((by_key[0].counterfactual_usd - 0.001).abs() < 1e-12, "{by_key:?}");
+    let ci = by_key.iter().find(|s| s.name.as_deref() == Some("ci")).unwrap();
+    assert!(ci.runs >= 1, "{by_key:?}");
+    assert_eq!(by_key.last().unwrap().name, None, "{by_key:?}");
+    let by_user = store.spend_by(aimos_core::SpendBy::User).unwrap();
+    assert!(by_user.iter().any(|s| s.name.as_deref() == Some("alice")), "{by_user:?}");
+    assert!(by_user.iter().any(|s| s.name.is_none() && s.runs >= 2), "{by_user:?}");
+    let by_tag = store.spend_by(aimos_core::SpendBy::Tag).unwrap();
+    let names: Vec<Option<&str>> = by_tag.iter().map(|s| s.name.as_deref()).collect();
+    assert_eq!(names[..2], [Some("env=prod"), Some("team=infra")], "{by_tag:?}");
+    assert!(names.contains(&Some("team=search")) && names.last() == Some(&None), "{by_tag:?}");
+
+    // A rate limit counts requests across everything that shares the store.
+    assert_eq!(store.take_rate("k1", 2).unwrap(), None);
+    assert_eq!(store.take_rate("k1", 2).unwrap(), None);
+    let wait = store.take_rate("k1", 2).unwrap().expect("the third request waits");
+    assert!(
+        wait > std::time::Duration::from_secs(55) && wait <= aimos_core::store::RATE_WINDOW,
+        "{wait:?}"
+    );
+    assert_eq!(store.take_rate("k2", 2).unwrap(), None, "another key has its own window");
 }
 
 /// Both stores read a row they cannot understand the same way: an error naming the table, the

@@ -109,6 +109,11 @@ fn run(id: &str, insight_id: Option<&str>) -> RunRecord {
                 .into(),
         ),
         files_changed: vec!["src/a.rs".into()],
+        attribution: aimos_core::Attribution {
+            key: Some("ci".into()),
+            user: Some("alice".into()),
+            tags: [("team".to_owned(), "search".to_owned())].into(),
+        },
     }
 }
 
@@ -291,6 +296,8 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
              ALTER TABLE insights DROP COLUMN invalidated_reason; DROP TABLE calibrations; \
              DROP INDEX outcomes_insight; ALTER TABLE runs DROP COLUMN shadow_of; \
              ALTER TABLE runs DROP COLUMN patch; ALTER TABLE runs DROP COLUMN files_changed; \
+             ALTER TABLE runs DROP COLUMN key_name; ALTER TABLE runs DROP COLUMN user_name; \
+             ALTER TABLE runs DROP COLUMN tags; DROP TABLE rate_events; \
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");

@@ -62,6 +62,12 @@ impl Store for SlowRuns {
     fn revoke_key(&self, n: &str) -> Result<bool, StoreError> {
         self.0.revoke_key(n)
     }
+    fn take_rate(&self, id: &str, rpm: u32) -> Result<Option<std::time::Duration>, StoreError> {
+        self.0.take_rate(id, rpm)
+    }
+    fn spend_by(&self, by: aimos_core::SpendBy) -> Result<Vec<aimos_core::Spend>, StoreError> {
+        self.0.spend_by(by)
+    }
     fn invalidate_insight(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         self.0.invalidate_insight(id, reason)
     }
