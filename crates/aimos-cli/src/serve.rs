@@ -196,9 +196,14 @@ pub enum KeysCommand {
         /// Most dollars it may spend
         #[arg(long, value_name = "USD")]
         budget_usd: Option<f64>,
-        /// Most requests a minute
+        /// Most requests a minute, across every gateway replica sharing the store
         #[arg(long)]
         rpm: Option<u32>,
+        /// An insight namespace for the key (keys may share one): its requests recall that
+        /// namespace's insights and the shared ones, store the insights they pay for there,
+        /// and see no other namespace's [default: the shared namespace]
+        #[arg(long, value_name = "NAME")]
+        namespace: Option<String>,
     },
     /// Show every key: name, budget, spend, rate limit, whether revoked
     List {
@@ -214,15 +219,25 @@ pub fn keys(command: KeysCommand, store: &StoreArgs, config: &ConfigArgs) -> Res
     let config = Config::load(config)?;
     let store: Arc<dyn Store> = open_store(store, &config)?;
     match command {
-        KeysCommand::Create { name, budget_usd, rpm } => {
-            let (record, secret) = aimos_gateway::keys::create(&*store, &name, budget_usd, rpm)
-                .map_err(anyhow::Error::msg)?;
+        KeysCommand::Create { name, budget_usd, rpm, namespace } => {
+            let (record, secret) = aimos_gateway::keys::create_in(
+                &*store,
+                &name,
+                budget_usd,
+                rpm,
+                namespace.as_deref(),
+            )
+            .map_err(anyhow::Error::msg)?;
             println!("{secret}");
             eprintln!(
-                "created key `{}` (budget {}, {}); it is shown only this once",
+                "created key `{}` (budget {}, {}, insights {}); it is shown only this once",
                 record.name,
                 record.budget_usd.map_or("unlimited".to_owned(), |b| format!("${b}")),
                 record.rpm.map_or("no rate limit".to_owned(), |r| format!("{r} requests a minute")),
+                record
+                    .namespace
+                    .as_ref()
+                    .map_or("shared".to_owned(), |n| format!("in namespace `{n}` and shared")),
             );
         }
         KeysCommand::List { json } => {
@@ -231,16 +246,17 @@ pub fn keys(command: KeysCommand, store: &StoreArgs, config: &ConfigArgs) -> Res
                 println!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
                 println!(
-                    "{:<20} {:>12} {:>12} {:>8} {:<20} STATUS",
-                    "NAME", "BUDGET", "SPENT", "RPM", "CREATED"
+                    "{:<20} {:>12} {:>12} {:>8} {:<16} {:<20} STATUS",
+                    "NAME", "BUDGET", "SPENT", "RPM", "NAMESPACE", "CREATED"
                 );
                 for k in keys {
                     println!(
-                        "{:<20} {:>12} {:>12} {:>8} {:<20} {}",
+                        "{:<20} {:>12} {:>12} {:>8} {:<16} {:<20} {}",
                         k.name,
                         k.budget_usd.map_or("-".to_owned(), |b| format!("${b:.6}")),
                         format!("${:.6}", k.spent_usd),
                         k.rpm.map_or("-".to_owned(), |r| r.to_string()),
+                        k.namespace.as_deref().unwrap_or("(shared)"),
                         &k.created_at[..k.created_at.len().min(19)],
                         if k.revoked_at.is_some() { "revoked" } else { "active" }
                     );

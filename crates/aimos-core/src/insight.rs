@@ -92,6 +92,18 @@ pub struct Insight {
     /// Set when the insight was taken out of recall (kept for audit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalidated: Option<Invalidation>,
+    /// The namespace of the gateway key that paid for it: only runs in that namespace recall
+    /// it. `None`: shared, recalled by every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl Insight {
+    /// Whether a run in `namespace` (`None`: the shared one) may see this insight: shared
+    /// insights are seen by all, a namespace's only by its own runs.
+    pub fn visible_to(&self, namespace: Option<&str>) -> bool {
+        self.namespace.is_none() || self.namespace.as_deref() == namespace
+    }
 }
 
 /// Why and when an insight stopped being recalled.

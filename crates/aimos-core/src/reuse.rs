@@ -150,7 +150,9 @@ pub fn age(
     }
     if passed {
         for older in store.insights_by_fingerprint(&insight.fingerprint)? {
+            // An insight supersedes only those of its own namespace.
             if older.id < insight.id
+                && older.namespace == insight.namespace
                 && older.invalidated.is_none()
                 && older.failed > older.succeeded
             {
@@ -221,6 +223,7 @@ mod tests {
             succeeded,
             failed,
             invalidated: None,
+            namespace: None,
         }
     }
 

@@ -186,6 +186,10 @@ pub struct KeyRecord {
     pub rpm: Option<u32>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// The insight namespace the key works in: its runs recall that namespace's insights and
+    /// the shared ones, and store theirs there. `None`: the shared namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// Whether following an insight worked, from a verifier or a person.

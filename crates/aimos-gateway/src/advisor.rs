@@ -85,6 +85,7 @@ pub async fn consult(
             user: body.user.clone().filter(|u| !u.is_empty()),
             tags: body.metadata.clone().unwrap_or_default(),
         },
+        namespace: key.as_ref().and_then(|k| k.namespace.clone()),
         ..RunOptions::default()
     };
     if body.reuse == Some(false) {
@@ -147,11 +148,13 @@ pub async fn outcomes(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, false).await?;
+    let key = authorize(&state, &headers, false).await?;
+    let namespace = key.and_then(|k| k.namespace);
     let body: OutcomeBody =
         parse(&body, r#"{"id": insight or run id, "passed": bool, "note"?: text}"#)?;
     let store = Arc::clone(&state.store);
     let recorded = blocking(move || {
+        crate::rest::visible(&*store, body.id.trim(), namespace.as_deref())?;
         aimos_core::reuse::record_feedback(&*store, body.id.trim(), body.passed, body.note, "api")
             .map_err(|err| match err {
                 aimos_core::reuse::FeedbackError::Store(err) => ApiError::from_store(&err),

@@ -461,6 +461,7 @@ async fn pipeline(
         verifier,
         goal: call.state.policy.goal,
         attribution: call.attribution.clone(),
+        namespace: call.key.as_ref().and_then(|k| k.namespace.clone()),
         ..RunOptions::default()
     };
     let pipeline = Arc::clone(&call.state.pipeline);

@@ -26,13 +26,29 @@ pub fn new_secret() -> String {
     format!("aimos-{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
-/// Creates a key in `store`; returns the record and the secret, which exists nowhere else.
+/// Creates a key in `store`, working in the shared insight namespace; returns the record and
+/// the secret, which exists nowhere else.
 pub fn create(
     store: &dyn Store,
     name: &str,
     budget_usd: Option<f64>,
     rpm: Option<u32>,
 ) -> Result<(KeyRecord, String), String> {
+    create_in(store, name, budget_usd, rpm, None)
+}
+
+/// [`create`], the key working in insight namespace `namespace`: its runs recall that
+/// namespace's insights and the shared ones, and store theirs there.
+pub fn create_in(
+    store: &dyn Store,
+    name: &str,
+    budget_usd: Option<f64>,
+    rpm: Option<u32>,
+    namespace: Option<&str>,
+) -> Result<(KeyRecord, String), String> {
+    if namespace.is_some_and(|n| n.trim().is_empty()) {
+        return Err("a namespace needs a name".into());
+    }
     if name.trim().is_empty() {
         return Err("a key needs a name".into());
     }
@@ -52,6 +68,7 @@ pub fn create(
         rpm,
         created_at: aimos_core::ids::now_rfc3339(),
         revoked_at: None,
+        namespace: namespace.map(str::to_owned),
     };
     store.create_key(&record).map_err(|err| err.to_string())?;
     Ok((record, secret))

@@ -228,14 +228,17 @@ async fn mcp_authorized(
             if let Some(key) = key {
                 let attribution =
                     aimos_core::Attribution { key: Some(key.name.clone()), ..Default::default() };
+                let namespace = key.namespace.clone();
                 let state = Arc::clone(&state);
                 let charge = move |usd: f64| {
                     let (state, key) = (Arc::clone(&state), key.clone());
                     tokio::spawn(async move { keys::charge(&state, &key, usd).await });
                 };
-                request
-                    .extensions_mut()
-                    .insert(aimos_mcp::Caller { attribution, charge: Arc::new(charge) });
+                request.extensions_mut().insert(aimos_mcp::Caller {
+                    attribution,
+                    namespace,
+                    charge: Arc::new(charge),
+                });
             }
             next.run(request).await
         }

@@ -178,7 +178,9 @@ async fn start(
     };
     let (run_id, external) = match strategy {
         Some(strategy) => {
-            let run = run_pipeline(state, &request.model, chat, strategy, attribution.clone(), tx)?;
+            let namespace = key.as_ref().and_then(|k| k.namespace.clone());
+            let who = (attribution.clone(), namespace);
+            let run = run_pipeline(state, &request.model, chat, strategy, who, tx)?;
             (Some(run), None)
         }
         None => (None, Some(run_model(state, &request.model, chat, tx).await?)),
@@ -371,7 +373,7 @@ fn run_pipeline(
     name: &str,
     chat: ChatRequest,
     strategy: Strategy,
-    attribution: aimos_core::Attribution,
+    (attribution, namespace): (aimos_core::Attribution, Option<String>),
     tx: mpsc::UnboundedSender<Piece>,
 ) -> Result<String, ApiError> {
     let task = crate::chat::task(&chat, name)?;
@@ -388,6 +390,7 @@ fn run_pipeline(
         verifier,
         goal: state.policy.goal,
         attribution,
+        namespace,
         ..RunOptions::default()
     };
     let pipeline = Arc::clone(&state.pipeline);

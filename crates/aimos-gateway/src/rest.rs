@@ -38,7 +38,7 @@ pub async fn insights(
     headers: HeaderMap,
     Query(query): Query<InsightQuery>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, false).await?;
+    let namespace = authorize(&state, &headers, false).await?.and_then(|k| k.namespace);
     let limit = query.limit.unwrap_or(20);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit must be between 1 and 200", Some("limit")));
@@ -47,14 +47,19 @@ pub async fn insights(
     let store = state.store.clone();
     let found = blocking(move || {
         let text = query.q.as_deref().filter(|q| !q.trim().is_empty());
-        store.insights(text, limit, offset).map_err(|err| ApiError::from_store(&err))
+        let mut found =
+            store.insights(text, limit, offset).map_err(|err| ApiError::from_store(&err))?;
+        // Another namespace's insights are not this key's to see (a page may come out short).
+        found.retain(|insight| insight.visible_to(namespace.as_deref()));
+        Ok(found)
     })
     .await?;
     Ok(Json(json!({ "object": "list", "data": found, "limit": limit, "offset": offset }))
         .into_response())
 }
 
-/// One stored thing by id, as JSON, or a 404 naming it.
+/// One stored thing by id, as JSON, or a 404 naming it (also when it belongs to an insight
+/// namespace the key may not see).
 async fn by_id<T: serde::Serialize + Send + 'static>(
     state: &AppState,
     headers: &HeaderMap,
@@ -62,11 +67,14 @@ async fn by_id<T: serde::Serialize + Send + 'static>(
     what: &'static str,
     get: fn(&dyn aimos_core::Store, &str) -> Result<Option<T>, aimos_core::StoreError>,
 ) -> Result<Response, ApiError> {
-    authorize(state, headers, false).await?;
+    let namespace = authorize(state, headers, false).await?.and_then(|k| k.namespace);
     let store = state.store.clone();
     let lookup = id.clone();
-    let found =
-        blocking(move || get(&*store, &lookup).map_err(|err| ApiError::from_store(&err))).await?;
+    let found = blocking(move || {
+        visible(&*store, &lookup, namespace.as_deref())?;
+        get(&*store, &lookup).map_err(|err| ApiError::from_store(&err))
+    })
+    .await?;
     match found {
         Some(found) => Ok(Json(found).into_response()),
         None => Err(ApiError::not_found(&format!("no {what} `{id}`"))),
@@ -79,6 +87,29 @@ pub async fn insight(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     by_id(&state, &headers, id, "insight", |store, id| store.insight(id)).await
+}
+
+/// Refuses, as not found, an insight (or a run's insight) that `namespace` may not see.
+pub(crate) fn visible(
+    store: &dyn aimos_core::Store,
+    id: &str,
+    namespace: Option<&str>,
+) -> Result<(), ApiError> {
+    let failed = |err: aimos_core::StoreError| ApiError::from_store(&err);
+    let insight_id = match store.run(id).map_err(failed)? {
+        Some(run) => run.insight_id,
+        None => Some(id.to_owned()),
+    };
+    let insight = match insight_id {
+        Some(insight_id) => store.insight(&insight_id).map_err(failed)?,
+        None => None,
+    };
+    match insight {
+        Some(insight) if !insight.visible_to(namespace) => {
+            Err(ApiError::not_found(&format!("no insight or run has the id `{id}`")))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,7 +125,7 @@ pub async fn feedback(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers, false).await?;
+    let namespace = authorize(&state, &headers, false).await?.and_then(|k| k.namespace);
     let feedback: Feedback = serde_json::from_slice(&body).map_err(|err| {
         ApiError::invalid(
             &format!("expected {{\"passed\": true|false, \"note\"?: text}}: {err}"),
@@ -114,6 +145,7 @@ pub async fn feedback(
     // keeps failing leaves recall.
     let passed = outcome.passed;
     let updated = blocking(move || {
+        visible(&*store, &outcome.insight_id, namespace.as_deref())?;
         let updated = store.record_outcome(&outcome).map_err(|err| ApiError::from_store(&err))?;
         if let Some(insight) = &updated {
             aimos_core::reuse::age(&*store, insight, passed)

@@ -62,11 +62,14 @@ impl Settings {
 
 /// Who makes a call, for a server over HTTP: it puts one in the request's extensions before
 /// the request reaches the tools (the gateway: its key). The tools record the runs under
-/// `attribution`, and call `charge` with the run's dollars once the call is over, whether or
+/// `attribution` in its `namespace`, and call `charge` with the run's dollars once the call is over, whether or
 /// not the client waited.
 #[derive(Clone)]
 pub struct Caller {
     pub attribution: aimos_core::Attribution,
+    /// The insight namespace the caller works in (`None`: the shared one): what it recalls
+    /// and finds, and where its insights go.
+    pub namespace: Option<String>,
     pub charge: Arc<dyn Fn(f64) + Send + Sync>,
 }
 
@@ -145,13 +148,16 @@ impl AimosTools {
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             let inner = &this.inner;
-            let attribution = caller.as_ref().map(|c| c.attribution.clone()).unwrap_or_default();
+            let who = tools::Who {
+                attribution: caller.as_ref().map(|c| c.attribution.clone()).unwrap_or_default(),
+                namespace: caller.as_ref().and_then(|c| c.namespace.clone()),
+            };
             let result = runtime.block_on(tools::call(
                 &inner.pipeline,
                 &inner.settings,
                 &name,
                 arguments,
-                attribution,
+                who,
             ));
             let spent = result.structured_content.as_ref().and_then(|v| v["cost"]["usd"].as_f64());
             if let (Some(caller), Some(usd)) = (caller, spent.filter(|usd| *usd > 0.0)) {

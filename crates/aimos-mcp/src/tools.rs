@@ -90,21 +90,30 @@ pub fn definitions(settings: &Settings) -> Vec<Tool> {
     ]
 }
 
+/// Who makes a call: whose spend its runs are, and the insight namespace it works in.
+#[derive(Debug, Default)]
+pub struct Who {
+    pub attribution: aimos_core::Attribution,
+    pub namespace: Option<String>,
+}
+
 /// Runs one call of a known tool; every failure becomes a tool result with `isError` set.
 pub async fn call(
     pipeline: &Pipeline,
     settings: &Settings,
     name: &str,
     arguments: JsonObject,
-    attribution: aimos_core::Attribution,
+    who: Who,
 ) -> CallToolResult {
     let outcome = async {
         match name {
-            "consult" => consult(pipeline, settings, parse(name, arguments)?, attribution).await,
+            "consult" => consult(pipeline, settings, parse(name, arguments)?, who).await,
             "distill" => distill_brief(pipeline, settings, parse(name, arguments)?).await,
-            "fix" => fix(pipeline, settings, parse(name, arguments)?, attribution).await,
-            "search_insights" => search(pipeline, parse(name, arguments)?).await,
-            "record_outcome" => record_outcome(pipeline, parse(name, arguments)?).await,
+            "fix" => fix(pipeline, settings, parse(name, arguments)?, who).await,
+            "search_insights" => search(pipeline, parse(name, arguments)?, who.namespace).await,
+            "record_outcome" => {
+                record_outcome(pipeline, parse(name, arguments)?, who.namespace).await
+            }
             _ => Err(format!("unknown tool `{name}`")),
         }
     }
@@ -199,13 +208,14 @@ async fn consult(
     pipeline: &Pipeline,
     settings: &Settings,
     args: args::Consult,
-    attribution: aimos_core::Attribution,
+    who: Who,
 ) -> Result<Value, String> {
     let problem = problem(&args.problem)?;
     let (context, skipped) = material(settings, &args.paths, args.context)?;
     let mut options = settings.run.clone();
     options.brief_budget = budget(settings, args.budget)?;
-    options.attribution = attribution;
+    options.attribution = who.attribution;
+    options.namespace = who.namespace;
     if args.reuse == Some(false) {
         options.reuse.check = aimos_core::ReuseCheck::Never;
     }
@@ -262,7 +272,7 @@ async fn fix(
     pipeline: &Pipeline,
     settings: &Settings,
     args: args::Fix,
-    attribution: aimos_core::Attribution,
+    who: Who,
 ) -> Result<Value, String> {
     let mut problem = problem(&args.problem)?;
     if args.paths.is_empty() {
@@ -311,7 +321,8 @@ async fn fix(
         strategy,
         verifier,
         edit: Some(EditOptions { roots, cwd, attempts, check_first: true }),
-        attribution,
+        attribution: who.attribution,
+        namespace: who.namespace,
         ..settings.run.clone()
     };
     let task = Task { problem, context };
@@ -340,7 +351,11 @@ async fn fix(
     }))
 }
 
-async fn search(pipeline: &Pipeline, args: args::SearchInsights) -> Result<Value, String> {
+async fn search(
+    pipeline: &Pipeline,
+    args: args::SearchInsights,
+    namespace: Option<String>,
+) -> Result<Value, String> {
     let limit = args.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(format!("`limit` {limit} is out of range; give 1 to 100"));
@@ -354,6 +369,7 @@ async fn search(pipeline: &Pipeline, args: args::SearchInsights) -> Result<Value
             .map_err(|err| error_chain(&err))?;
     let insights: Vec<Value> = found
         .iter()
+        .filter(|i| i.visible_to(namespace.as_deref()))
         .map(|i| {
             json!({
                 "insight_id": i.id,
@@ -374,7 +390,11 @@ async fn search(pipeline: &Pipeline, args: args::SearchInsights) -> Result<Value
     Ok(json!({ "insights": insights }))
 }
 
-async fn record_outcome(pipeline: &Pipeline, args: args::RecordOutcome) -> Result<Value, String> {
+async fn record_outcome(
+    pipeline: &Pipeline,
+    args: args::RecordOutcome,
+    namespace: Option<String>,
+) -> Result<Value, String> {
     let id = args.id.trim().to_owned();
     if id.is_empty() {
         return Err("`id` is empty; give the insight_id or run_id that consult returned".into());
@@ -383,6 +403,17 @@ async fn record_outcome(pipeline: &Pipeline, args: args::RecordOutcome) -> Resul
     let passed = args.passed;
     let note = args.note.filter(|n| !n.trim().is_empty());
     tokio::task::spawn_blocking(move || {
+        // An insight of another namespace is as good as absent.
+        let insight_id = match store.run(&id).map_err(|err| error_chain(&err))? {
+            Some(run) => run.insight_id,
+            None => Some(id.clone()),
+        };
+        if let Some(insight_id) = insight_id
+            && let Some(insight) = store.insight(&insight_id).map_err(|err| error_chain(&err))?
+            && !insight.visible_to(namespace.as_deref())
+        {
+            return Err(format!("no insight or run has the id `{id}`"));
+        }
         let recorded = aimos_core::reuse::record_feedback(&*store, &id, passed, note, "mcp")
             .map_err(|err| error_chain(&err))?;
         let insight = &recorded.insight;

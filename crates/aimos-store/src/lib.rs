@@ -172,13 +172,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN files_changed TEXT NOT NULL DEFAULT '[]';
     "#,
     // 8: whose spend a run is (the gateway key's name, the request's user, its tags as a JSON
-    // object); the requests of each key's rate limit, shared by every process on the store.
+    // object); the requests of each key's rate limit, shared by every process on the store;
+    // insight namespaces (an insight's, and the one a key works in).
     r#"
     ALTER TABLE runs ADD COLUMN key_name TEXT;
     ALTER TABLE runs ADD COLUMN user_name TEXT;
     ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
     CREATE TABLE rate_events (key_id TEXT NOT NULL, at_ms INTEGER NOT NULL);
     CREATE INDEX rate_events_key ON rate_events (key_id, at_ms);
+    ALTER TABLE insights ADD COLUMN namespace TEXT;
+    ALTER TABLE keys ADD COLUMN namespace TEXT;
     "#,
 ];
 
@@ -395,7 +398,7 @@ impl Store for SqliteStore {
         let conn = self.connection();
         let draft = &insight.draft;
         conn.execute(
-            &format!("INSERT INTO insights ({INSIGHT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO insights ({INSIGHT_COLUMNS}, namespace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
             params![
                 insight.id,
                 insight.fingerprint,
@@ -413,6 +416,7 @@ impl Store for SqliteStore {
                 insight.applied as i64,
                 insight.succeeded as i64,
                 insight.failed as i64,
+                insight.namespace,
             ],
         )
         .map_err(self.err())?;
@@ -698,7 +702,7 @@ impl Store for SqliteStore {
         let inserted = conn
             .execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (name) DO NOTHING"
                 ),
                 params![
@@ -709,7 +713,8 @@ impl Store for SqliteStore {
                     key.spent_usd,
                     key.rpm.map(i64::from),
                     key.created_at,
-                    key.revoked_at
+                    key.revoked_at,
+                    key.namespace
                 ],
             )
             .map_err(self.err())?;

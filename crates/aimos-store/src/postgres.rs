@@ -152,6 +152,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
     CREATE TABLE rate_events (key_id TEXT NOT NULL, at_ms BIGINT NOT NULL);
     CREATE INDEX rate_events_key ON rate_events (key_id, at_ms);
+    ALTER TABLE insights ADD COLUMN namespace TEXT;
+    ALTER TABLE keys ADD COLUMN namespace TEXT;
     "#,
 ];
 
@@ -459,7 +461,7 @@ impl Store for PgStore {
         self.with(move |client| {
             let d = &i.draft;
             client.execute(
-                &format!("INSERT INTO insights ({INSIGHT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
+                &format!("INSERT INTO insights ({INSIGHT_COLUMNS}, namespace) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"),
                 &[
                     &i.id,
                     &i.fingerprint,
@@ -477,6 +479,7 @@ impl Store for PgStore {
                     &(i.applied as i64),
                     &(i.succeeded as i64),
                     &(i.failed as i64),
+                    &i.namespace,
                 ],
             )?;
             Ok(())
@@ -732,7 +735,7 @@ impl Store for PgStore {
         let inserted = self.with(move |client| {
             let inserted = client.execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (name) DO NOTHING"
                 ),
                 &[
@@ -744,6 +747,7 @@ impl Store for PgStore {
                     &key.rpm.map(i64::from),
                     &key.created_at,
                     &key.revoked_at,
+                    &key.namespace,
                 ],
             )?;
             Ok(inserted == 1)

@@ -118,7 +118,7 @@ pub(crate) const INSIGHT_COLUMNS: &str = insight_columns!();
 
 /// The columns an insight is read from, in [`insight`]'s order (both backends).
 pub(crate) const INSIGHT_SELECT: &str =
-    concat!(insight_columns!(), ", invalidated_at, invalidated_reason");
+    concat!(insight_columns!(), ", invalidated_at, invalidated_reason, namespace");
 
 pub(crate) fn insight(cells: &dyn Cells) -> Result<Insight, BadRow> {
     let mut row = Reader::new(cells, "insights");
@@ -145,6 +145,7 @@ pub(crate) fn insight(cells: &dyn Cells) -> Result<Insight, BadRow> {
             Some(at) => Some(Invalidation { at, reason: row.text(17, "invalidated_reason")? }),
             None => None,
         },
+        namespace: row.opt_text(18, "namespace")?,
     })
 }
 
@@ -238,7 +239,7 @@ pub(crate) fn step(cells: &dyn Cells, run_id: &str) -> Result<Step, BadRow> {
 
 /// The columns a key is read from, in [`key`]'s order.
 pub(crate) const KEY_COLUMNS: &str =
-    "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at";
+    "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at, namespace";
 
 pub(crate) fn key(cells: &dyn Cells) -> Result<KeyRecord, BadRow> {
     let mut row = Reader::new(cells, "keys");
@@ -255,6 +256,7 @@ pub(crate) fn key(cells: &dyn Cells) -> Result<KeyRecord, BadRow> {
             .map(|r| r.clamp(0, i64::from(u32::MAX)) as u32),
         created_at: row.text(6, "created_at")?,
         revoked_at: row.opt_text(7, "revoked_at")?,
+        namespace: row.opt_text(8, "namespace")?,
     })
 }
 

@@ -33,13 +33,15 @@ impl Pipeline {
         &self,
         task: &Task,
         brief: Distilled,
+        namespace: Option<&str>,
         record: &mut RunRecord,
     ) -> Result<Consulted, PipelineError> {
-        let (insight, rates) = match self.claim_or_wait(&task.problem, &brief.text, record).await? {
+        let claimed = self.claim_or_wait(&task.problem, &brief.text, namespace, record).await?;
+        let (insight, rates) = match claimed {
             Claimed::Recalled(insight) => (*insight, None),
             Claimed::Mine(key) => {
                 let consult_from = record.steps.len();
-                let outcome = self.consult(task, &brief.text, record).await;
+                let outcome = self.consult(task, &brief.text, namespace, record).await;
                 let _ = self.store.release(&key, &record.id);
                 // Every consult attempt carried the brief's excerpts of the context.
                 for step in record.steps[consult_from..].iter_mut().filter(|s| s.model.is_some()) {
@@ -65,6 +67,7 @@ impl Pipeline {
         &self,
         task: &Task,
         brief: &str,
+        namespace: Option<&str>,
         record: &mut RunRecord,
     ) -> Result<(Insight, (f64, f64)), PipelineError> {
         let model = &*self.smart;
@@ -105,6 +108,7 @@ impl Pipeline {
                         succeeded: 0,
                         failed: 0,
                         invalidated: None,
+                        namespace: namespace.map(str::to_owned),
                     };
                     self.store.put_insight(&insight)?;
                     return Ok((insight, rates(&call.response)));

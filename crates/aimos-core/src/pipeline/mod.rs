@@ -88,6 +88,9 @@ pub struct RunOptions {
     pub edit: Option<EditOptions>,
     /// Whose spend the run is (the gateway's key, user and tags).
     pub attribution: crate::run::Attribution,
+    /// The insight namespace the run works in (its gateway key's): it recalls that namespace's
+    /// insights and the shared ones, and stores its own there. `None`: the shared namespace.
+    pub namespace: Option<String>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -104,6 +107,7 @@ impl std::fmt::Debug for RunOptions {
             .field("goal", &self.goal)
             .field("edit", &self.edit)
             .field("attribution", &self.attribution)
+            .field("namespace", &self.namespace)
             .finish()
     }
 }
@@ -122,6 +126,7 @@ impl Default for RunOptions {
             goal: Goal::default(),
             edit: None,
             attribution: crate::run::Attribution::default(),
+            namespace: None,
         }
     }
 }
@@ -297,7 +302,9 @@ impl Pipeline {
             };
             consulted = Some(match recalled {
                 Some(recalled) => recalled,
-                None => self.consult_phase(task, brief, record).await?,
+                None => {
+                    self.consult_phase(task, brief, options.namespace.as_deref(), record).await?
+                }
             });
         }
         let (executor, role) = match options.strategy {

@@ -47,7 +47,10 @@ impl Pipeline {
         brief: &Distilled,
         record: &mut RunRecord,
     ) -> Result<Option<Consulted>, PipelineError> {
-        let Some(best) = self.reuse_candidates(&task.problem, &options.reuse)?.into_iter().next()
+        let Some(best) = self
+            .reuse_candidates(&task.problem, &options.reuse, options.namespace.as_deref())?
+            .into_iter()
+            .next()
         else {
             return Ok(None);
         };
@@ -115,6 +118,7 @@ impl Pipeline {
         &self,
         problem: &str,
         policy: &ReusePolicy,
+        namespace: Option<&str>,
     ) -> Result<Vec<Candidate>, PipelineError> {
         let mut stored = self.store.insights_by_fingerprint(&fingerprint(problem))?;
         for insight in self.store.insights(Some(problem), 20, 0)? {
@@ -122,6 +126,8 @@ impl Pipeline {
                 stored.push(insight);
             }
         }
+        // Another namespace's insights are not this run's to see.
+        stored.retain(|insight| insight.visible_to(namespace));
         let calibrations = self.store.calibrations()?;
         Ok(reuse::candidates(problem, stored, policy, &calibrations))
     }
@@ -133,23 +139,31 @@ impl Pipeline {
         &self,
         problem: &str,
         brief: &str,
+        namespace: Option<&str>,
         record: &mut RunRecord,
     ) -> Result<Claimed, PipelineError> {
         let fingerprint = fingerprint(problem);
-        let key = format!("consult:{}", digest(brief));
+        // Runs in different namespaces never wait for each other's insight.
+        let key = match namespace {
+            Some(namespace) => format!("consult:{namespace}:{}", digest(brief)),
+            None => format!("consult:{}", digest(brief)),
+        };
         let since = now_rfc3339();
         let started = Instant::now();
         let mut waited = false;
         loop {
             if self.store.claim(&key, &record.id, CLAIM_TTL)? {
-                if waited && let Some(insight) = self.fresh_insight(&fingerprint, brief, &since)? {
+                if waited
+                    && let Some(insight) =
+                        self.fresh_insight(&fingerprint, brief, &since, namespace)?
+                {
                     let _ = self.store.release(&key, &record.id);
                     return Ok(Claimed::Recalled(Box::new(waited_for(insight, record, started))));
                 }
                 return Ok(Claimed::Mine(key));
             }
             waited = true;
-            if let Some(insight) = self.fresh_insight(&fingerprint, brief, &since)? {
+            if let Some(insight) = self.fresh_insight(&fingerprint, brief, &since, namespace)? {
                 return Ok(Claimed::Recalled(Box::new(waited_for(insight, record, started))));
             }
             sleep(CLAIM_POLL).await;
@@ -162,12 +176,13 @@ impl Pipeline {
         fingerprint: &str,
         brief: &str,
         since: &str,
+        namespace: Option<&str>,
     ) -> Result<Option<Insight>, PipelineError> {
-        Ok(self
-            .store
-            .insights_by_fingerprint(fingerprint)?
-            .into_iter()
-            .find(|i| i.brief == brief && i.created_at.as_str() >= since))
+        Ok(self.store.insights_by_fingerprint(fingerprint)?.into_iter().find(|i| {
+            i.brief == brief
+                && i.created_at.as_str() >= since
+                && i.namespace.as_deref() == namespace
+        }))
     }
 }
 

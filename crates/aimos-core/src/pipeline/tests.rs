@@ -57,6 +57,7 @@ fn a_run_waits_for_another_consulting_on_the_same_brief_and_recalls_its_insight(
                 succeeded: 0,
                 failed: 0,
                 invalidated: None,
+                namespace: None,
             };
             store.put_insight(&insight).expect("put");
             store.release(&key, "other run").expect("release");
@@ -935,4 +936,39 @@ fn advice_on_an_empty_problem_is_refused_before_any_model_call() {
     let err = block_on(pipeline.advise(&task, &RunOptions::default())).expect_err("empty");
     assert!(matches!(err, PipelineError::EmptyProblem), "{err}");
     assert!(smart.requests.lock().expect("lock").is_empty());
+}
+
+#[test]
+fn an_insight_in_a_namespace_is_recalled_only_there_and_shared_ones_everywhere() {
+    // Three answers: namespace a consults, b and the shared namespace each consult again.
+    let smart = ScriptedModel::new("smart", 3.0, &[GOOD, GOOD, GOOD]);
+    let store = Arc::new(MemoryStore::default());
+    let pipeline = Pipeline {
+        smart: smart.clone(),
+        cheap: ScriptedModel::new("cheap", 0.1, &[]),
+        store: store.clone(),
+    };
+    let options = |namespace: Option<&str>| RunOptions {
+        reuse: ReusePolicy { check: ReuseCheck::Off, ..ReusePolicy::default() },
+        namespace: namespace.map(str::to_owned),
+        ..RunOptions::default()
+    };
+    let a = block_on(pipeline.advise(&task(), &options(Some("a")))).expect("a");
+    assert!(!a.recalled);
+    assert_eq!(a.insight.namespace.as_deref(), Some("a"));
+    let b = block_on(pipeline.advise(&task(), &options(Some("b")))).expect("b");
+    assert!(!b.recalled, "b does not see a's insight");
+    let shared = block_on(pipeline.advise(&task(), &options(None))).expect("shared");
+    assert!(!shared.recalled, "the shared namespace does not see a's insight");
+    assert_eq!(shared.insight.namespace, None);
+    // Namespace a sees its own insight and the shared one; both match.
+    let again = block_on(pipeline.advise(&task(), &options(Some("a")))).expect("a again");
+    assert!(again.recalled);
+    assert!(
+        [a.insight.id.as_str(), shared.insight.id.as_str()].contains(&again.insight.id.as_str())
+    );
+    let b_again = block_on(pipeline.advise(&task(), &options(Some("b")))).expect("b again");
+    assert!(b_again.recalled);
+    assert_ne!(b_again.insight.id, a.insight.id, "never a's");
+    assert_eq!(smart.requests.lock().expect("lock").len(), 3);
 }

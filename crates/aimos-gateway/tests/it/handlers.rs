@@ -489,3 +489,59 @@ async fn the_openapi_document_describes_every_route() {
         assert!(paths.contains_key(route), "{route} is not in /openapi.json");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_a_namespace_sees_its_own_insights_and_no_other_namespace_s() {
+    let f = fixture(Limits::default());
+    let (_, alpha) =
+        aimos_gateway::keys::create_in(&*f.store, "alpha", None, None, Some("team-a")).unwrap();
+    let (_, beta) =
+        aimos_gateway::keys::create_in(&*f.store, "beta", None, None, Some("team-b")).unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the "are there keys" answer expires
+    let consult = |key: String| {
+        let router = f.router.clone();
+        async move {
+            let body = json!({
+                "problem": "Why does add(2, 3) return -1?",
+                "context": [{"path": "calc.py", "text": "def add(a, b):\n    return a - b\n"}],
+                "budget": 256,
+            });
+            let (status, _, text) =
+                call(&router, "POST", "/v1/aimos/consult", Some(&key), Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+    let a = consult(alpha.clone()).await;
+    assert_eq!(a["recalled"], false);
+    let id = a["insight_id"].as_str().unwrap().to_owned();
+    let stored = f.store.insight(&id).unwrap().unwrap();
+    assert_eq!(stored.namespace.as_deref(), Some("team-a"));
+
+    // Beta neither reads, lists, rates nor recalls alpha's insight.
+    let (status, _, _) =
+        call(&f.router, "GET", &format!("/v1/insights/{id}"), Some(&beta), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(
+        &f.router,
+        "GET",
+        &format!("/v1/runs/{}", a["run_id"].as_str().unwrap()),
+        Some(&beta),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, list) = call(&f.router, "GET", "/v1/insights?q=add", Some(&beta), None).await;
+    assert!(!list.contains(&id), "{list}");
+    let outcome = json!({"id": id, "passed": false});
+    let (status, _, _) =
+        call(&f.router, "POST", "/v1/aimos/outcomes", Some(&beta), Some(outcome)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let b = consult(beta.clone()).await;
+    assert_ne!(b["insight_id"], a["insight_id"], "beta paid for its own");
+    // Alpha reads its own.
+    let (status, _, _) =
+        call(&f.router, "GET", &format!("/v1/insights/{id}"), Some(&alpha), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(f.store.insight(&id).unwrap().unwrap().failed, 0, "beta's outcome was refused");
+}

@@ -16,6 +16,7 @@ fn key(id: &str, name: &str, budget: Option<f64>) -> KeyRecord {
         rpm: Some(60),
         created_at: format!("2026-11-26T00:00:0{id}Z"),
         revoked_at: None,
+        namespace: None,
     }
 }
 
@@ -38,6 +39,13 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert_eq!(ids(store.insights(Some("parser bounds?"), 10, 0).unwrap()), ["0001"]);
     assert_eq!(ids(store.insights(Some("handles OR (cache"), 10, 0).unwrap()).len(), 2);
     assert!(store.insights(Some("nothing-like-this"), 10, 0).unwrap().is_empty());
+
+    // An insight in a namespace keeps it.
+    let mut private = insight("0004", "the team's own problem", "the team's diagnosis");
+    private.namespace = Some("team-a".into());
+    store.put_insight(&private).unwrap();
+    assert_eq!(store.insight("0004").unwrap(), Some(private.clone()));
+    assert_eq!(store.insights_by_fingerprint(&private.fingerprint).unwrap(), vec![private]);
 
     // Runs with their steps.
     let recorded = run("r1", Some("0001"));

@@ -34,6 +34,7 @@ fn insight(id: &str, problem: &str, diagnosis: &str) -> Insight {
         succeeded: 0,
         failed: 0,
         invalidated: None,
+        namespace: None,
     }
 }
 
@@ -298,6 +299,7 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
              ALTER TABLE runs DROP COLUMN patch; ALTER TABLE runs DROP COLUMN files_changed; \
              ALTER TABLE runs DROP COLUMN key_name; ALTER TABLE runs DROP COLUMN user_name; \
              ALTER TABLE runs DROP COLUMN tags; DROP TABLE rate_events; \
+             ALTER TABLE insights DROP COLUMN namespace; \
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");
