@@ -2,7 +2,9 @@
 # Prepares the Python side of the test suite: a virtual environment holding
 # llama.cpp's OpenAI-compatible server (package llama-cpp-python[server], built
 # from source by pip, which takes several minutes the first time), the
-# official OpenAI, Anthropic and MCP Python SDKs (packages openai, anthropic, mcp).
+# official OpenAI, Anthropic and MCP Python SDKs (packages openai, anthropic, mcp), and
+# the MCP Inspector's command line (npm package @modelcontextprotocol/inspector, beside it in
+# ${AIMOS_TEST_NPM:-$HOME/.cache/aimos/test-npm}).
 #
 # The environment lives outside the checkout so that clones share it:
 #   ${AIMOS_TEST_VENV:-$HOME/.cache/aimos/test-venv}
@@ -14,6 +16,7 @@ LLAMA_CPP_PYTHON=0.3.36
 OPENAI=3.57.0
 MCP=2.3.0
 ANTHROPIC=2.14.0
+INSPECTOR=0.15.0
 
 # llama.cpp's native build turns on every instruction set the CPU reports, AMX included; on
 # virtual machines that report AMX without enabling it the server crashes at the first
@@ -37,6 +40,16 @@ sdks() {
     echo "the MCP or Anthropic SDK in $venv does not import after installing" >&2
     exit 1
   }
+  npm_dir="${AIMOS_TEST_NPM:-$HOME/.cache/aimos/test-npm}"
+  installed=$(node -p "require('$npm_dir/node_modules/@modelcontextprotocol/inspector/package.json').version" 2>/dev/null || true)
+  if [ "$installed" != "$INSPECTOR" ]; then
+    command -v npm >/dev/null || { echo "npm is needed for the MCP Inspector (apt-get install npm)" >&2; exit 1; }
+    mkdir -p "$npm_dir"
+    npm install --silent --no-audit --no-fund --prefix "$npm_dir" "@modelcontextprotocol/inspector@$INSPECTOR" || {
+      echo "could not install the MCP Inspector into $npm_dir" >&2
+      exit 1
+    }
+  fi
 }
 
 if [ -x "$py" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \

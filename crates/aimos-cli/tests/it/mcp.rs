@@ -112,3 +112,80 @@ fn the_mcp_python_sdk_consults_over_streamable_http_at_the_gateway_behind_its_ke
     let spent = keys.as_array().expect("keys")[0]["spent_usd"].as_f64().expect("spent");
     assert!(spent > 0.0, "{keys}");
 }
+
+/// The MCP Inspector's command line, which `scripts/test-env.sh` installs.
+fn inspector() -> std::path::PathBuf {
+    let dir =
+        std::env::var_os("AIMOS_TEST_NPM").map(std::path::PathBuf::from).unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/aimos/test-npm")
+        });
+    let bin = dir.join("node_modules/.bin/mcp-inspector");
+    assert!(bin.exists(), "no MCP Inspector at {}: run scripts/test-env.sh", bin.display());
+    bin
+}
+
+#[test]
+fn the_mcp_inspector_lists_and_calls_the_tools() {
+    test_model_file();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("project");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::write(root.join("cart.py"), "def total(items):\n    return sum(items[:-1])\n")
+        .expect("write");
+    let store = dir.path().join("aimos.db");
+    let inspect = |method: &[&str]| -> serde_json::Value {
+        let output = Command::new(inspector())
+            .arg("--cli")
+            .arg(env!("CARGO_BIN_EXE_aimos"))
+            .args(["mcp", "--smart", TEST_MODEL, "--cheap", TEST_MODEL, "--root"])
+            .arg(&root)
+            .arg("--store")
+            .arg(&store)
+            .args(method)
+            .output()
+            .expect("the inspector runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+    };
+    let listed = inspect(&["--method", "tools/list"]);
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["consult", "distill", "fix", "search_insights", "record_outcome"]);
+    let brief = inspect(&[
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "distill",
+        "--tool-arg",
+        "problem=total([1, 2, 3]) returns 3",
+        "--tool-arg",
+        r#"paths=["cart.py"]"#,
+    ]);
+    assert_eq!(brief["isError"], false, "{brief}");
+    assert!(
+        brief["structuredContent"]["brief"].as_str().unwrap_or("").contains("items[:-1]"),
+        "{brief}"
+    );
+    let refused = inspect(&[
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "consult",
+        "--tool-arg",
+        "problem=x",
+        "--tool-arg",
+        r#"paths=["../../etc/passwd"]"#,
+    ]);
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(refused.to_string().contains("outside the folders"), "{refused}");
+}
