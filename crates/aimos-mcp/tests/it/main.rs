@@ -195,3 +195,63 @@ async fn distill_returns_the_brief_and_calls_no_model() {
     assert_eq!(out["files"], json!(2), "the file and the text context");
     assert!(h.smart.requests.lock().expect("lock").is_empty());
 }
+
+/// A test double that answers as `ScriptedModel` does, after a pause: long enough for a
+/// client to go away mid-call.
+struct SlowModel(Arc<ScriptedModel>);
+
+impl aimos_core::Model for SlowModel {
+    fn info(&self) -> &aimos_core::ModelInfo {
+        &self.0.info
+    }
+    fn chat_stream(&self, request: aimos_core::ChatRequest) -> aimos_core::ChatStream {
+        // The pipeline calls models off the async workers, so a pause here blocks no one.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        aimos_core::Model::chat_stream(&*self.0, request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consultation_whose_client_disconnects_is_still_stored_and_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("cart.py"), "def total(items):\n    return 0\n").expect("write");
+    let store = Arc::new(MemoryStore::default());
+    let pipeline = Pipeline {
+        smart: Arc::new(SlowModel(ScriptedModel::new("smart", 3.0, &[GOOD]))),
+        cheap: ScriptedModel::new("cheap", 0.1, &[]),
+        store: store.clone(),
+    };
+    let mut settings = Settings::new(Roots::new(&[dir.path().to_path_buf()]).expect("roots"));
+    settings.run.reuse.check = aimos_core::ReuseCheck::Never;
+    let tools = AimosTools::new(pipeline, settings);
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let server = {
+        let tools = tools.clone();
+        tokio::spawn(async move {
+            if let Ok(service) = tools.clone().serve(server_io).await {
+                let _ = service.waiting().await;
+            }
+            // As `serve_stdio` does: wait for calls in flight before returning.
+            tools.drain().await;
+        })
+    };
+    let client = ().serve(client_io).await.expect("client connects");
+    let Value::Object(args) = json!({"problem": "total() returns 0", "paths": ["cart.py"]}) else {
+        unreachable!()
+    };
+    let call = tokio::spawn(async move {
+        let request = CallToolRequestParams::new("consult").with_arguments(args);
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(150), client.call_tool(request))
+                .await;
+        // The client goes away mid-call.
+        drop(client);
+    });
+    call.await.expect("client task");
+    assert!(store.runs.lock().expect("lock").is_empty(), "the call was still running");
+    tokio::time::timeout(std::time::Duration::from_secs(10), server).await.expect("drained").ok();
+    let runs = store.runs.lock().expect("lock").clone();
+    assert_eq!(runs.len(), 1, "the run was recorded");
+    assert_eq!(runs[0].status, aimos_core::RunStatus::Succeeded);
+    assert_eq!(store.insights.lock().expect("lock").len(), 1, "the insight was stored");
+}
