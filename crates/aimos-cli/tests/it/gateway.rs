@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{TEST_MODEL, aimos, python, success, test_model_file};
+use crate::{TEST_MODEL, aimos, success, test_model_file};
 
 pub struct Gateway {
     child: Child,
@@ -68,34 +68,29 @@ fn the_anthropic_python_sdk_works_against_aimos_serve() {
     let rich = key(&store, "rich", "100");
     let poor = key(&store, "poor", "0");
     let gateway = start(&store);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/anthropic_sdk.py");
-    let output = Command::new(python())
-        .arg(&script)
-        .env("AIMOS_BASE_URL", gateway.base_url.trim_end_matches("/v1"))
-        .env("AIMOS_KEY", &rich)
-        .env("AIMOS_POOR_KEY", &poor)
-        .env("AIMOS_MODEL", TEST_MODEL)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for check in [
-        "plain",
-        "stop reason",
-        "streaming",
-        "streaming usage",
-        "content blocks",
-        "pipeline",
-        "pipeline streamed",
-        "bad request",
-        "unknown model",
-        "bad key",
-        "budget exhausted",
-        "budget not retried",
-    ] {
-        assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
-    }
+    crate::sdk_script(
+        "anthropic_sdk.py",
+        &[
+            ("AIMOS_BASE_URL", std::ffi::OsStr::new(gateway.base_url.trim_end_matches("/v1"))),
+            ("AIMOS_KEY", std::ffi::OsStr::new(&rich)),
+            ("AIMOS_POOR_KEY", std::ffi::OsStr::new(&poor)),
+            ("AIMOS_MODEL", std::ffi::OsStr::new(TEST_MODEL)),
+        ],
+        &[
+            "plain",
+            "stop reason",
+            "streaming",
+            "streaming usage",
+            "content blocks",
+            "pipeline",
+            "pipeline streamed",
+            "bad request",
+            "unknown model",
+            "bad key",
+            "budget exhausted",
+            "budget not retried",
+        ],
+    );
     // curl with Anthropic's headers: the named events in order.
     let output = Command::new("curl")
         .args(["-sS", "-N", "-H", "content-type: application/json", "-H", "anthropic-version: 2023-06-01"])
@@ -131,31 +126,26 @@ fn the_openai_python_sdk_and_curl_work_against_aimos_serve() {
     );
     let gateway = start(&store);
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_sdk.py");
-    let output = Command::new(python())
-        .arg(&script)
-        .env("AIMOS_BASE_URL", &gateway.base_url)
-        .env("AIMOS_KEY", &rich)
-        .env("AIMOS_POOR_KEY", &poor)
-        .env("AIMOS_MODEL", TEST_MODEL)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for check in [
-        "plain",
-        "streaming",
-        "pipeline",
-        "bad request",
-        "bad key",
-        "budget exhausted",
-        "budget not retried",
-        "user and metadata",
-        "models",
-    ] {
-        assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
-    }
+    crate::sdk_script(
+        "openai_sdk.py",
+        &[
+            ("AIMOS_BASE_URL", std::ffi::OsStr::new(&gateway.base_url)),
+            ("AIMOS_KEY", std::ffi::OsStr::new(&rich)),
+            ("AIMOS_POOR_KEY", std::ffi::OsStr::new(&poor)),
+            ("AIMOS_MODEL", std::ffi::OsStr::new(TEST_MODEL)),
+        ],
+        &[
+            "plain",
+            "streaming",
+            "pipeline",
+            "bad request",
+            "bad key",
+            "budget exhausted",
+            "budget not retried",
+            "user and metadata",
+            "models",
+        ],
+    );
 
     // Pass-through requests are runs in the ledger, under their key, user and tags.
     let spend = |by: &str| -> serde_json::Value {

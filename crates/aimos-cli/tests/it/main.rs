@@ -72,6 +72,24 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// Runs `tests/sdk/SCRIPT` with the test environment's Python and `envs`; fails the test unless
+/// it succeeds and printed `ok CHECK` for each of `checks`. Returns its stdout.
+pub fn sdk_script(script: &str, envs: &[(&str, &std::ffi::OsStr)], checks: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
+    let output = Command::new(python())
+        .arg(&path)
+        .envs(envs.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    for check in checks {
+        assert!(stdout.contains(&format!("ok {check}\n")), "{script}: {check} missing:\n{stdout}");
+    }
+    stdout
+}
+
 /// A fresh, empty AIMOS_HOME.
 pub fn empty_home() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")

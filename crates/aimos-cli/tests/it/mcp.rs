@@ -1,10 +1,9 @@
 //! `aimos mcp` as an agent runs it: the official MCP Python SDK spawns the real binary over
 //! stdio, with the real embedded model in both roles and a real SQLite store.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::{TEST_MODEL, aimos, python, success, test_model_file};
+use crate::{TEST_MODEL, aimos, success, test_model_file};
 
 #[test]
 fn the_mcp_python_sdk_consults_and_records_an_outcome_over_stdio() {
@@ -19,33 +18,28 @@ fn the_mcp_python_sdk_consults_and_records_an_outcome_over_stdio() {
     .expect("write");
     std::fs::write(dir.path().join("outside.txt"), "secret").expect("write");
     let store = dir.path().join("aimos.db");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/mcp_sdk.py");
-    let output = Command::new(python())
-        .arg(&script)
-        .env("AIMOS_BIN", env!("CARGO_BIN_EXE_aimos"))
-        .env("AIMOS_ROOT", &root)
-        .env("AIMOS_STORE", &store)
-        .env("AIMOS_MODEL", TEST_MODEL)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for check in [
-        "initialize",
-        "list",
-        "schema",
-        "consult",
-        "consult fields",
-        "distill",
-        "record_outcome",
-        "search_insights",
-        "outside the root",
-        "wrong type",
-        "unknown tool",
-    ] {
-        assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
-    }
+    let stdout = crate::sdk_script(
+        "mcp_sdk.py",
+        &[
+            ("AIMOS_BIN", std::ffi::OsStr::new(env!("CARGO_BIN_EXE_aimos"))),
+            ("AIMOS_ROOT", root.as_os_str()),
+            ("AIMOS_STORE", store.as_os_str()),
+            ("AIMOS_MODEL", std::ffi::OsStr::new(TEST_MODEL)),
+        ],
+        &[
+            "initialize",
+            "list",
+            "schema",
+            "consult",
+            "consult fields",
+            "distill",
+            "record_outcome",
+            "search_insights",
+            "outside the root",
+            "wrong type",
+            "unknown tool",
+        ],
+    );
     let id = stdout
         .lines()
         .find_map(|l| l.strip_prefix("insight "))
@@ -75,31 +69,23 @@ fn the_mcp_python_sdk_consults_over_streamable_http_at_the_gateway_behind_its_ke
     let key = crate::gateway::key(&store, "agent", "10");
     let gateway = crate::gateway::start(&store);
     let url = format!("{}/mcp", gateway.base_url.trim_end_matches("/v1"));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/mcp_sdk.py");
-    let output = Command::new(python())
-        .arg(&script)
-        .env("AIMOS_MCP_URL", &url)
-        .env("AIMOS_KEY", &key)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for check in [
-        "no key",
-        "initialize",
-        "list",
-        "consult",
-        "distill",
-        "record_outcome",
-        "search_insights",
-        "no files over http",
-        "no commands over http",
-        "wrong type",
-        "unknown tool",
-    ] {
-        assert!(stdout.contains(&format!("ok {check}\n")), "{check} missing:\n{stdout}");
-    }
+    let stdout = crate::sdk_script(
+        "mcp_sdk.py",
+        &[("AIMOS_MCP_URL", std::ffi::OsStr::new(&url)), ("AIMOS_KEY", std::ffi::OsStr::new(&key))],
+        &[
+            "no key",
+            "initialize",
+            "list",
+            "consult",
+            "distill",
+            "record_outcome",
+            "search_insights",
+            "no files over http",
+            "no commands over http",
+            "wrong type",
+            "unknown tool",
+        ],
+    );
     drop(gateway);
     let id = stdout.lines().find_map(|l| l.strip_prefix("insight ")).expect("an insight");
     let shown =
