@@ -25,7 +25,13 @@ use clap::{Parser, Subcommand};
 /// Runs embedded llama.cpp models out of the box, with nothing to configure.
 /// Models are kept under $AIMOS_HOME/models (default: ~/.cache/aimos/models).
 #[derive(Debug, Parser)]
-#[command(name = "aimos", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "aimos",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = EXIT_STATUSES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -119,6 +125,18 @@ enum Command {
         config: config::ConfigArgs,
     },
 }
+
+/// The exit status of a run or fix whose check failed, or whose edits did not apply: apart from
+/// errors (1) and usage errors (2, clap's), so that a script can tell them apart.
+pub const CHECK_FAILED: u8 = 3;
+
+const EXIT_STATUSES: &str = "\
+Exit statuses:
+  0  success
+  1  an error (the message says what to do)
+  2  a usage error: a wrong flag or argument
+  3  a check failed: `run` or `fix` whose result or patch failed its check, or whose edits
+     did not apply";
 
 fn main() -> ExitCode {
     init_logging();

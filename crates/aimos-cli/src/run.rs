@@ -62,7 +62,7 @@ pub struct RunArgs {
     /// Check the result with a shell command: it passes on exit status 0. The result is on its
     /// stdin and in the file $AIMOS_RESULT_FILE (the problem in $AIMOS_PROBLEM_FILE); it runs
     /// in the current folder. The verdict is recorded, counts for the insight, and drives
-    /// `cascade`; a failed final check exits with status 2
+    /// `cascade`; a failed final check exits with status 3
     #[arg(long, value_name = "COMMAND", conflicts_with_all = ["verify_regex", "verify_schema", "verify_judge"])]
     verify: Option<String>,
     /// Check the result with a regular expression it must match
@@ -303,7 +303,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     if record.verified == Some(false) {
         eprintln!("the result failed its check (see the verify steps above)");
-        return Ok(ExitCode::from(2));
+        return Ok(ExitCode::from(crate::CHECK_FAILED));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -313,11 +313,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 fn finish_edit(args: &RunArgs, record: &RunRecord, cwd: &std::path::Path) -> Result<ExitCode> {
     let Some(patch) = &record.patch else {
         eprintln!("nothing to apply: no edit applied (see the notes above)");
-        return Ok(ExitCode::from(2));
+        return Ok(ExitCode::from(crate::CHECK_FAILED));
     };
     if record.verified == Some(false) {
         eprintln!("the patch failed its check (see the verify steps above); it was not applied");
-        return Ok(ExitCode::from(2));
+        return Ok(ExitCode::from(crate::CHECK_FAILED));
     }
     if !args.apply {
         eprintln!("not applied: run again with --apply, or save the patch and `git apply` it");

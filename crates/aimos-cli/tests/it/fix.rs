@@ -194,7 +194,7 @@ fn a_folder_outside_git_is_copied_and_a_hanging_check_is_stopped() {
         .args(["--test", "sleep 60", "--verify-timeout", "2", "--attempts", "1", "--json"])
         .arg("add is wrong"));
     assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
-    assert_eq!(output.status.code(), Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(output.status.code(), Some(3), "stdout: {stdout}\nstderr: {stderr}");
     let record: Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(record["files_changed"], serde_json::json!(["calc.py"]));
     assert_eq!(record["verified"], false);
@@ -225,7 +225,7 @@ fn the_real_model_never_touches_the_tree_and_a_failed_patch_is_not_applied() {
         .arg("--store")
         .arg(dir.path().join("a.db"))
         .arg("test_add fails: add(2, 3) returns -1, expected 5"));
-    assert_eq!(output.status.code(), Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(output.status.code(), Some(3), "stdout: {stdout}\nstderr: {stderr}");
     let record: Value = serde_json::from_str(&stdout).expect("JSON");
     let kinds: Vec<&str> = record["steps"]
         .as_array()

@@ -239,6 +239,9 @@ fn bad_input_gets_a_clear_error_and_stores_nothing() {
     ]));
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cheap, smart, consult"), "{stderr}");
+    // The help lists the exit statuses, a failed check apart from a usage error.
+    let help = crate::success(crate::aimos().arg("--help"));
+    assert!(help.contains("Exit statuses:") && help.contains("3  a check failed"), "{help}");
 
     let not_a_store = dir.path().join("notes.txt");
     std::fs::write(&not_a_store, "my notes ".repeat(500)).expect("write");
@@ -411,13 +414,13 @@ fn cascade_stops_when_the_check_passes_and_escalates_to_the_smart_model_when_it_
     let record: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(record["verified"], true, "{out}");
 
-    // A check that always fails: consult, retry, then the smart model; exit status 2.
+    // A check that always fails: consult, retry, then the smart model; exit status 3.
     let (output, stdout, stderr) = crate::run(
         run_command(&store, &dir.path().join("project"))
             .args(["--strategy", "cascade", "--verify", "echo the tests failed >&2; exit 1"])
             .arg(PROBLEM),
     );
-    assert_eq!(output.status.code(), Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(output.status.code(), Some(3), "stdout: {stdout}\nstderr: {stderr}");
     assert!(stderr.contains("failed its check"), "{stderr}");
     assert!(stdout.contains("check: FAILED"), "{stdout}");
     assert!(stdout.contains("cascade 3/3: the smart model from the brief"), "{stdout}");
@@ -556,7 +559,7 @@ fn a_schema_check_fails_text_that_is_not_the_json_asked_for() {
             .arg(PROBLEM),
     );
     // The tiny model answers in prose: not JSON, so the check fails and says why.
-    assert_eq!(output.status.code(), Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(output.status.code(), Some(3), "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.contains("failed schema: "), "{stdout}");
     let bad = dir.path().join("bad.schema.json");
     std::fs::write(&bad, r##"{"$ref": "#/defs/x"}"##).expect("write");
