@@ -168,6 +168,26 @@ const RULES: &[(&str, &str, Part, Option<f64>)] = &[
         None,
     ),
     ("url_password", r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)@", Part::Group(2), None),
+    // Passwords given inline to command-line clients; a `$VARIABLE` in their place stays.
+    (
+        "cli_password",
+        r#"\bcurl\b[^\n]*?\s(?:-u|--user)(?:\s+|=)?['"]?[^\s:'"]+:([^\s'"$][^\s'"]*)"#,
+        Part::Group(1),
+        None,
+    ),
+    (
+        "cli_password",
+        r#"\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]*?\s(?:-p|--password=)['"]?([^\s'"$-][^\s'"]*)"#,
+        Part::Group(1),
+        None,
+    ),
+    ("cli_password", r#"\bsshpass\s+(?:-v\s+)?-p\s*['"]?([^\s'"$][^\s'"]*)"#, Part::Group(1), None),
+    (
+        "cli_password",
+        r#"\b(?:PGPASSWORD|MYSQL_PWD|SSHPASS|REDISCLI_AUTH)=['"]?([^\s'"$;][^\s'";]*)"#,
+        Part::Group(1),
+        None,
+    ),
     ("connection_string_password", r"(?i)\b(password|pwd)=([^;\s'\x22]+)", Part::Group(2), None),
     (
         "env_secret",
@@ -355,6 +375,15 @@ mod tests {
         ("url_password", "DATABASE_URL=postgres://admin:S3cr3t!pw@db.internal:5432/app"),
         ("url_password", "git clone https://user:hunter2hunter2@git.example.com/repo.git"),
         ("connection_string_password", "Server=db;Database=app;User Id=sa;Password=Tr0ub4dor&3;"),
+        ("cli_password", "curl -u admin:hunter2 https://api.internal/v1/users"),
+        ("cli_password", "curl -s --user 'deploy:pa55w0rd' -X POST https://ci.internal/hook"),
+        ("cli_password", "curl --user=bob:s3cret https://x.internal"),
+        ("cli_password", "mysql -h db -u root -phunter2 app < dump.sql"),
+        ("cli_password", "mysqldump --password=Sup3rS3cret --all-databases > all.sql"),
+        ("cli_password", "cd /srv && PGPASSWORD=hunter2 psql -h db -U app -c 'select 1'"),
+        ("cli_password", "MYSQL_PWD=letmein mysql -u root"),
+        ("cli_password", "sshpass -p 'r00tpass' ssh root@10.0.0.5 uptime"),
+        ("cli_password", "sshpass -p hunter2 scp -o StrictHostKeyChecking=no f host:"),
         ("env_secret", "export DB_PASSWORD=Xk9#mQ2$vL7p"),
         ("env_secret", "SESSION_SECRET='9f8Ga7Hd6Jk5Lm4N'"),
         ("secret_assignment", r#"config = {"client_secret": "q8Zr2Lp0Xv7Nw3Ks"}"#),
@@ -415,6 +444,15 @@ mod tests {
             "key-value store",
             "eyJ alone is not a token",
             "fn index(&self) -> usize { self.idx }",
+            "docker run -u 1000:1000 -p 8080:80 image",
+            "curl -u \"$API_USER:$API_PASS\" https://api.internal",
+            "curl -u admin https://x.internal (it prompts for the password)",
+            "mysql -h db -P 3306 -u root -p app",
+            "mysql -u root --password app",
+            "PGPASSWORD=$PGPASS psql -h db",
+            "sshpass -f ~/.pw ssh host",
+            "sshpass -e ssh -p 2222 host",
+            "cp -p src dst && tar -u file",
         ] {
             let out = redact(text);
             assert_eq!(out.text, text, "changed: {:?}", out.found);
