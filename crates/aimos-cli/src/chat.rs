@@ -135,8 +135,10 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     }
     if is_json && let Err(err) = serde_json::from_str::<serde_json::Value>(&response.content) {
         if response.finish_reason == FinishReason::Length {
+            let field = aimos_local::cut_at(&response.content).unwrap_or_else(|| "$".to_owned());
             bail!(
-                "the answer reached --max-tokens {} before its JSON was complete; raise --max-tokens",
+                "the answer reached --max-tokens {} before its JSON was complete: it was cut inside `{field}`; \
+                 raise --max-tokens, or bound that field in the schema (maxLength, maxItems, enum)",
                 args.max_tokens
             );
         }

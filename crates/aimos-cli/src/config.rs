@@ -131,7 +131,12 @@ impl Config {
         let Some(path) = path else { return Ok(Config::default()) };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let raw: RawConfig = toml::from_str(&text)
+        Config::parse(&text, &path)
+    }
+
+    /// The config in `text`, read from `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text)
             .with_context(|| format!("{} is not a valid aimos config", path.display()))?;
         let mut prices = BTreeMap::new();
         for (model, price) in raw.prices {
@@ -471,5 +476,21 @@ mod tests {
             assert!(config.smart.is_some() && config.cheap.is_some());
             assert!(init(&InitArgs { preset, path, force: false }).is_err(), "no silent overwrite");
         }
+    }
+
+    /// Config files are outside input: none makes reading one panic; each is a config or an
+    /// error that names the file.
+    #[test]
+    fn no_config_file_makes_reading_it_panic() {
+        let seeds: &[&[u8]] = &[
+            b"[models]\nsmart = [\"anthropic:claude-sonnet-4-5\", \"vllm:qwen\"]\ncheap = \"local:qwen2.5-coder-0.5b\"\n[store]\npath = \"~/aimos.db\"\n[providers.vllm]\napi = \"openai\"\nbase_url = \"http://127.0.0.1:8000/v1\"\napi_key_env = \"VLLM_KEY\"\ntotal_timeout = 30\n[prices.\"vllm:qwen\"]\ninput = 0.1\noutput = 0.2\ncached_input = 0.01\n[policy]\nshadow_rate = 0.1\ntarget_quality = 0.95\nmax_cost = 0.02\n",
+            b"# comment\n[models]\nsmart = 'a'\n",
+        ];
+        let path = Path::new("aimos.toml");
+        aimos_core::fuzz::run("config", seeds, |input| {
+            if let Err(err) = Config::parse(&aimos_core::fuzz::text(input), path) {
+                assert!(format!("{err:#}").contains("aimos.toml"), "{err:#}");
+            }
+        });
     }
 }

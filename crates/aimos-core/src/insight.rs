@@ -162,3 +162,20 @@ mod tests {
         assert!(err.contains("not the requested JSON"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// The smart model's answer is outside input: no answer makes parsing panic.
+    #[test]
+    fn no_answer_makes_insight_parsing_panic() {
+        let seeds: &[&[u8]] = &[
+            br#"{"diagnosis":"off by one","plan":["use <"],"key_facts":["n is len"],"pitfalls":["do not use <="],"confidence":0.8,"reasoning":"the loop reads past the end"}"#,
+            br#"  {"diagnosis":"x","plan":[""],"key_facts":[],"pitfalls":[],"confidence":1e308,"reasoning":""}  "#,
+        ];
+        crate::fuzz::run("insight", seeds, |input| {
+            let _ = InsightDraft::parse(&crate::fuzz::text(input));
+        });
+    }
+}

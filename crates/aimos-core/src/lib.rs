@@ -5,6 +5,8 @@
 
 pub mod calibration;
 pub mod chat;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzz;
 pub mod ids;
 pub mod insight;
 pub mod model;

@@ -603,3 +603,28 @@ mod tests {
         assert!(err.contains("does not compile"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    /// A result checked against a schema is outside input, and so is the schema a user gives.
+    #[test]
+    fn no_result_or_schema_makes_the_schema_check_panic() {
+        let schema = serde_json::json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}, "required": ["n"]});
+        let verifier = super::SchemaVerifier::new("s", schema).expect("a schema");
+        let seeds: &[&[u8]] =
+            &[br#"{"n": 3}"#, b"Here it is:\n```json\n{\"n\": 1}\n```\nand ```\n[1]\n```"];
+        crate::fuzz::run("schema-check", seeds, |input| {
+            let text = crate::fuzz::text(input);
+            let _ = crate::testing::block_on(crate::Verifier::verify(&verifier, "q", &text));
+        });
+        let schemas: &[&[u8]] = &[
+            br#"{"type": "object", "properties": {"a": {"type": "string", "maxLength": 4}}, "required": ["a"]}"#,
+            br##"{"$defs": {"u": {"enum": ["s", "ms"]}}, "items": {"$ref": "#/$defs/u"}, "minItems": 1}"##,
+        ];
+        crate::fuzz::run("schema", schemas, |input| {
+            if let Ok(schema) = serde_json::from_slice::<serde_json::Value>(input) {
+                let _ = super::SchemaVerifier::new("s", schema);
+            }
+        });
+    }
+}

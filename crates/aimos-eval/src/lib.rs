@@ -146,7 +146,13 @@ pub fn load_jsonl(path: &Path) -> Result<Vec<EvalTask>, SuiteError> {
         .map_err(|source| SuiteError::Io { path: shown.clone(), source })?;
     let base = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
         .map_err(|source| SuiteError::Io { path: shown.clone(), source })?;
-    let base = base.as_path();
+    parse_jsonl(&text, &base, &shown)
+}
+
+/// The tasks of the JSONL suite `text`, whose files are relative to `base`; `shown` names the
+/// suite in errors.
+pub fn parse_jsonl(text: &str, base: &Path, shown: &str) -> Result<Vec<EvalTask>, SuiteError> {
+    let shown = shown.to_owned();
     let mut tasks: Vec<EvalTask> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
@@ -210,4 +216,29 @@ pub fn load_jsonl(path: &Path) -> Result<Vec<EvalTask>, SuiteError> {
         return Err(SuiteError::Other(format!("{shown} holds no tasks")));
     }
     Ok(tasks)
+}
+
+#[cfg(test)]
+mod fuzz {
+    /// Suite files are outside input: none makes reading one panic; a bad line is refused with
+    /// its number.
+    #[test]
+    fn no_suite_file_makes_reading_it_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.py"), "def f():\n    return 1\n").expect("write");
+        std::fs::create_dir(dir.path().join("tree")).expect("mkdir");
+        let seeds: &[&[u8]] = &[
+            br#"{"id": "t1", "problem": "What does f return?", "context_files": ["a.py"], "grader": {"type": "exact", "answer": "1"}}
+# a comment
+
+{"id": "t2", "problem": "Write f.", "context_text": "f", "grader": {"type": "python", "tests": "assert f() == 1", "entry_point": "f", "definitions_only": true}}
+{"id": "t3", "problem": "p", "grader": {"type": "regex", "pattern": "^(a|b)+$"}}
+{"id": "t4", "problem": "p", "grader": {"type": "contains", "all": ["x", "y"]}}"#,
+            br#"{"id": "fix", "problem": "fix it", "context_dir": "tree", "setup_patch": "--- a/x\n+++ b/x\n", "grader": {"type": "patch", "tests": "{suite}/run.sh", "full_tests": "true"}}
+{"id": "c", "problem": "p", "grader": {"type": "command", "command": "grep -q ok"}}"#,
+        ];
+        aimos_core::fuzz::run("suite", seeds, |input| {
+            let _ = super::parse_jsonl(&aimos_core::fuzz::text(input), dir.path(), "suite.jsonl");
+        });
+    }
 }

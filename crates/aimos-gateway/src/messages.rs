@@ -549,3 +549,22 @@ fn with_run_id(mut response: Response, id: Option<&str>) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::MessagesRequest;
+
+    /// Request bodies are outside input: none makes reading a Messages API request panic.
+    #[test]
+    fn no_body_makes_a_messages_request_panic() {
+        let seeds: &[&[u8]] = &[
+            br#"{"model":"aimos/consult","max_tokens":64,"stream":true,"temperature":0.5,"system":[{"type":"text","text":"be brief"}],"stop_sequences":["\n"],"metadata":{"user_id":"u"},"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[{"type":"text","text":"Hello"}]},{"role":"user","content":[{"type":"text","text":"Why?"},{"type":"image","source":{}}]}]}"#,
+            br#"{"model":"m","max_tokens":1,"system":"s","messages":[]}"#,
+        ];
+        aimos_core::fuzz::run("messages-request", seeds, |input| {
+            if let Ok(request) = serde_json::from_slice::<MessagesRequest>(input) {
+                let _ = request.to_chat();
+            }
+        });
+    }
+}

@@ -699,3 +699,23 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::CompletionRequest;
+
+    /// Request bodies are outside input: none makes reading a chat completion request panic.
+    #[test]
+    fn no_body_makes_a_chat_completion_request_panic() {
+        let seeds: &[&[u8]] = &[
+            br#"{"model":"aimos/consult","stream":true,"stream_options":{"include_usage":true},"max_tokens":64,"temperature":0.2,"top_p":0.9,"seed":7,"stop":["\n"],"user":"u","metadata":{"team":"a"},"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"Hi"}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"42"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"auto","response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}}}"#,
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"END","max_completion_tokens":1}"#,
+        ];
+        aimos_core::fuzz::run("chat-request", seeds, |input| {
+            if let Ok(request) = serde_json::from_slice::<CompletionRequest>(input) {
+                let _ = request.to_chat();
+                let _ = request.include_usage();
+            }
+        });
+    }
+}

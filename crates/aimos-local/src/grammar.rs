@@ -7,6 +7,11 @@
 //! not enforced). Keywords that would constrain output in ways a grammar here
 //! cannot (`pattern`, `not`, `if`, …) are refused with the path where they appear, rather than
 //! silently not enforced. Annotations (`description`, `title`, `format`, …) are ignored.
+//!
+//! Every repeat inside a number or between tokens is bounded (at most 16 digits in each part of a
+//! number, 20 spaces of indentation), so a model cannot spin forever on `0.9999…`; strings and
+//! arrays are as long as the schema allows, and [`cut_at`] names the field an answer was cut in
+//! when it reached its token limit first.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
@@ -31,7 +36,8 @@ const PRIMITIVES: &str = r#"ws ::= | " " | "\n" [ \t]{0,20}
 char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
 string ::= "\"" char* "\"" ws
 integral-part ::= [0] | [1-9] [0-9]{0,15}
-number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+decimal-part ::= [0-9]{1,16}
+number ::= "-"? integral-part ("." decimal-part)? ([eE] [-+]? integral-part)? ws
 integer ::= "-"? integral-part ws
 boolean ::= ("true" | "false") ws
 null ::= "null" ws
@@ -386,6 +392,87 @@ fn number_rule(object: &Map<String, Value>) -> String {
     }
 }
 
+/// Where `partial`, a JSON text cut short, stopped: the path of the value being written, as
+/// `colour`, `items[2].name` or `$` for the top level; `None` when the text is a complete value.
+pub fn cut_at(partial: &str) -> Option<String> {
+    enum Frame {
+        Object { key: Option<String> },
+        Array { index: usize },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut started = false;
+    // Inside a string: its text so far, and whether it is an object's key.
+    let mut string: Option<(String, bool)> = None;
+    let mut escaped = false;
+    let mut expect_key = false;
+    for c in partial.chars() {
+        if let Some((text, is_key)) = &mut string {
+            if escaped {
+                escaped = false;
+                text.push(c);
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                if *is_key && let Some(Frame::Object { key }) = stack.last_mut() {
+                    *key = Some(std::mem::take(text));
+                }
+                string = None;
+            } else {
+                text.push(c);
+            }
+            continue;
+        }
+        match c {
+            '{' => {
+                stack.push(Frame::Object { key: None });
+                expect_key = true;
+            }
+            '[' => {
+                stack.push(Frame::Array { index: 0 });
+                expect_key = false;
+            }
+            '}' | ']' => {
+                stack.pop();
+                expect_key = false;
+            }
+            ',' => match stack.last_mut() {
+                Some(Frame::Array { index }) => *index += 1,
+                Some(Frame::Object { key }) => {
+                    *key = None;
+                    expect_key = true;
+                }
+                None => {}
+            },
+            ':' => expect_key = false,
+            '"' => {
+                string = Some((String::new(), expect_key));
+                expect_key = false;
+            }
+            _ => {}
+        }
+        started |= !c.is_whitespace();
+    }
+    if stack.is_empty() && string.is_none() && started {
+        return None;
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Object { key: Some(key) } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            Frame::Object { key: None } => break,
+            Frame::Array { index } => {
+                let _ = write!(path, "[{index}]");
+            }
+        }
+    }
+    Some(if path.is_empty() { "$".to_owned() } else { path })
+}
+
 fn is_reserved(name: &str) -> bool {
     matches!(
         name,
@@ -394,6 +481,7 @@ fn is_reserved(name: &str) -> bool {
             | "char"
             | "string"
             | "integral-part"
+            | "decimal-part"
             | "number"
             | "integer"
             | "boolean"
@@ -470,7 +558,8 @@ mod tests {
             char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
             string ::= "\"" char* "\"" ws
             integral-part ::= [0] | [1-9] [0-9]{0,15}
-            number ::= "-"? integral-part ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+            decimal-part ::= [0-9]{1,16}
+            number ::= "-"? integral-part ("." decimal-part)? ([eE] [-+]? integral-part)? ws
             integer ::= "-"? integral-part ws
             boolean ::= ("true" | "false") ws
             null ::= "null" ws
@@ -673,6 +762,21 @@ mod tests {
     /// Every schema the grammar takes, the `--verify-schema` checker takes too, and the JSON the
     /// grammar allows passes the check.
     #[test]
+    fn a_cut_answer_names_the_field_it_stopped_in() {
+        assert_eq!(
+            cut_at(r#"{"colour": "red", "confidence": 0.99999"#).as_deref(),
+            Some("confidence")
+        );
+        assert_eq!(cut_at(r#"{"colour": "a \" quote"#).as_deref(), Some("colour"));
+        assert_eq!(cut_at(r#"{"a": {"tags": ["x", "y"#).as_deref(), Some("a.tags[1]"));
+        assert_eq!(cut_at(r#"{"a": [{"n": 1}, {"n": 2, "#).as_deref(), Some("a[1]"));
+        assert_eq!(cut_at(r#"{"colour": "red", "#).as_deref(), Some("$"));
+        assert_eq!(cut_at("").as_deref(), Some("$"));
+        assert_eq!(cut_at(r#"{"a": [1, 2], "b": "}"}"#), None);
+        assert_eq!(cut_at("42"), None);
+    }
+
+    #[test]
     fn a_schema_the_grammar_takes_is_one_the_schema_check_takes() {
         let schemas = [
             json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 4}}, "required": ["a"]}),
@@ -696,5 +800,22 @@ mod tests {
         };
         assert!(check(r#"{"u": "ms"}"#));
         assert!(!check(r#"{"u": "h"}"#));
+    }
+
+    /// Schemas come from users and requests: none makes the converter panic, and neither does
+    /// any text given to `cut_at`.
+    #[test]
+    fn no_schema_makes_the_converter_panic() {
+        let seeds: &[&[u8]] = &[
+            br#"{"type":"object","properties":{"colour":{"type":"string"},"confidence":{"type":"number","minimum":0,"maximum":1},"shades":{"type":"array","items":{"type":"string","maxLength":9},"minItems":1,"maxItems":3}},"required":["colour"]}"#,
+            br##"{"$defs":{"node":{"type":"object","properties":{"next":{"anyOf":[{"$ref":"#/$defs/node"},{"type":"null"}]}}}},"$ref":"#/$defs/node"}"##,
+            br#"{"oneOf":[{"enum":["a",1,null,{"b":[true]}]},{"const":"x\"y"},{"type":["integer","boolean"]}],"allOf":[{"type":"string"}]}"#,
+        ];
+        aimos_core::fuzz::run("grammar", seeds, |input| {
+            if let Ok(schema) = serde_json::from_slice::<Value>(input) {
+                let _ = json_schema_to_gbnf(&schema);
+            }
+            let _ = cut_at(&aimos_core::fuzz::text(input));
+        });
     }
 }

@@ -24,7 +24,7 @@ use aimos_core::Price;
 pub use catalog::{CatalogEntry, UnknownModel};
 pub use engine::{DEFAULT_CONTEXT_WINDOW, GgufModel, LoadError, LocalOptions, bench};
 pub use gate::COMPUTE_LOCK_ENV;
-pub use grammar::json_schema_to_gbnf;
+pub use grammar::{cut_at, json_schema_to_gbnf};
 pub use pull::{NoProgress, PullError, PullOptions, PullProgress, Pulled};
 pub use threads::physical_cores;
 

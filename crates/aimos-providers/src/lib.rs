@@ -29,6 +29,8 @@
 mod anthropic;
 mod classify;
 mod fallback;
+#[cfg(test)]
+mod fuzz;
 mod openai;
 mod policy;
 mod remote;

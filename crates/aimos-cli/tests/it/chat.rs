@@ -76,6 +76,36 @@ fn json_schema_answers_parse_and_follow_the_schema() {
     }
 }
 
+/// Numbers, strings and arrays under a schema end within 64 tokens: no repeat in the grammar is
+/// unbounded where a small model could spin (`0.99999…` once went on to the token limit).
+#[test]
+fn constrained_answers_end_within_64_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = dir.path().join("colour.json");
+    std::fs::write(
+        &schema,
+        r#"{"type":"object","properties":{"colour":{"type":"string"},"confidence":{"type":"number"},"shades":{"type":"array","items":{"type":"string"},"maxItems":3}},"required":["colour","confidence","shades"]}"#,
+    )
+    .expect("write schema");
+    for prompt in ["What colour is the sky? Say how sure you are.", "Name a colour and its shades."]
+    {
+        let out = success(
+            chat()
+                .args(["--temperature", "0", "--max-tokens", "64", "--json-schema"])
+                .arg(&schema)
+                .arg(prompt),
+        );
+        let value: Value = serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"));
+        assert!(value["confidence"].is_number() && value["shades"].is_array(), "{value}");
+    }
+    // Cut by the token limit: the error names the field it stopped in.
+    let (output, _, stderr) = crate::run(
+        chat().args(["--max-tokens", "6", "--json-schema"]).arg(&schema).arg("A colour?"),
+    );
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("it was cut inside `"), "{stderr}");
+}
+
 #[test]
 fn an_invalid_json_schema_file_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
