@@ -4,6 +4,7 @@
 # with an open-loop load generator; and the overhead the gateway itself exports.
 #
 #   RATES="500 1000 2000" SECONDS_EACH=10 scripts/bench-gateway.sh
+#   SPOOL=off scripts/bench-gateway.sh      # the same without the ledger's spool (--no-spool)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +31,11 @@ output = 2.0
 TOML
 
 ./target/release/examples/fixed_upstream "$UPSTREAM" & upstream_pid=$!
+spool=()
+[ "${SPOOL:-on}" = off ] && spool=(--no-spool)
+echo "spool: ${SPOOL:-on}"
 AIMOS_LOG=warn ./target/release/aimos serve --bind "$GATEWAY" --config "$work/aimos.toml" \
-  --store "$work/aimos.db" 2>"$work/gateway.log" & gateway_pid=$!
+  --store "$work/aimos.db" "${spool[@]}" 2>"$work/gateway.log" & gateway_pid=$!
 for _ in $(seq 50); do
   curl -sf "http://$GATEWAY/readyz" >/dev/null && curl -sf "http://$UPSTREAM/v1/models" >/dev/null && break
   sleep 0.2

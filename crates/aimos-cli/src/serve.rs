@@ -49,6 +49,13 @@ pub struct ServeArgs {
     /// commands: `fix` returns unchecked patches
     #[arg(long = "mcp-root", value_name = "DIR")]
     mcp_roots: Vec<std::path::PathBuf>,
+    /// Answer without first syncing each run to the local spool: faster answers, but the runs
+    /// still queued for the ledger are lost if the process is killed. By default every answered
+    /// run is on disk before the answer goes out (beside a SQLite store, or under
+    /// $AIMOS_HOME/spool for PostgreSQL) and the next start on the same store writes what a
+    /// killed process left
+    #[arg(long)]
+    no_spool: bool,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -113,6 +120,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         aimos_mcp::Roots::new(&args.mcp_roots).map_err(|why| anyhow::anyhow!(why))?
     };
     let config = Config::load(&args.config)?;
+    let location = crate::store::store_location(&args.store, &config)?;
     let store = open_store(&args.store, &config)?;
     let providers = config.providers();
     let local = LoadOptions {
@@ -147,10 +155,33 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     let policy = aimos_gateway::Policy { goal: config.goal, shadow_rate: config.shadow_rate };
     let served = Served { config, providers, local, configured, opened: Mutex::new(opened) };
-    // Runs are written by a background thread, off the request path; closed (and so written
-    // out) when the server has stopped.
-    let ledger =
-        Arc::new(aimos_store::LedgerQueue::new(store, aimos_store::queue::DEFAULT_CAPACITY));
+    // Runs are written by a background thread, off the request path, after a local append and
+    // sync; closed (and so written out) when the server has stopped.
+    let capacity = aimos_store::queue::DEFAULT_CAPACITY;
+    let ledger = if args.no_spool {
+        aimos_store::LedgerQueue::new(store, capacity)
+    } else {
+        let root = aimos_store::spool_root(&location.to_string_lossy())
+            .context("no folder for the ledger's spool: set AIMOS_HOME, or pass --no-spool")?;
+        let (ledger, replayed) = aimos_store::LedgerQueue::spooled(store, capacity, &root)
+            .context("opening the ledger's spool (--no-spool serves without one)")?;
+        if replayed.written + replayed.present + replayed.torn > 0 {
+            eprintln!(
+                "the ledger's spool held {} runs of a process that stopped unexpectedly: {} written now, {} already in the store{}",
+                replayed.written + replayed.present,
+                replayed.written,
+                replayed.present,
+                if replayed.torn > 0 {
+                    format!(", {} cut short mid-write (never answered)", replayed.torn)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        ledger
+    };
+    let ledger = Arc::new(ledger);
+    let tasks = aimos_gateway::Tasks::default();
     let gateway = Gateway {
         models: Arc::new(served),
         pipeline: Arc::new(Pipeline { smart, cheap, store: ledger.clone() }),
@@ -164,6 +195,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             roots: mcp_roots,
             loopback_only: args.bind.ip().is_loopback(),
         }),
+        tasks: tasks.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -178,7 +210,14 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         );
         aimos_gateway::serve(listener, aimos_gateway::router(gateway), aimos_gateway::shutdown_signal())
             .await
-            .context("the gateway stopped with an error")
+            .context("the gateway stopped with an error")?;
+        // Runs still streaming to clients that left, shadow checks and charges finish and are
+        // recorded before the ledger closes.
+        if !tasks.is_empty() {
+            eprintln!("waiting for {} runs and checks still in flight", tasks.len());
+        }
+        tasks.wait().await;
+        anyhow::Ok(())
     })?;
     let queued = ledger.pending();
     ledger.close();

@@ -28,12 +28,16 @@ impl StoreArgs {
 
 /// The store named by `--store`/`AIMOS_STORE`, else by the config file, else the default.
 pub fn open_store(args: &StoreArgs, config: &Config) -> Result<Arc<dyn Store>> {
-    let path = match args.store.clone().or_else(|| config.store.clone()) {
-        Some(path) => path,
+    open_location(&store_location(args, config)?)
+}
+
+/// The store `--store`/`AIMOS_STORE` names, else the config's, else the default file.
+pub fn store_location(args: &StoreArgs, config: &Config) -> Result<PathBuf> {
+    match args.store.clone().or_else(|| config.store.clone()) {
+        Some(path) => Ok(path),
         None => aimos_store::default_path()
-            .context("no folder for the store: set AIMOS_HOME, or pass --store")?,
-    };
-    open_location(&path)
+            .context("no folder for the store: set AIMOS_HOME, or pass --store"),
+    }
 }
 
 /// The store named by `--store`/`AIMOS_STORE`, else `default` (the config's store is not

@@ -40,8 +40,9 @@ struct Call {
 }
 
 impl Call {
-    /// Records a pass-through answer in the ledger as a `direct` run, off the request path.
-    fn record_direct(&self, model: &dyn Model, response: &ChatResponse, cost: f64) {
+    /// Records a pass-through answer in the ledger as a `direct` run, before the answer goes
+    /// out (a spooled ledger makes that a local append and sync).
+    async fn record_direct(&self, model: &dyn Model, response: &ChatResponse, cost: f64) {
         let run = RunRecord::direct(
             &self.problem,
             &response.model,
@@ -51,9 +52,7 @@ impl Call {
             model.info().external,
             self.attribution.clone(),
         );
-        // Off the request path: the answer does not wait for the ledger.
-        let state = Arc::clone(&self.state);
-        tokio::spawn(async move { crate::record(&state, run).await });
+        crate::record(&self.state, run).await;
     }
 
     /// Charges the key, records the metrics, and leaves the in-flight count.
@@ -222,7 +221,7 @@ async fn pass_through(
     let upstream = upstream_started.elapsed();
     let body = wire::completion(&call.id, &call.model, call.created, &response);
     let cost = model.price_of(&response.model).cost(&response.usage).usd;
-    call.record_direct(&*model, &response, cost);
+    call.record_direct(&*model, &response, cost).await;
     call.finish(200, response.usage, cost, 0.0, upstream).await;
     Ok(axum::Json(body).into_response())
 }
@@ -247,7 +246,7 @@ async fn pass_through_streamed(
         Ok(Some(Ok(event))) => event,
     };
     let (tx, response) = stream::channel(None);
-    tokio::spawn(forward(call, model, events, first, tx, upstream_started));
+    call.state.tasks.clone().spawn(forward(call, model, events, first, tx, upstream_started));
     Ok(response)
 }
 
@@ -287,8 +286,9 @@ async fn forward(
             Some(Ok(ChatEvent::Done(response))) => {
                 let upstream = upstream_started.elapsed();
                 let cost = model.price_of(&response.model).cost(&response.usage).usd;
+                // In the ledger before the client sees the end of the answer.
+                call.record_direct(&*model, &response, cost).await;
                 let _ = finish_stream(&call, &tx, &response, None).await;
-                call.record_direct(&*model, &response, cost);
                 call.finish(200, response.usage, cost, 0.0, upstream).await;
                 return;
             }
@@ -422,7 +422,7 @@ fn maybe_shadow(call: &Call, task: &Task, options: &RunOptions, record: &RunReco
     }
     let (pipeline, task, options, record) =
         (Arc::clone(&call.state.pipeline), task.clone(), options.clone(), record.clone());
-    tokio::spawn(crate::off_workers(async move {
+    call.state.tasks.spawn(crate::off_workers(async move {
         if let Err(err) = pipeline.shadow(&task, &record, &options).await {
             tracing::warn!(run = %record.id, "shadow check failed: {}", aimos_core::error_chain(&err));
         }
@@ -504,7 +504,7 @@ async fn pipeline(
     let started = Instant::now();
     let shadow_task = task.clone();
     let shadow_options = options.clone();
-    tokio::spawn(crate::off_workers(async move {
+    call.state.tasks.spawn(crate::off_workers(async move {
         // The run goes on if the client leaves: it is recorded in the ledger either way.
         let on_delta = |piece: &str| {
             let _ = progress.send(Progress::Delta(piece.to_owned()));
@@ -527,7 +527,7 @@ async fn pipeline(
         Ok(Some(first)) => first,
     };
     let (tx, response) = stream::channel(Some(&run_id));
-    tokio::spawn(async move {
+    call.state.tasks.clone().spawn(async move {
         let mut next = Some(first);
         let mut client_gone =
             tx.send(call.chunk(json!({ "role": "assistant", "content": "" }), None)).await.is_err();

@@ -21,6 +21,15 @@ pub fn hash_secret(secret: &str) -> String {
     aimos_core::hex(&Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether `a` and `b` are equal, in time that depends on their lengths only.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
 /// A new secret: `aimos-` and 64 hex digits from two random UUIDs (244 random bits).
 pub fn new_secret() -> String {
     format!("aimos-{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
@@ -126,10 +135,11 @@ impl Keys {
             }
             return Ok(None);
         };
-        let key = self
-            .store
-            .key_by_hash(&hash_secret(secret))
-            .map_err(|err| ApiError::from_store(&err))?;
+        let hash = hash_secret(secret);
+        let key = self.store.key_by_hash(&hash).map_err(|err| ApiError::from_store(&err))?;
+        // The store finds the row by its hash; the hash is then compared again, in constant
+        // time, so that how a backend compares text never matters.
+        let key = key.filter(|key| same_secret(key.hash.as_bytes(), hash.as_bytes()));
         let Some(key) = key else {
             if !self.any_keys()? {
                 // An open gateway ignores whatever key a client sends anyway (SDKs insist on one).
@@ -218,4 +228,19 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
         .code("invalid_api_key")
         .no_retry()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        let hash = hash_secret("aimos-abc");
+        assert!(same_secret(hash.as_bytes(), hash_secret("aimos-abc").as_bytes()));
+        assert!(!same_secret(hash.as_bytes(), hash_secret("aimos-abd").as_bytes()));
+        assert!(!same_secret(hash.as_bytes(), &hash.as_bytes()[..63]));
+        assert!(!same_secret(hash.to_uppercase().as_bytes(), hash.as_bytes()));
+        assert!(same_secret(b"", b""));
+    }
 }

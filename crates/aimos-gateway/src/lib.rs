@@ -68,6 +68,10 @@ pub struct Limits {
     pub brief_budget: usize,
     /// Most tokens of a pipeline answer when the request names none.
     pub max_result_tokens: u32,
+    /// Longest wait for a request's headers, and for an idle connection's next request.
+    pub header_read_timeout: Duration,
+    /// Longest wait for a request's whole body once its headers are in (then a 408).
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -77,6 +81,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(600),
             brief_budget: 1024,
             max_result_tokens: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -91,6 +97,40 @@ pub struct Gateway {
     /// aimos's MCP tools at `/mcp`, over the same pipeline, behind the same keys; `None`
     /// serves no `/mcp`.
     pub mcp: Option<Mcp>,
+    /// The work the gateway starts beside its answers (runs streaming to clients, shadow
+    /// checks, ledger writes, charges): keep a clone to wait for it after [`serve`] returns.
+    pub tasks: Tasks,
+}
+
+/// Every task the gateway starts, so that a shutdown can wait for them before the ledger
+/// closes: nothing the gateway began is dropped half done.
+#[derive(Debug, Clone, Default)]
+pub struct Tasks(tokio_util::task::TaskTracker);
+
+impl Tasks {
+    /// Starts `work` on the runtime, tracked.
+    pub fn spawn<F>(&self, work: F)
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        drop(self.0.spawn(work));
+    }
+
+    /// Tasks still running.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits until every task has ended; tasks started meanwhile are waited for too.
+    pub async fn wait(&self) {
+        self.0.close();
+        self.0.wait().await;
+    }
 }
 
 /// How `/mcp` serves the tools. Callers over a network never run commands (`fix` returns
@@ -112,6 +152,7 @@ pub(crate) struct State {
     pub metrics: Metrics,
     pub limits: Limits,
     pub policy: Policy,
+    pub tasks: Tasks,
 }
 
 pub(crate) type AppState = Arc<State>;
@@ -149,6 +190,7 @@ where
 }
 
 /// Records a run in the ledger off the async workers; a failure is logged, never the request's.
+/// The gateway awaits it before it answers: a spooled ledger returns once the run is on disk.
 pub(crate) async fn record(state: &AppState, run: aimos_core::RunRecord) {
     let store = Arc::clone(&state.store);
     let recorded =
@@ -178,6 +220,7 @@ pub fn router(gateway: Gateway) -> Router {
         metrics: Metrics::default(),
         limits: gateway.limits,
         policy: gateway.policy,
+        tasks: gateway.tasks,
     });
     let router = Router::new()
         .route("/v1/chat/completions", post(chat::completions))
@@ -199,7 +242,55 @@ pub fn router(gateway: Gateway) -> Router {
         Some(mcp) => router.merge(mcp_routes(&state, mcp)),
         None => router,
     };
-    router.with_state(state)
+    let limits = state.limits;
+    router
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                read_body(limits, request, next)
+            },
+        ))
+        .with_state(state)
+}
+
+/// Reads a request's whole body within [`Limits::body_read_timeout`] and
+/// [`Limits::max_body_bytes`] before any handler runs: a client that sends its body slowly (or
+/// not at all) gets a 408, one that sends too much a 413.
+async fn read_body(
+    limits: Limits,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(err)) => {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            let (status, message) = if too_large {
+                (
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {} bytes", limits.max_body_bytes),
+                )
+            } else {
+                (axum::http::StatusCode::BAD_REQUEST, format!("the body could not be read: {err}"))
+            };
+            return error::ApiError::new(status, "invalid_request_error", message).into_response();
+        }
+        Err(_) => {
+            return error::ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                format!(
+                    "the body did not arrive within {} s",
+                    limits.body_read_timeout.as_secs_f64()
+                ),
+            )
+            .into_response();
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// `/mcp`: the tools over streamable HTTP, each request authorized as any other.
@@ -231,8 +322,9 @@ async fn mcp_authorized(
                 let namespace = key.namespace.clone();
                 let state = Arc::clone(&state);
                 let charge = move |usd: f64| {
-                    let (state, key) = (Arc::clone(&state), key.clone());
-                    tokio::spawn(async move { keys::charge(&state, &key, usd).await });
+                    let (tasks, state, key) =
+                        (state.tasks.clone(), Arc::clone(&state), key.clone());
+                    tasks.spawn(async move { keys::charge(&state, &key, usd).await });
                 };
                 request.extensions_mut().insert(aimos_mcp::Caller {
                     attribution,
@@ -247,13 +339,65 @@ async fn mcp_authorized(
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and lets the
-/// requests in flight finish.
+/// requests in flight finish. A client has [`Limits::header_read_timeout`] to send a request's
+/// headers (an idle keep-alive connection the same to start its next request), and
+/// [`Limits::body_read_timeout`] for its body; then its connection is closed, or it gets a 408.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    serve_with(listener, router, Limits::default().header_read_timeout, shutdown).await
+}
+
+/// [`serve`] with a header read timeout of its own.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // keep serving the connections already open, and try again shortly.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small answers and SSE events go out at once rather than waiting to fill a packet.
+        let _ = stream.set_nodelay(true);
+        let service =
+            router.clone().map_request(|request: axum::http::Request<hyper::body::Incoming>| {
+                request.map(axum::body::Body::new)
+            });
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "a connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

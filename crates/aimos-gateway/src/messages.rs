@@ -239,7 +239,7 @@ async fn start(
     }
     let (frames, response) = stream::channel(run_id.as_deref());
     let model = request.model.clone();
-    tokio::spawn(async move {
+    state.tasks.spawn(async move {
         let start = json!({
             "type": "message_start",
             "message": {"id": id, "type": "message", "role": "assistant", "model": model,
@@ -286,12 +286,13 @@ async fn start(
                         ),
                         ("message_stop", json!({"type": "message_stop"})),
                     ];
+                    // Recorded before the client sees the end of the answer.
+                    call.succeed(&response, cost).await;
                     for (name, data) in closing {
                         if frames.send(event(name, &data)).await.is_err() {
                             break;
                         }
                     }
-                    call.succeed(&response, cost).await;
                     return;
                 }
                 Some(Piece::Done(Err(err))) => {
@@ -344,7 +345,7 @@ async fn run_model(
     };
     let external = model.info().external;
     let mut events = model.chat_stream(chat);
-    tokio::spawn(async move {
+    state.tasks.spawn(async move {
         loop {
             let piece = match events.next().await {
                 Some(Ok(ChatEvent::Delta(text))) => Piece::Delta(text),
@@ -395,7 +396,7 @@ fn run_pipeline(
     };
     let pipeline = Arc::clone(&state.pipeline);
     let name = name.to_owned();
-    tokio::spawn(crate::off_workers(async move {
+    state.tasks.spawn(crate::off_workers(async move {
         let deltas = tx.clone();
         let on_delta = move |piece: &str| {
             let _ = deltas.send(Piece::Delta(piece.to_owned()));
@@ -447,8 +448,8 @@ impl Finish {
                 *external,
                 attribution.clone(),
             );
-            let state = Arc::clone(&self.state);
-            tokio::spawn(async move { crate::record(&state, run).await });
+            // In the ledger before the answer goes out.
+            crate::record(&self.state, run).await;
         }
         self.observe(200, response.usage, cost);
     }

@@ -19,8 +19,11 @@ use crate::rows::{INSIGHT_COLUMNS, INSIGHT_SELECT, KEY_COLUMNS};
 
 pub mod queue;
 mod rows;
-pub use queue::LedgerQueue;
+mod spool;
+pub use queue::{LedgerQueue, Replayed};
 
+#[cfg(feature = "postgres")]
+mod pgconn;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
@@ -196,6 +199,27 @@ pub fn default_path() -> Option<PathBuf> {
         return Some(data.join("aimos/aimos.db"));
     }
     var("HOME").map(|home| home.join(".local/share/aimos/aimos.db"))
+}
+
+/// Where the ledger's spool of the store at `location` lives (see [`LedgerQueue::spooled`]):
+/// beside a SQLite file (`aimos.db.spool`), or for PostgreSQL one folder per server and database
+/// under the `spool` folder beside the default store (the password is never part of the name).
+pub fn spool_root(location: &str) -> Option<PathBuf> {
+    let Some(rest) =
+        location.strip_prefix("postgres://").or_else(|| location.strip_prefix("postgresql://"))
+    else {
+        let mut name = PathBuf::from(location).into_os_string();
+        name.push(".spool");
+        return Some(PathBuf::from(name));
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let name: String = format!("pg-{host}-{database}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    Some(default_path()?.parent()?.join("spool").join(name))
 }
 
 /// The SQLite store.

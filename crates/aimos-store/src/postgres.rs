@@ -14,7 +14,7 @@ use aimos_core::{
     Calibration, Cost, Exposure, Insight, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunRecord,
     RunStatus, Spend, SpendBy, Stats, Store, StoreError, Totals,
 };
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 use std::time::Duration;
 
 /// The newest PostgreSQL schema this build reads and writes.
@@ -239,18 +239,17 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`),
     /// migrating it to this build's schema.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|err: postgres::Error| StoreError::Backend {
-            location: "PostgreSQL".into(),
-            message: format!("the URL is not a valid PostgreSQL URL ({err}); write postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
-        })?;
-        let location = describe(&config);
-        let connect = |config: &postgres::Config| {
-            config.connect(NoTls).map_err(|err| StoreError::Backend {
+        let connector = crate::pgconn::Connector::parse(url)
+            .map_err(|message| StoreError::Backend { location: "PostgreSQL".into(), message })?;
+        let location = describe(&connector.config);
+        let connector = Arc::new(connector);
+        let connect = |connector: &crate::pgconn::Connector| {
+            connector.connect().map_err(|err| StoreError::Backend {
                 location: location.clone(),
                 message: format!("cannot connect: {}", aimos_core::error_chain(&err)),
             })
         };
-        let mut first = connect(&config)?;
+        let mut first = connect(&connector)?;
         migrate(&mut first, &location)?;
         let pool = std::env::var("AIMOS_PG_POOL")
             .ok()
@@ -261,14 +260,14 @@ impl PgStore {
         let receiver = Arc::new(Mutex::new(receiver));
         let mut clients = vec![first];
         for _ in 1..pool {
-            clients.push(connect(&config)?);
+            clients.push(connect(&connector)?);
         }
         for client in clients {
             let receiver = Arc::clone(&receiver);
-            let config = config.clone();
+            let connector = Arc::clone(&connector);
             std::thread::Builder::new()
                 .name("aimos-pg".into())
-                .spawn(move || work(client, &config, &receiver))
+                .spawn(move || work(client, &connector, &receiver))
                 .map_err(|err| StoreError::Backend {
                     location: location.clone(),
                     message: err.to_string(),
@@ -317,7 +316,7 @@ impl PgStore {
 }
 
 /// A pool thread: takes jobs until the store is dropped, reconnecting a closed connection.
-fn work(client: Client, config: &postgres::Config, jobs: &Mutex<Receiver<Job>>) {
+fn work(client: Client, connector: &crate::pgconn::Connector, jobs: &Mutex<Receiver<Job>>) {
     let mut conn = Conn::new(client);
     loop {
         let job = {
@@ -328,7 +327,7 @@ fn work(client: Client, config: &postgres::Config, jobs: &Mutex<Receiver<Job>>) 
             }
         };
         if conn.client.is_closed()
-            && let Ok(fresh) = config.connect(NoTls)
+            && let Ok(fresh) = connector.connect()
         {
             conn = Conn::new(fresh);
         }

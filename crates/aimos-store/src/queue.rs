@@ -1,10 +1,14 @@
 //! Ledger writes off the request path: runs go into a bounded queue that a background thread
 //! writes in batches; everything else goes straight to the store underneath.
 //!
-//! What a crash can lose: the runs still queued — at most the queue's capacity plus the batch
-//! being written. A full queue makes `record_run` wait (it never drops a run), and
-//! [`LedgerQueue::close`] writes everything queued before it returns: a graceful shutdown
-//! loses nothing. Insights are never queued: a paid-for consultation is stored at once.
+//! What a crash can lose: with a spool ([`LedgerQueue::spooled`]), nothing. `record_run`
+//! returns only once the run is appended to a local file and synced to disk; a process killed
+//! with runs still queued leaves them there, and the next process on the same store writes the
+//! ones the store does not have. Without a spool, the runs still queued (at most the queue's
+//! capacity plus the batch being written). A full queue makes `record_run` wait (it never
+//! drops a run), and [`LedgerQueue::close`] writes everything queued before it returns: a
+//! graceful shutdown loses nothing. Insights are never queued: a paid-for consultation is
+//! stored at once.
 //!
 //! Reading back: `run(id)` finds a run still queued; `runs()` and `stats()` read the store
 //! underneath, so they see a run only once it is written.
@@ -17,6 +21,8 @@ use std::time::Duration;
 
 use aimos_core::{Insight, KeyRecord, Outcome, RunRecord, Stats, Store, StoreError};
 
+use crate::spool::Spool;
+
 /// Runs queued by default.
 pub const DEFAULT_CAPACITY: usize = 256;
 
@@ -26,6 +32,18 @@ pub struct LedgerQueue {
     /// Runs accepted and not yet written, so that they can be read back at once.
     pending: Arc<Mutex<HashMap<String, RunRecord>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    spool: Option<Arc<Spool>>,
+}
+
+/// What a spooled queue found left by processes that are gone.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// Runs written to the store now.
+    pub written: usize,
+    /// Runs the store already had (written before their process died).
+    pub present: usize,
+    /// Lines cut short by a crash mid-write: never acknowledged, so nothing is lost.
+    pub torn: usize,
 }
 
 impl std::fmt::Debug for LedgerQueue {
@@ -37,17 +55,56 @@ impl std::fmt::Debug for LedgerQueue {
 impl LedgerQueue {
     /// Queues run records for `inner`, at most `capacity` waiting.
     pub fn new(inner: Arc<dyn Store>, capacity: usize) -> LedgerQueue {
+        LedgerQueue::start(inner, capacity, None)
+    }
+
+    /// Queues run records for `inner` with a spool under `root` (one folder per store), so
+    /// that a run accepted survives the process being killed; first writes what spools of
+    /// processes that are gone still hold.
+    pub fn spooled(
+        inner: Arc<dyn Store>,
+        capacity: usize,
+        root: &std::path::Path,
+    ) -> Result<(LedgerQueue, Replayed), StoreError> {
+        let (spool, orphans) = Spool::open(root)?;
+        let queue = LedgerQueue::start(inner, capacity, Some(Arc::new(spool)));
+        let mut replayed = Replayed { torn: orphans.torn, ..Replayed::default() };
+        for run in &orphans.runs {
+            if queue.inner.run(&run.id)?.is_some() {
+                replayed.present += 1;
+            } else {
+                queue.record_run(run)?;
+                replayed.written += 1;
+            }
+        }
+        // Every run is in the store or in this process's spool now.
+        orphans.remove();
+        Ok((queue, replayed))
+    }
+
+    fn start(inner: Arc<dyn Store>, capacity: usize, spool: Option<Arc<Spool>>) -> LedgerQueue {
         let capacity = capacity.max(1);
         let (sender, receiver) = sync_channel(capacity);
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let worker = {
-            let (inner, pending) = (Arc::clone(&inner), Arc::clone(&pending));
+            let (inner, pending, spool) = (Arc::clone(&inner), Arc::clone(&pending), spool.clone());
             std::thread::Builder::new()
                 .name("aimos-ledger".into())
-                .spawn(move || write(&*inner, &receiver, &pending, capacity))
+                .spawn(move || write(&*inner, &receiver, &pending, capacity, spool.as_deref()))
                 .ok()
         };
-        LedgerQueue { inner, sender: Mutex::new(Some(sender)), pending, worker: Mutex::new(worker) }
+        LedgerQueue {
+            inner,
+            sender: Mutex::new(Some(sender)),
+            pending,
+            worker: Mutex::new(worker),
+            spool,
+        }
+    }
+
+    /// The folder of this process's spool, if it has one.
+    pub fn spool_dir(&self) -> Option<&std::path::Path> {
+        self.spool.as_deref().map(Spool::dir)
     }
 
     /// Runs accepted and not yet written.
@@ -77,6 +134,7 @@ fn write(
     receiver: &Receiver<RunRecord>,
     pending: &Mutex<HashMap<String, RunRecord>>,
     batch: usize,
+    spool: Option<&Spool>,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut runs = vec![first];
@@ -94,6 +152,9 @@ fn write(
                 pause = (pause * 2).min(Duration::from_secs(10));
             }
             pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.id);
+            if let Some(spool) = spool {
+                spool.written(&run.id);
+            }
         }
     }
 }
@@ -119,10 +180,20 @@ impl Store for LedgerQueue {
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(sender) = sender else { return self.inner.record_run(run) };
+        if let Some(spool) = &self.spool
+            && let Err(err) = spool.append(run)
+        {
+            // The run cannot be made safe locally: write it through instead.
+            tracing::error!(run = %run.id, error = %err, "cannot spool a run; writing it to the store directly");
+            return self.inner.record_run(run);
+        }
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(run.id.clone(), run.clone());
         if sender.send(run.clone()).is_err() {
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.id);
-            return self.inner.record_run(run);
+            self.inner.record_run(run)?;
+            if let Some(spool) = &self.spool {
+                spool.written(&run.id);
+            }
         }
         Ok(())
     }

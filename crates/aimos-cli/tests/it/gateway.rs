@@ -11,6 +11,8 @@ use crate::{TEST_MODEL, aimos, success, test_model_file};
 pub struct Gateway {
     child: Child,
     pub base_url: String,
+    /// Everything the server wrote to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Gateway {
@@ -26,29 +28,45 @@ pub fn start(store: &Path) -> Gateway {
 }
 
 fn start_with_window(store: &Path, ctx: u32) -> Gateway {
+    spawn(store, |command| {
+        command.args(["--ctx", &ctx.to_string()]);
+    })
+}
+
+/// Starts `aimos serve` on a free port with the test model in both roles and `more` arguments
+/// or environment.
+pub fn spawn(store: &Path, more: impl FnOnce(&mut Command)) -> Gateway {
     test_model_file();
-    let mut child = aimos()
-        .args(["serve", "--bind", "127.0.0.1:0", "--ctx", &ctx.to_string()])
+    let mut command = aimos();
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
         .args(["--smart", TEST_MODEL, "--cheap", TEST_MODEL])
         .arg("--store")
         .arg(store)
         .env_remove("AIMOS_CONFIG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("aimos serve starts");
+        .stderr(Stdio::piped());
+    more(&mut command);
+    let mut child = command.spawn().expect("aimos serve starts");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
     let started = Instant::now();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let base_url = loop {
         let line = lines.next().expect("aimos serve exited early").expect("stderr line");
+        log.lock().unwrap().push_str(&format!("{line}\n"));
         if let Some(rest) = line.strip_prefix("aimos gateway on ") {
             break rest.split_whitespace().next().expect("address").to_owned();
         }
         assert!(started.elapsed() < Duration::from_secs(60), "aimos serve did not start");
     };
     // Keep draining stderr so that the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Gateway { child, base_url }
+    let kept = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in lines.by_ref().map_while(Result::ok) {
+            kept.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    Gateway { child, base_url, log }
 }
 
 pub fn key(store: &Path, name: &str, budget: &str) -> String {
@@ -463,4 +481,163 @@ fn two_gateways_on_one_postgres_share_insights_feedback_and_a_budget() {
             .as_f64()
             .unwrap();
     assert!(spent > budget && spent <= budget + 6.0 * one.usd + 1e-12, "spent {spent} of {budget}");
+}
+
+/// A gateway killed with -9 while its ledger cannot write (another process holds the store's
+/// write lock) loses none of the runs it answered: they are in its spool, and the next
+/// `aimos serve` on the store writes them.
+#[test]
+fn runs_answered_before_a_kill_9_reach_the_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("aimos.db");
+    success(aimos().args(["stats"]).arg("--store").arg(&store));
+    let mut gateway = start(&store);
+    let mut blocker = rusqlite::Connection::open(&store).expect("opens the store");
+    let lock = blocker
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("takes the write lock");
+    let body = format!(
+        r#"{{"model":"{TEST_MODEL}","max_tokens":2,"temperature":0,"messages":[{{"role":"user","content":"Hi"}}]}}"#
+    );
+    let url = format!("{}/chat/completions", gateway.base_url);
+    for _ in 0..5 {
+        let (status, answer) = curl_json(&url, None, Some(&body));
+        assert_eq!(status, 200, "{answer}");
+    }
+    let pid = gateway.child.id().to_string();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().expect("kill").success());
+    let _ = gateway.child.wait();
+    lock.rollback().expect("releases the lock");
+    drop(blocker);
+    let runs = |store: &Path| -> usize {
+        let out = success(aimos().args(["runs", "list", "--json"]).arg("--store").arg(store));
+        serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len()
+    };
+    assert_eq!(runs(&store), 0, "the ledger could not write before the kill");
+
+    let next = start(&store);
+    let log = next.log.lock().unwrap().clone();
+    assert!(
+        log.contains("held 5 runs of a process that stopped unexpectedly: 5 written now"),
+        "{log}"
+    );
+    drop(next);
+    assert_eq!(runs(&store), 5);
+    // Nothing is left to replay.
+    let again = start(&store);
+    assert!(!again.log.lock().unwrap().contains("held"), "{}", again.log.lock().unwrap());
+}
+
+/// A pipeline run whose client left goes on; a shutdown waits for it, and it is in the ledger.
+#[test]
+fn a_shutdown_waits_for_a_run_whose_client_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("aimos.db");
+    let mut gateway = start(&store);
+    let output = Command::new("curl")
+        .args(["-sS", "-N", "-m", "2", "-H", "content-type: application/json", "-d"])
+        .arg(r#"{"model":"aimos/consult","stream":true,"max_tokens":48,"messages":[{"role":"user","content":"Why would a list index be off by one in a loop over range(1, n)?"}]}"#)
+        .arg(format!("{}/chat/completions", gateway.base_url))
+        .output()
+        .expect("curl runs");
+    assert_eq!(output.status.code(), Some(28), "curl gave up after 2 s, before the end");
+    let pid = gateway.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let status = gateway.child.wait().expect("exit");
+    assert!(status.success(), "{status:?}");
+    let waited = Instant::now();
+    while !gateway.log.lock().unwrap().contains("aimos gateway stopped")
+        && waited.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = gateway.log.lock().unwrap().clone();
+    assert!(log.contains("still in flight"), "{log}");
+    let out = success(aimos().args(["runs", "list", "--json"]).arg("--store").arg(&store));
+    let runs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["strategy"], "consult", "{runs}");
+}
+
+/// Secrets never reach the logs, the store or /metrics: a gateway's own keys, a wrong key, and
+/// the key of the provider it forwards to, through a day of requests at debug logging.
+#[test]
+fn keys_and_provider_secrets_stay_out_of_logs_store_and_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The provider: another gateway, whose key is the provider secret.
+    let upstream_store = dir.path().join("upstream.db");
+    let provider_secret = key(&upstream_store, "provider", "100");
+    let upstream = start(&upstream_store);
+    let config = dir.path().join("aimos.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.up]\napi = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"UP_SECRET\"\n",
+            upstream.base_url
+        ),
+    )
+    .unwrap();
+    let store = dir.path().join("aimos.db");
+    let own = key(&store, "app", "100");
+    let gateway = spawn(&store, |command| {
+        command
+            .args(["--ctx", "2048", "--config"])
+            .arg(&config)
+            .env("UP_SECRET", &provider_secret)
+            .env("AIMOS_LOG", "debug");
+    });
+    let url = format!("{}/chat/completions", gateway.base_url);
+    let wrong = "aimos-0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab";
+    for (model, secret, expected) in [
+        ("up:smollm2-135m", own.as_str(), 200),
+        (TEST_MODEL, own.as_str(), 200),
+        (TEST_MODEL, wrong, 401),
+    ] {
+        let body = format!(
+            r#"{{"model":"{model}","max_tokens":2,"temperature":0,"messages":[{{"role":"user","content":"Hi"}}]}}"#
+        );
+        let (status, answer) = curl_json(&url, Some(secret), Some(&body));
+        assert_eq!(status, expected, "{model}: {answer}");
+    }
+    let (status, metrics) = curl_json(
+        &format!("{}/metrics", gateway.base_url.trim_end_matches("/v1")),
+        Some(&own),
+        None,
+    );
+    assert_eq!(status, 200, "{metrics}");
+    assert!(metrics.contains("aimos_key_requests_total"), "{metrics}");
+    let log = gateway.log.lock().unwrap().clone();
+    assert!(log.contains("DEBUG") || log.contains("debug"), "debug logging is on: {log}");
+    drop(gateway);
+    let mut places: Vec<(String, Vec<u8>)> =
+        vec![("/metrics".into(), metrics.into_bytes()), ("the log".into(), log.into_bytes())];
+    let prefix = dir.path().join("aimos.db").display().to_string();
+    for file in walk(dir.path()) {
+        if file.display().to_string().starts_with(&prefix) {
+            places.push((file.display().to_string(), std::fs::read(&file).unwrap()));
+        }
+    }
+    assert!(places.len() >= 3, "the store's files were read");
+    for (place, bytes) in &places {
+        for secret in [own.as_str(), provider_secret.as_str(), wrong] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a secret is in {place}"
+            );
+        }
+    }
+}
+
+/// Every file under `dir`, folders followed.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

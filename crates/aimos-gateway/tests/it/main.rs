@@ -4,6 +4,7 @@
 #![allow(clippy::panic, clippy::unwrap_used)]
 
 mod handlers;
+mod sweep;
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ pub fn fixture(limits: Limits) -> Fixture {
         limits,
         policy: aimos_gateway::Policy::default(),
         mcp: Some(aimos_gateway::Mcp { roots: aimos_mcp::Roots::none(), loopback_only: false }),
+        tasks: aimos_gateway::Tasks::default(),
     });
     Fixture { router, store, _dir: dir }
 }

@@ -11,6 +11,8 @@ use aimos_store::{SCHEMA_VERSION, SqliteStore};
 mod conformance;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "postgres")]
+mod pg_tls;
 mod queue;
 
 fn insight(id: &str, problem: &str, diagnosis: &str) -> Insight {

@@ -116,3 +116,40 @@ fn queued_runs_are_bounded_readable_at_once_and_all_written_on_close() {
     assert_eq!(slow.1.load(Ordering::SeqCst), 40, "close wrote everything queued");
     assert_eq!(SqliteStore::open(&path).unwrap().runs(100, 0).unwrap().len(), 40);
 }
+
+/// A killed process's spool (its lock free, its runs in a segment, the last line cut short) is
+/// written by the next queue on the same store: the runs the store lacks, once each.
+#[test]
+fn a_spooled_queue_writes_what_a_killed_process_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aimos.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    // One of the dead process's runs had reached the store before it died.
+    store.record_run(&crate::run("r1", None)).unwrap();
+    let root = aimos_store::spool_root(&path.to_string_lossy()).unwrap();
+    let dead = root.join("dead-1");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join("lock"), "").unwrap();
+    let mut lines = String::new();
+    for id in ["r0", "r1", "r2"] {
+        lines.push_str(&serde_json::to_string(&crate::run(id, None)).unwrap());
+        lines.push('\n');
+    }
+    lines.push_str("{\"id\": \"r3\", \"crea");
+    std::fs::write(dead.join("00000000.jsonl"), lines).unwrap();
+
+    let (queue, replayed) = LedgerQueue::spooled(Arc::clone(&store), 8, &root).unwrap();
+    assert_eq!(replayed, aimos_store::Replayed { written: 2, present: 1, torn: 1 });
+    assert!(!dead.exists(), "the dead process's spool is removed");
+    queue.record_run(&crate::run("r4", None)).unwrap();
+    let own = queue.spool_dir().unwrap().to_path_buf();
+    queue.close();
+    let mut ids: Vec<String> = store.runs(10, 0).unwrap().into_iter().map(|r| r.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["r0", "r1", "r2", "r4"]);
+    drop(queue);
+    assert!(!own.exists(), "a spool whose runs are all written leaves nothing behind");
+    // A second queue finds nothing to replay.
+    let (_queue, replayed) = LedgerQueue::spooled(store, 8, &root).unwrap();
+    assert_eq!(replayed, aimos_store::Replayed::default());
+}
