@@ -46,6 +46,12 @@ pub trait Store: Send + Sync {
     /// Saves a run with its steps, atomically.
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError>;
 
+    /// Appends several runs at once, all or none: one transaction (and one sync to disk) for
+    /// the lot, where the backend can. By default, one `record_run` each.
+    fn record_runs(&self, runs: &[RunRecord]) -> Result<(), StoreError> {
+        runs.iter().try_for_each(|run| self.record_run(run))
+    }
+
     fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
 
     /// Newest first.

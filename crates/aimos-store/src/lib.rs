@@ -235,6 +235,72 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Inserts `run` and its steps in `tx`.
+    fn insert_run(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        run: &RunRecord,
+    ) -> Result<(), StoreError> {
+        let counterfactual = serde_json::to_string(&run.counterfactual).map_err(|err| {
+            StoreError::Backend { location: self.location.clone(), message: err.to_string() }
+        })?;
+        let status = match run.status {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        };
+        tx.execute(
+            &format!("INSERT INTO runs ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)", rows::RUN_FIELDS.join(", ")),
+            params![
+                run.id,
+                run.created_at,
+                run.strategy.as_str(),
+                run.reason,
+                run.task_digest,
+                run.problem,
+                status,
+                run.result,
+                run.error,
+                run.insight_id,
+                run.cost.usd,
+                counterfactual,
+                run.savings,
+                run.latency_ms,
+                run.context_tokens as i64,
+                run.verified,
+                run.shadow_of,
+                run.patch,
+                json_list(&run.files_changed),
+                run.attribution.key,
+                run.attribution.user,
+                json_tags(&run.attribution.tags),
+            ],
+        )
+        .map_err(self.err())?;
+        for (idx, step) in run.steps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
+                 context_tokens, external, redactions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    run.id,
+                    idx as i64,
+                    step.kind.as_str(),
+                    step.model,
+                    step.prompt_tokens as i64,
+                    step.completion_tokens as i64,
+                    step.cost.usd,
+                    step.latency_ms,
+                    step.prompt_digest,
+                    step.note,
+                    step.context_tokens as i64,
+                    step.external,
+                    step.redactions as i64,
+                ],
+            )
+            .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
     /// Opens (creating if needed) the store at `path`, migrating an older schema.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let location = path.display().to_string();
@@ -499,64 +565,14 @@ impl Store for SqliteStore {
     }
 
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.record_runs(std::slice::from_ref(run))
+    }
+
+    fn record_runs(&self, runs: &[RunRecord]) -> Result<(), StoreError> {
         let mut conn = self.connection();
         let tx = conn.transaction().map_err(self.err())?;
-        let counterfactual = serde_json::to_string(&run.counterfactual).map_err(|err| {
-            StoreError::Backend { location: self.location.clone(), message: err.to_string() }
-        })?;
-        let status = match run.status {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        };
-        tx.execute(
-            &format!("INSERT INTO runs ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)", rows::RUN_FIELDS.join(", ")),
-            params![
-                run.id,
-                run.created_at,
-                run.strategy.as_str(),
-                run.reason,
-                run.task_digest,
-                run.problem,
-                status,
-                run.result,
-                run.error,
-                run.insight_id,
-                run.cost.usd,
-                counterfactual,
-                run.savings,
-                run.latency_ms,
-                run.context_tokens as i64,
-                run.verified,
-                run.shadow_of,
-                run.patch,
-                json_list(&run.files_changed),
-                run.attribution.key,
-                run.attribution.user,
-                json_tags(&run.attribution.tags),
-            ],
-        )
-        .map_err(self.err())?;
-        for (idx, step) in run.steps.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
-                 context_tokens, external, redactions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    run.id,
-                    idx as i64,
-                    step.kind.as_str(),
-                    step.model,
-                    step.prompt_tokens as i64,
-                    step.completion_tokens as i64,
-                    step.cost.usd,
-                    step.latency_ms,
-                    step.prompt_digest,
-                    step.note,
-                    step.context_tokens as i64,
-                    step.external,
-                    step.redactions as i64,
-                ],
-            )
-            .map_err(self.err())?;
+        for run in runs {
+            self.insert_run(&tx, run)?;
         }
         tx.commit().map_err(self.err())
     }

@@ -523,65 +523,74 @@ impl Store for PgStore {
     }
 
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let run = run.clone();
-        let counterfactual = serde_json::to_string(&run.counterfactual)
-            .map_err(|err| self.backend(&err.to_string()))?;
+        self.record_runs(std::slice::from_ref(run))
+    }
+
+    fn record_runs(&self, runs: &[RunRecord]) -> Result<(), StoreError> {
+        let mut batch = Vec::with_capacity(runs.len());
+        for run in runs {
+            let counterfactual = serde_json::to_string(&run.counterfactual)
+                .map_err(|err| self.backend(&err.to_string()))?;
+            batch.push((run.clone(), counterfactual));
+        }
         self.with(move |client| {
-            let status = match run.status {
-                RunStatus::Succeeded => "succeeded",
-                RunStatus::Failed => "failed",
-            };
             let mut tx = client.transaction()?;
-            tx.execute(
-                &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)", rows::RUN_FIELDS.join(", ")),
-                &[
-                    &run.id,
-                    &run.created_at,
-                    &run.strategy.as_str(),
-                    &run.reason,
-                    &run.task_digest,
-                    &run.problem,
-                    &status,
-                    &run.result,
-                    &run.error,
-                    &run.insight_id,
-                    &run.cost.usd,
-                    &counterfactual,
-                    &run.savings,
-                    &run.latency_ms,
-                    &(run.context_tokens as i64),
-                    &run.verified,
-                    &run.shadow_of,
-                    &run.patch,
-                    &crate::json_list(&run.files_changed),
-                    &run.attribution.key,
-                    &run.attribution.user,
-                    &crate::json_tags(&run.attribution.tags),
-                ],
-            )?;
-            let insert = tx.prepare(
-                "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
-                 context_tokens, external, redactions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )?;
-            for (idx, step) in run.steps.iter().enumerate() {
+            for (run, counterfactual) in &batch {
+                let status = match run.status {
+                    RunStatus::Succeeded => "succeeded",
+                    RunStatus::Failed => "failed",
+                };
                 tx.execute(
-                    &insert,
+                    &format!("INSERT INTO runs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)", rows::RUN_FIELDS.join(", ")),
                     &[
                         &run.id,
-                        &(idx as i32),
-                        &step.kind.as_str(),
-                        &step.model,
-                        &(step.prompt_tokens as i64),
-                        &(step.completion_tokens as i64),
-                        &step.cost.usd,
-                        &step.latency_ms,
-                        &step.prompt_digest,
-                        &step.note,
-                        &(step.context_tokens as i64),
-                        &step.external,
-                        &(step.redactions as i64),
+                        &run.created_at,
+                        &run.strategy.as_str(),
+                        &run.reason,
+                        &run.task_digest,
+                        &run.problem,
+                        &status,
+                        &run.result,
+                        &run.error,
+                        &run.insight_id,
+                        &run.cost.usd,
+                        &counterfactual,
+                        &run.savings,
+                        &run.latency_ms,
+                        &(run.context_tokens as i64),
+                        &run.verified,
+                        &run.shadow_of,
+                        &run.patch,
+                        &crate::json_list(&run.files_changed),
+                        &run.attribution.key,
+                        &run.attribution.user,
+                        &crate::json_tags(&run.attribution.tags),
                     ],
                 )?;
+                let insert = tx.prepare(
+                    "INSERT INTO steps (run_id, idx, kind, model, prompt_tokens, completion_tokens, cost_usd, latency_ms, prompt_digest, note, \
+                     context_tokens, external, redactions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )?;
+                for (idx, step) in run.steps.iter().enumerate() {
+                    tx.execute(
+                        &insert,
+                        &[
+                            &run.id,
+                            &(idx as i32),
+                            &step.kind.as_str(),
+                            &step.model,
+                            &(step.prompt_tokens as i64),
+                            &(step.completion_tokens as i64),
+                            &step.cost.usd,
+                            &step.latency_ms,
+                            &step.prompt_digest,
+                            &step.note,
+                            &(step.context_tokens as i64),
+                            &step.external,
+                            &(step.redactions as i64),
+                        ],
+                    )?;
+                }
             }
             Ok(tx.commit()?)
         })

@@ -144,13 +144,14 @@ fn write(
                 Err(_) => break,
             }
         }
-        for run in runs {
-            let mut pause = Duration::from_millis(100);
-            while let Err(err) = store.record_run(&run) {
-                tracing::error!(run = %run.id, error = %err, "cannot write a run to the ledger; retrying");
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
+        // One transaction for the batch: one sync to disk however many runs it holds.
+        let mut pause = Duration::from_millis(100);
+        while let Err(err) = store.record_runs(&runs) {
+            tracing::error!(runs = runs.len(), error = %err, "cannot write runs to the ledger; retrying");
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(10));
+        }
+        for run in &runs {
             pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.id);
             if let Some(spool) = spool {
                 spool.written(&run.id);
@@ -175,6 +176,10 @@ impl Store for LedgerQueue {
         offset: usize,
     ) -> Result<Vec<Insight>, StoreError> {
         self.inner.insights(text, limit, offset)
+    }
+
+    fn record_runs(&self, runs: &[RunRecord]) -> Result<(), StoreError> {
+        runs.iter().try_for_each(|run| self.record_run(run))
     }
 
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {

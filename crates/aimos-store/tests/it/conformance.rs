@@ -208,6 +208,13 @@ pub fn conformance(store: Arc<dyn Store>) {
         "{wait:?}"
     );
     assert_eq!(store.take_rate("k2", 2).unwrap(), None, "another key has its own window");
+
+    // Several runs at once, all or none.
+    store.record_runs(&[crate::run("batch-1", None), crate::run("batch-2", None)]).unwrap();
+    assert!(store.run("batch-1").unwrap().is_some() && store.run("batch-2").unwrap().is_some());
+    let again = store.record_runs(&[crate::run("batch-3", None), crate::run("batch-1", None)]);
+    assert!(again.is_err(), "an id already in the ledger fails the batch");
+    assert!(store.run("batch-3").unwrap().is_none(), "and nothing of it is written");
 }
 
 /// Both stores read a row they cannot understand the same way: an error naming the table, the
