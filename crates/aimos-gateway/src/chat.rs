@@ -52,7 +52,7 @@ impl Call {
             model.info().external,
             self.attribution.clone(),
         );
-        crate::record(&self.state, run).await;
+        crate::record_answered(&self.state, run).await;
     }
 
     /// Charges the key, records the metrics, and leaves the in-flight count.

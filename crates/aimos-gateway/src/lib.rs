@@ -72,6 +72,10 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Longest wait for a request's whole body once its headers are in (then a 408).
     pub body_read_timeout: Duration,
+    /// Whether an answer waits until its run is recorded: worth it when the store's
+    /// `record_run` makes the run durable (a spooled ledger queue); otherwise the run is
+    /// recorded beside the answer, off the request path.
+    pub record_before_answer: bool,
 }
 
 impl Default for Limits {
@@ -83,6 +87,7 @@ impl Default for Limits {
             max_result_tokens: 1024,
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
+            record_before_answer: true,
         }
     }
 }
@@ -189,8 +194,18 @@ where
     out.ok_or_else(|| join_failed("the run was dropped"))
 }
 
+/// Records a pass-through run: before the answer when [`Limits::record_before_answer`] (a
+/// spooled ledger returns once the run is on disk), else beside it, as tracked work.
+pub(crate) async fn record_answered(state: &AppState, run: aimos_core::RunRecord) {
+    if state.limits.record_before_answer {
+        record(state, run).await;
+    } else {
+        let recording = Arc::clone(state);
+        state.tasks.spawn(async move { record(&recording, run).await });
+    }
+}
+
 /// Records a run in the ledger off the async workers; a failure is logged, never the request's.
-/// The gateway awaits it before it answers: a spooled ledger returns once the run is on disk.
 pub(crate) async fn record(state: &AppState, run: aimos_core::RunRecord) {
     let store = Arc::clone(&state.store);
     let recorded =

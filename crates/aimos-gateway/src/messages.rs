@@ -449,7 +449,7 @@ impl Finish {
                 attribution.clone(),
             );
             // In the ledger before the answer goes out.
-            crate::record(&self.state, run).await;
+            crate::record_answered(&self.state, run).await;
         }
         self.observe(200, response.usage, cost);
     }

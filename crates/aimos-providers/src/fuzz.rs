@@ -22,8 +22,7 @@ fn requests() -> [ChatRequest; 2] {
 
 /// Decodes `input` as a stream cut into pieces at random places, then reads its events with
 /// `wire`'s decoder.
-fn stream<W: Wire>(wire: &W, input: &[u8]) {
-    let endpoint = crate::tests::endpoint();
+fn stream<W: Wire>(wire: &W, endpoint: &crate::remote::Endpoint, input: &[u8]) {
     let mut cuts =
         Rng::new(input.iter().take(16).fold(input.len() as u64, |h, b| h * 31 + u64::from(*b)));
     for request in requests() {
@@ -40,7 +39,7 @@ fn stream<W: Wire>(wire: &W, input: &[u8]) {
         let mut delta = String::new();
         let mut done = false;
         for event in events {
-            match reader.event(event, &mut delta, &endpoint) {
+            match reader.event(event, &mut delta, endpoint) {
                 Ok(true) => {
                     done = true;
                     break;
@@ -70,7 +69,7 @@ fn no_openai_answer_makes_reading_it_panic() {
         b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"}}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{\"}}]},\"finish_reason\":\"stop\"}]}\r\n\r\n: keep-alive\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n",
         b"data: {\"error\":{\"type\":\"overloaded\",\"message\":\"busy\"}}\n\n",
     ];
-    run("openai-stream", streams, |input| stream(&wire, input));
+    run("openai-stream", streams, |input| stream(&wire, &endpoint, input));
 }
 
 #[test]
@@ -89,5 +88,5 @@ fn no_anthropic_answer_makes_reading_it_panic() {
         b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\":\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":7}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
         b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n",
     ];
-    run("anthropic-stream", streams, |input| stream(&wire, input));
+    run("anthropic-stream", streams, |input| stream(&wire, &endpoint, input));
 }

@@ -23,8 +23,9 @@ use aimos_core::{Insight, KeyRecord, Outcome, RunRecord, Stats, Store, StoreErro
 
 use crate::spool::Spool;
 
-/// Runs queued by default.
-pub const DEFAULT_CAPACITY: usize = 256;
+/// Runs queued by default: enough for a few seconds of a busy gateway while the store stalls
+/// (a SQLite checkpoint, a PostgreSQL failover), at a few kilobytes each.
+pub const DEFAULT_CAPACITY: usize = 4096;
 
 pub struct LedgerQueue {
     inner: Arc<dyn Store>,
