@@ -9,10 +9,6 @@
 //! repeats itself), and `scripts/fuzz.sh` runs more cases with fresh seeds.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Cases run by every [`run`] in this process, for the record.
-pub static CASES_RUN: AtomicU64 = AtomicU64::new(0);
 
 /// Cases per target: `AIMOS_FUZZ_CASES`, else 4,000.
 pub fn cases() -> usize {
@@ -178,7 +174,6 @@ pub fn run(target: &str, seeds: &[&[u8]], check: impl Fn(&[u8])) {
         let input = mutate(&mut rng, seeds);
         attempt(target, &input, &check);
     }
-    CASES_RUN.fetch_add((total + seeds.len()) as u64, Ordering::Relaxed);
 }
 
 /// Fails the test (a panic, as an assertion does) when `check` panics on `input`.
