@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use aimos_context::{DistillOptions, Index, Limits, RedactPolicy, count_tokens, distill, ingest};
-use aimos_core::Model;
-use aimos_local::{LoadOptions, LocalOptions, NoProgress};
+use aimos_local::{LoadOptions, NoProgress};
 use anyhow::{Result, bail};
 use clap::Args;
 
@@ -78,17 +76,28 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
         .next()
         .unwrap_or_else(|| DEFAULT_SMART.to_owned());
     let external = is_remote(&smart);
-    let (counter, tokenizer) = counter_for(&smart, &config);
-
+    // The tokenizer loads on one core while the index loads on the other.
     let started = Instant::now();
-    let (index, skipped, cached) = if args.context.iter().any(reads_stdin) || args.no_cache {
-        let ingested = ingest(&args.context, Limits::default())?;
-        (Index::from_documents(&ingested.documents), ingested.skipped, 0)
-    } else {
-        let cache = aimos_local::paths::aimos_home().map(|home| home.join("context-cache"));
-        let (index, report) = Index::open(&args.context, Limits::default(), cache.as_deref())?;
-        (index, report.skipped, report.cached)
-    };
+    let (tokenizer, opened) = std::thread::scope(|scope| {
+        let loading = scope.spawn(|| {
+            let began = Instant::now();
+            (load_tokenizer(&smart), began.elapsed())
+        });
+        let opened = if args.context.iter().any(reads_stdin) || args.no_cache {
+            ingest(&args.context, Limits::default())
+                .map(|ingested| (Index::from_documents(&ingested.documents), ingested.skipped, 0))
+                .map_err(anyhow::Error::from)
+        } else {
+            let cache = aimos_local::paths::aimos_home().map(|home| home.join("context-cache"));
+            Index::open(&args.context, Limits::default(), cache.as_deref())
+                .map(|(index, report)| (index, report.skipped, report.cached))
+                .map_err(anyhow::Error::from)
+        };
+        let loaded = loading.join().unwrap_or((None, std::time::Duration::ZERO));
+        (loaded, opened)
+    });
+    let (index, skipped, cached) = opened?;
+    let ((counter, tokenizer), loaded) = (counter_for(&smart, tokenizer.0), tokenizer.1);
     let indexed = started.elapsed();
     let options = DistillOptions { budget: args.budget, redact: args.redact.applies(external) };
     let brief = distill(&problem, &index, &options, &|text| counter(text));
@@ -138,7 +147,7 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
     } else {
         print!("{rendered}");
         eprintln!(
-            "\n{} of {} tokens · {} excerpt{} from {} files indexed ({} chunks{}) · counted with {tokenizer} · {:.0} ms to index, {:.0} ms in all",
+            "\n{} of {} tokens · {} excerpt{} from {} files indexed ({} chunks{}) · counted with {tokenizer} ({:.0} ms to load, beside the index) · {:.0} ms to index, {:.0} ms to the brief",
             brief.tokens,
             args.budget,
             brief.evidence.len(),
@@ -146,6 +155,7 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
             index.files().len(),
             index.chunk_count(),
             if cached > 0 { format!(", {cached} files from the cache") } else { String::new() },
+            loaded.as_secs_f64() * 1000.0,
             indexed.as_secs_f64() * 1000.0,
             total.as_secs_f64() * 1000.0,
         );
@@ -166,27 +176,29 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
 /// pulled (loaded without pulling), tiktoken's o200k_base otherwise.
 type Counter = Box<dyn Fn(&str) -> usize>;
 
-fn counter_for(smart: &str, config: &Config) -> (Counter, String) {
-    if !is_remote(smart) {
-        let options = LoadOptions {
-            pull_if_missing: false,
-            run: LocalOptions { context_window: Some(256), ..LocalOptions::default() },
-            price: config.price(smart),
-            ..LoadOptions::default()
-        };
-        match aimos_local::load(smart, &options, &mut NoProgress) {
-            Ok(model) => {
-                let model: Arc<dyn Model> = model;
-                let name = format!("the tokenizer of {smart}");
-                return (
-                    Box::new(move |text| {
-                        model.count_tokens(text).unwrap_or_else(|| count_tokens(text))
-                    }),
-                    name,
-                );
-            }
-            Err(err) => eprintln!("note: counting tokens with tiktoken (o200k_base): {err}"),
+/// The smart model's tokenizer, if it is embedded and pulled (its vocabulary alone: loading
+/// the weights to count tokens would cost seconds).
+fn load_tokenizer(smart: &str) -> Option<Result<aimos_local::Tokenizer, String>> {
+    if is_remote(smart) {
+        return None;
+    }
+    let options = LoadOptions { pull_if_missing: false, ..LoadOptions::default() };
+    Some(aimos_local::tokenizer(smart, &options, &mut NoProgress).map_err(|err| err.to_string()))
+}
+
+fn counter_for(
+    smart: &str,
+    tokenizer: Option<Result<aimos_local::Tokenizer, String>>,
+) -> (Counter, String) {
+    match tokenizer {
+        Some(Ok(tokenizer)) => {
+            return (
+                Box::new(move |text| tokenizer.count(text)),
+                format!("the tokenizer of {smart}"),
+            );
         }
+        Some(Err(err)) => eprintln!("note: counting tokens with tiktoken (o200k_base): {err}"),
+        None => {}
     }
     (Box::new(count_tokens), "tiktoken o200k_base".into())
 }

@@ -84,14 +84,15 @@ pub struct RunArgs {
     /// Seconds a --verify command may run before it is stopped and counts as failed
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     verify_timeout: u64,
-    /// Before consulting, a stored insight for a matching problem (the same, or most of the
-    /// same words) with a good record may stand in, once confirmed by: cheap (the cheap model
+    /// Before consulting, a stored insight for a matching problem (the same problem, told in
+    /// the same or other words, naming the same things) with a good record may stand in, once confirmed by: cheap (the cheap model
     /// reads the brief and the advice), judge (the smart model does), off (no confirmation),
     /// or never (always consult)
     #[arg(long, default_value = "cheap", value_parser = parse_reuse_check)]
     reuse_check: aimos_core::ReuseCheck,
-    /// Least estimated chance of success (the insight's stated confidence, updated by its
-    /// recorded outcomes) for a stored insight to be reused
+    /// Least estimated chance of success for a stored insight to be reused: its stated
+    /// confidence as a weak prior (a fresh insight that says 1.0 is estimated at 0.75), updated
+    /// by its recorded outcomes
     #[arg(long, default_value_t = 0.6, value_name = "P", value_parser = parse_probability)]
     reuse_threshold: f64,
     #[command(flatten)]
@@ -145,6 +146,12 @@ pub struct ReadingArgs {
     /// its window holds]
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(64..))]
     pub guided_context: Option<u32>,
+    /// When the problem names no code (no trace, path, identifier or quoted message), the cheap
+    /// model first guesses what the code is called, and the brief searches for its guesses
+    /// too. Off by default: with the embedded 0.5B model it costs seconds and found nothing
+    /// more on the recall benchmark (docs/distill.md); a stronger cheap model may do better
+    #[arg(long)]
+    pub expand_query: bool,
 }
 
 impl ReadingArgs {
@@ -153,6 +160,7 @@ impl ReadingArgs {
         RunOptions {
             brief_budget: self.budget,
             guided_context: self.guided_context.map(|t| t as usize),
+            expand_query: self.expand_query,
             ..options
         }
     }

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use crate::anchor::{self, Frame};
-use crate::index::{Index, line_slice, line_starts, terms};
+use crate::chunk::ChunkKind;
+use crate::index::{Index, compounds, line_slice, line_starts, query_terms, terms};
 use crate::redact::{Redacted, redact};
 
 /// Knobs of [`distill`].
@@ -117,9 +118,35 @@ fn block(e: &Evidence) -> String {
     format!("### {}:{}-{}\n{}", e.shown_path, e.start_line, e.end_line, e.text.trim_end())
 }
 
+/// What a model expects the code behind a problem to be called, to search for beside the
+/// problem's own words: identifiers, file names and phrases. Only what the index holds counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hints {
+    pub identifiers: Vec<String>,
+    pub files: Vec<String>,
+    pub phrases: Vec<String>,
+}
+
+impl Hints {
+    pub fn is_empty(&self) -> bool {
+        self.identifiers.is_empty() && self.files.is_empty() && self.phrases.is_empty()
+    }
+}
+
 /// Builds the brief of `problem` over `index` within `options.budget` tokens of `count`.
 pub fn distill(
     problem: &str,
+    index: &Index,
+    options: &DistillOptions,
+    count: &dyn Fn(&str) -> usize,
+) -> Brief {
+    distill_with(problem, &Hints::default(), index, options, count)
+}
+
+/// [`distill`], searching for `hints` too.
+pub fn distill_with(
+    problem: &str,
+    hints: &Hints,
     index: &Index,
     options: &DistillOptions,
     count: &dyn Fn(&str) -> usize,
@@ -148,7 +175,7 @@ pub fn distill(
         return fit(brief, budget, count);
     }
 
-    let scores = score(problem, index);
+    let scores = score_with(problem, hints, index);
     let mut ranked: Vec<u32> =
         (0..scores.len() as u32).filter(|&i| scores[i as usize] > 0.0).collect();
     ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
@@ -290,21 +317,101 @@ fn about_tests(problem: &str) -> bool {
     problem.lines().filter(|line| !RUNNER_LINE.is_match(line)).any(|line| TEST_WORD.is_match(line))
 }
 
+/// The weight of a pair of the problem's words joined (`matching blocks` → `matchblock`),
+/// against 1 for a word.
+const COMPOUND_WEIGHT: f32 = 0.5;
+/// What a definition a model expected adds, against the best BM25 score.
+const HINTED_DEFINITION: f32 = 0.4;
+/// What each chunk of a file a model expected adds, against the best BM25 score.
+const HINTED_FILE: f32 = 0.1;
+/// The share of its score a container's head keeps.
+const CONTAINER_HEAD: f32 = 0.8;
+/// … when the problem asks which function, method or code does something.
+const CODE_QUESTION_HEAD: f32 = 0.5;
+
+static CODE_QUESTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)\b(which|what|where)\b[^.?!]*\b(function|method|code|routine|handler|helper)\b|\bwhere\s+(is|are|does|do)\b",
+    )
+    .expect("valid")
+});
+
+/// Most characters of a problem that are searched for: a longer one (a whole log) is searched
+/// by its head and, mostly, its end, as the brief shows it, so that its time stays bounded.
+const SEARCHED_CHARS: usize = 24_000;
+
+fn searched_part(problem: &str) -> std::borrow::Cow<'_, str> {
+    let chars = problem.chars().count();
+    if chars <= SEARCHED_CHARS {
+        return problem.into();
+    }
+    let head: String = problem.chars().take(SEARCHED_CHARS / 6).collect();
+    let tail: String = problem.chars().skip(chars - SEARCHED_CHARS * 5 / 6).collect();
+    format!("{head}\n{tail}").into()
+}
+
+/// Whether a chunk is a test inside a file of code: a Rust `tests` module's items, a function
+/// named `test_…` (Python, Rust) or `TestXxx` (Go).
+fn is_test_chunk(chunk: &crate::chunk::Chunk) -> bool {
+    let Some(symbol) = chunk.symbol.as_deref() else { return false };
+    let name = chunk.name().unwrap_or(symbol);
+    symbol == "tests"
+        || symbol.ends_with("::tests")
+        || symbol.starts_with("tests::")
+        || symbol.contains("::tests::")
+        || name.starts_with("test_")
+        || name
+            .strip_prefix("Test")
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_uppercase()))
+}
+
+/// Whether the problem asks where in the code something happens.
+fn asks_for_code(problem: &str) -> bool {
+    CODE_QUESTION.is_match(problem)
+}
+
 /// Relevance of every chunk: BM25 against the problem's terms (identifiers count double),
 /// plus bonuses for anchors, scaled to the best BM25 score so that an anchor always wins.
 pub fn score(problem: &str, index: &Index) -> Vec<f32> {
+    score_with(problem, &Hints::default(), index)
+}
+
+/// [`score`], with a model's hints as weaker anchors: identifiers that name definitions, file
+/// names that name files, and phrases searched like the problem's words at half weight.
+pub fn score_with(problem: &str, hints: &Hints, index: &Index) -> Vec<f32> {
+    let problem = &*searched_part(problem);
     let frames = anchor::frames(problem);
     let identifiers = anchor::identifiers(problem);
     let paths = anchor::paths(problem);
 
     let mut weights: HashMap<String, f32> = HashMap::new();
     terms(problem, &mut |t| *weights.entry(t.to_owned()).or_insert(0.0) += 1.0);
+    compounds(problem, &mut |t| *weights.entry(t.to_owned()).or_insert(0.0) += COMPOUND_WEIGHT);
     for ident in &identifiers {
         terms(ident, &mut |t| *weights.entry(t.to_owned()).or_insert(0.0) += 1.0);
     }
+    for phrase in hints.phrases.iter().chain(&hints.identifiers) {
+        query_terms(phrase, &mut |t| *weights.entry(t.to_owned()).or_insert(0.0) += 0.5);
+    }
     let query: Vec<(String, f32)> =
-        weights.into_iter().map(|(t, w)| (t, 1.0 + w.min(4.0).ln())).collect();
+        weights.iter().map(|(t, w)| (t.clone(), 1.0 + w.min(4.0).ln())).collect();
     let mut scores = index.bm25(&query);
+    // A definition is about what its name says: the more of its name the problem says, the
+    // higher it ranks. A container's head (a class's docstring and fields) gives way to its
+    // members, more so when the problem asks which function or method does something.
+    let head_factor = if asks_for_code(problem) { CODE_QUESTION_HEAD } else { CONTAINER_HEAD };
+    for (id, score) in scores.iter_mut().enumerate() {
+        if *score <= 0.0 {
+            continue;
+        }
+        let chunk = index.chunk(id as u32).chunk;
+        if chunk.kind != ChunkKind::Definition {
+            continue;
+        }
+        if index.is_container_head(id as u32) {
+            *score *= head_factor;
+        }
+    }
     // Tests repeat the words of what they test; unless the problem is about tests, the code
     // under test comes first, and a test file named by the problem lifts its chunks less.
     let about_tests = about_tests(problem);
@@ -312,8 +419,9 @@ pub fn score(problem: &str, index: &Index) -> Vec<f32> {
         |file: &str| if !about_tests && anchor::is_test_path(file) { 0.4 } else { 1.0 };
     if !about_tests {
         for (file_id, file) in index.files().iter().enumerate() {
-            if anchor::is_test_path(&file.relative) {
-                for id in index.file_chunks(file_id as u32) {
+            let test_file = anchor::is_test_path(&file.relative);
+            for id in index.file_chunks(file_id as u32) {
+                if test_file || is_test_chunk(index.chunk(id).chunk) {
                     scores[id as usize] *= 0.4;
                 }
             }
@@ -372,6 +480,25 @@ pub fn score(problem: &str, index: &Index) -> Vec<f32> {
                 let factor = test_factor(&index.files()[file_id as usize].relative);
                 for id in index.file_chunks(file_id) {
                     scores[id as usize] += factor * (base * 0.3 + scores[id as usize] * 0.5);
+                }
+            }
+        }
+    }
+    // Definitions and files a model expected, where the index has them.
+    for ident in &hints.identifiers {
+        let name = ident.rsplit(['.', ':']).next().unwrap_or(ident);
+        let defs = index.definitions_named(name);
+        if !defs.is_empty() && defs.len() <= 20 {
+            for &id in defs {
+                scores[id as usize] += base * HINTED_DEFINITION / (defs.len() as f32).sqrt();
+            }
+        }
+    }
+    for path in &hints.files {
+        if let Some(file_ids) = best_files(index, path) {
+            for file_id in file_ids {
+                for id in index.file_chunks(file_id) {
+                    scores[id as usize] += base * HINTED_FILE + scores[id as usize] * 0.25;
                 }
             }
         }
@@ -562,6 +689,7 @@ mod tests {
 
                 Context map (files and their top-level symbols, most relevant first):
                 app/stack.py: Stack
+                README.md: Demo
 
                 Relevant context:
                 ### app/stack.py:1-9
@@ -575,7 +703,11 @@ mod tests {
                     def peek(self):
                         return self.items[-1]
 
-                ### app/util.py:1-26
+                ### README.md:1-2
+                # Demo
+                A demo of stacks and helpers.
+
+                ### app/util.py:1-23
                 def helper_0(value):
                     return value + 0
 
@@ -599,10 +731,7 @@ mod tests {
 
                 def helper_7(value):
                     return value + 7
-
-                def helper_8(value):
-                    return value + 8
-                -- 218 tokens, 145 of context, 0 problem lines cut
+                -- 225 tokens, 147 of context, 0 problem lines cut
             "#]],
         );
         check(
@@ -623,7 +752,27 @@ mod tests {
 
                     def peek(self):
                         return self.items[-1]
-                -- 70 tokens, 43 of context, 0 problem lines cut
+
+                ### README.md:1-2
+                # Demo
+                A demo of stacks and helpers.
+
+                ### app/util.py:1-14
+                def helper_0(value):
+                    return value + 0
+
+                def helper_1(value):
+                    return value + 1
+
+                def helper_2(value):
+                    return value + 2
+
+                def helper_3(value):
+                    return value + 3
+
+                def helper_4(value):
+                    return value + 4
+                -- 143 tokens, 106 of context, 0 problem lines cut
             "#]],
         );
         // A budget with room for the problem alone.
@@ -740,6 +889,55 @@ mod tests {
         );
         assert!(!brief.render().contains("AKIAIOSFODNN7EXAMPLE"), "{}", brief.render());
         assert!(brief.redactions.count() >= 1);
+    }
+
+    #[test]
+    fn a_method_ranks_above_its_classs_docstring_and_tests_below_the_code() {
+        let methods: String =
+            (0..20).map(|i| format!("    def other_{i}(self):\n        return {i}\n\n")).collect();
+        let docs = vec![
+            doc(
+                "lib/diff.py",
+                &format!(
+                    "class Matcher:\n    \"\"\"Finds matching blocks between two sequences: the matching\n    blocks are runs of equal elements, and matching blocks are listed in order.\n    \"\"\"\n\n    def get_matching_blocks(self):\n        return self.blocks\n\n{methods}"
+                ),
+            ),
+            doc(
+                "src/stack.rs",
+                "pub fn peek(items: &[u32]) -> Option<u32> {\n    items.last().copied()\n}\n\nmod tests {\n    #[test]\n    fn test_peek_on_an_empty_stack_returns_none() {\n        assert_eq!(super::peek(&[]), None, \"peek on an empty stack\");\n    }\n}\n",
+            ),
+        ];
+        let index = Index::from_documents(&docs);
+        // The best chunk for a problem, by its symbol.
+        let best = |problem: &str| {
+            let scores = score(problem, &index);
+            let id = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
+            index.chunk(id as u32).chunk.symbol.clone().unwrap_or_default()
+        };
+        // The class's docstring says "matching blocks" three times, the method's name once.
+        assert_eq!(
+            best("Which function computes the matching blocks?"),
+            "Matcher.get_matching_blocks"
+        );
+        assert_eq!(best("peek on an empty stack should return nothing"), "peek");
+    }
+
+    #[test]
+    fn a_huge_report_is_searched_in_bounded_time_and_hints_are_searched_too() {
+        let index = Index::from_documents(&corpus());
+        // 100,000 characters of words that all occur in the index.
+        let report: String =
+            "helper value stack push items peek ".repeat(3000).chars().take(100_000).collect();
+        let brief = distill(&report, &index, &options(200), &estimate_tokens);
+        assert!(brief.tokens <= 200);
+        assert!(brief.problem_lines_cut > 0 || brief.problem.len() < report.len());
+        // A hint naming a definition brings it up for a problem that never names it.
+        let hints = Hints { identifiers: vec!["Stack.peek".into()], ..Hints::default() };
+        let brief =
+            distill_with("it crashes sometimes", &hints, &index, &options(120), &estimate_tokens);
+        assert_eq!(brief.evidence.first().map(|e| e.path.as_str()), Some("app/stack.py"));
+        let plain = distill("it crashes sometimes", &index, &options(120), &estimate_tokens);
+        assert!(plain.evidence.iter().all(|e| e.path != "app/stack.py"), "{:?}", plain.evidence);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::index::{File, Index};
 
 const MAGIC: &[u8; 8] = b"AIMOSIX1";
 /// Bumped whenever chunking, terms or the layout change.
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
 const END: &[u8; 4] = b"END.";
 
 /// What a cache file held.

@@ -299,10 +299,13 @@ impl Source<'_> {
         let body_id = |node: Node| node.child_by_field_name("body").map(|b| b.id());
         let plain = |name: Option<String>| Some(Definition { name, body: None });
         match (self.language, kind) {
+            // A long function is split at the functions defined inside it, if it has any.
+            (Rust, "function_item") => {
+                Some(Definition { name: self.field(node, "name"), body: body_id(node) })
+            }
             (
                 Rust,
-                "function_item"
-                | "function_signature_item"
+                "function_signature_item"
                 | "struct_item"
                 | "enum_item"
                 | "union_item"
@@ -318,7 +321,9 @@ impl Source<'_> {
                 let ty = self.field(node, "type").map(|t| generic_base(&t));
                 Some(Definition { name: ty, body: body_id(node) })
             }
-            (Python, "function_definition") => plain(self.field(node, "name")),
+            (Python, "function_definition") => {
+                Some(Definition { name: self.field(node, "name"), body: body_id(node) })
+            }
             (Python, "class_definition") => {
                 Some(Definition { name: self.field(node, "name"), body: body_id(node) })
             }
@@ -331,10 +336,33 @@ impl Source<'_> {
             }
             (
                 JavaScript | TypeScript | Tsx,
-                "function_declaration"
-                | "generator_function_declaration"
-                | "method_definition"
-                | "interface_declaration"
+                "function_declaration" | "generator_function_declaration" | "method_definition",
+            ) => Some(Definition { name: self.field(node, "name"), body: body_id(node) }),
+            // `key: function () {…}` and `key: () => …` in an object literal.
+            (JavaScript | TypeScript | Tsx, "pair") => {
+                let value = node.child_by_field_name("value")?;
+                matches!(value.kind(), "function_expression" | "function" | "arrow_function").then(
+                    || Definition {
+                        name: self.field(node, "key"),
+                        body: value.child_by_field_name("body").map(|b| b.id()),
+                    },
+                )
+            }
+            // `module.exports = {…}` and `exports.rule = {…}`: the object's functions are members.
+            (JavaScript | TypeScript | Tsx, "expression_statement") => {
+                let assignment = node.named_child(0)?;
+                if assignment.kind() != "assignment_expression" {
+                    return None;
+                }
+                let value = assignment.child_by_field_name("right")?;
+                (value.kind() == "object").then(|| Definition {
+                    name: self.field(assignment, "left"),
+                    body: Some(value.id()),
+                })
+            }
+            (
+                JavaScript | TypeScript | Tsx,
+                "interface_declaration"
                 | "type_alias_declaration"
                 | "enum_declaration"
                 | "function_signature"
@@ -547,9 +575,17 @@ fn extend(range: Option<(u32, u32)>, start: u32, end: u32) -> (u32, u32) {
     }
 }
 
+/// The node `id` among `node`'s children and their children, down to three levels (a
+/// function's body, an assignment's object, a pair's function's body).
 fn find_descendant(node: Node, id: usize) -> Option<Node> {
-    let mut cursor = node.walk();
-    node.children(&mut cursor).find(|c| c.id() == id)
+    fn search(node: Node, id: usize, depth: u32) -> Option<Node> {
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.children(&mut cursor).collect();
+        children.iter().copied().find(|c| c.id() == id).or_else(|| {
+            (depth > 1).then(|| children.into_iter().find_map(|c| search(c, id, depth - 1)))?
+        })
+    }
+    search(node, id, 3)
 }
 
 /// `Stack<T>` → `Stack`.
@@ -695,6 +731,54 @@ mod tests {
             expect![[r#"
                 1-1 Code -
                 3-5 Definition Bank top
+            "#]],
+        );
+    }
+
+    #[test]
+    fn long_functions_split_at_the_functions_inside_them() {
+        // A CommonJS module's object: its methods are members, and a long one is split at the
+        // functions it defines.
+        let helpers: String = (0..16)
+            .map(|i| format!("        function check{i}(node) {{\n            return node.x{i};\n        }}\n"))
+            .collect();
+        check(
+            Language::JavaScript,
+            &format!(
+                "module.exports = {{\n    meta: {{ type: \"problem\" }},\n    create(context) {{\n        const sourceCode = context.sourceCode;\n{helpers}        return {{}};\n    }}\n}};\n"
+            ),
+            expect![[r#"
+                1-2 Definition module.exports top
+                3-4 Definition module.exports.create
+                5-7 Definition module.exports.create.check0
+                8-10 Definition module.exports.create.check1
+                11-13 Definition module.exports.create.check2
+                14-16 Definition module.exports.create.check3
+                17-19 Definition module.exports.create.check4
+                20-22 Definition module.exports.create.check5
+                23-25 Definition module.exports.create.check6
+                26-28 Definition module.exports.create.check7
+                29-31 Definition module.exports.create.check8
+                32-34 Definition module.exports.create.check9
+                35-37 Definition module.exports.create.check10
+                38-40 Definition module.exports.create.check11
+                41-43 Definition module.exports.create.check12
+                44-46 Definition module.exports.create.check13
+                47-49 Definition module.exports.create.check14
+                50-52 Definition module.exports.create.check15
+                53-53 Code -
+            "#]],
+        );
+        // A long Python function with a nested one; one without stays whole windows.
+        let body: String = (0..45).map(|i| format!("    x{i} = {i}\n")).collect();
+        check(
+            Language::Python,
+            &format!("def outer():\n{body}    def inner():\n        return 1\n    return inner\n"),
+            expect![[r#"
+                1-40 Definition outer top
+                41-46 Definition outer
+                47-48 Definition outer.inner
+                49-49 Code -
             "#]],
         );
     }

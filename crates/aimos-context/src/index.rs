@@ -58,6 +58,9 @@ pub struct Index {
     average_len: f32,
     /// Lower-cased last segment of each definition's symbol → global chunk ids.
     symbols: HashMap<String, Vec<u32>>,
+    /// Per global chunk: whether it is the head of a container whose members are chunks of
+    /// their own (a class's signature and docstring, an impl's first line).
+    heads: Vec<bool>,
 }
 
 /// A chunk's place: its file and the chunk itself.
@@ -240,6 +243,12 @@ impl Index {
             .collect()
     }
 
+    /// Whether chunk `id` is the head of a container whose members follow as chunks of their
+    /// own.
+    pub fn is_container_head(&self, id: u32) -> bool {
+        self.heads.get(id as usize).copied().unwrap_or(false)
+    }
+
     /// Definitions whose name (last segment) is `name`, case-insensitively.
     pub fn definitions_named(&self, name: &str) -> &[u32] {
         self.symbols.get(&name.to_lowercase()).map(Vec::as_slice).unwrap_or_default()
@@ -304,10 +313,23 @@ impl Index {
         self.chunk_ref.clear();
         self.chunk_len.clear();
         self.symbols.clear();
+        self.heads.clear();
         for (file_id, file) in self.files.iter().enumerate() {
             for (chunk_id, (chunk, terms)) in file.chunks.iter().zip(&file.terms).enumerate() {
                 let global = self.chunk_ref.len() as u32;
                 self.chunk_ref.push((file_id as u32, chunk_id as u32));
+                let head = chunk.kind == ChunkKind::Definition
+                    && chunk.symbol.as_deref().is_some_and(|symbol| {
+                        file.chunks
+                            .get(chunk_id + 1)
+                            .and_then(|next| next.symbol.as_deref())
+                            .is_some_and(|next| {
+                                next.strip_prefix(symbol).is_some_and(|rest| {
+                                    rest.starts_with('.') || rest.starts_with("::")
+                                })
+                            })
+                    });
+                self.heads.push(head);
                 self.chunk_len.push(terms.iter().map(|&(_, tf)| tf).sum());
                 for &(term, tf) in terms {
                     if let Some(list) = self.postings.get_mut(term as usize) {
@@ -445,9 +467,72 @@ const STOPWORDS: &[&str] = &[
     "i", "me", "my", "our", "not", "no", "do", "does", "did", "can", "should", "would", "could",
 ];
 
-/// The search terms of a text: words lower-cased, and the parts of `snake_case` and
-/// `camelCase` identifiers as well as the whole; numbers and stop words left out.
+/// The search terms of a text: words lower-cased and stemmed (`unquotes` → `unquot`), and for
+/// `snake_case` and `camelCase` identifiers the whole identifier as written, the stems of its
+/// parts, and each pair of adjacent parts joined (`get_matching_blocks` → `matchblock`), so that
+/// the words `matching blocks` find it; numbers and stop words left out.
 pub fn terms(text: &str, emit: &mut dyn FnMut(&str)) {
+    words(text, &mut |word, lower| {
+        let compound = word.contains('_')
+            || word.chars().skip(1).any(|c| c.is_uppercase())
+                && word.chars().any(|c| c.is_lowercase());
+        if !compound {
+            emit(&stem(lower));
+            return;
+        }
+        emit(lower);
+        let mut previous: Option<String> = None;
+        for part in split_identifier(word) {
+            let part = part.to_lowercase();
+            if part.bytes().all(|b| b.is_ascii_digit()) {
+                previous = None;
+                continue;
+            }
+            let stemmed = stem(&part);
+            if let Some(previous) = &previous {
+                emit(&stem(&format!("{previous}{stemmed}")));
+            }
+            if part.len() >= 2 && part != lower {
+                emit(&stemmed);
+            }
+            previous = Some(stemmed);
+        }
+    });
+}
+
+/// The terms of a query: [`terms`], plus each pair of adjacent words joined the way
+/// identifier parts are (`rolls over` → `rollov`, as `shouldRollover` is indexed), so that
+/// words written apart find the identifier that runs them together.
+pub fn query_terms(text: &str, emit: &mut dyn FnMut(&str)) {
+    terms(text, emit);
+    compounds(text, emit);
+}
+
+/// The pairs of adjacent words of a text, joined as [`query_terms`] joins them.
+pub fn compounds(text: &str, emit: &mut dyn FnMut(&str)) {
+    for sentence in text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ' ' || c == '-'))
+    {
+        let mut previous: Option<String> = None;
+        for word in sentence.split([' ', '-']) {
+            let lower = word.to_lowercase();
+            let plain = lower.len() >= 2
+                && lower.chars().all(char::is_alphabetic)
+                && !STOPWORDS.contains(&lower.as_str());
+            if !plain {
+                previous = None;
+                continue;
+            }
+            let stemmed = stem(&lower);
+            if let Some(previous) = &previous {
+                emit(&stem(&format!("{previous}{stemmed}")));
+            }
+            previous = Some(stemmed);
+        }
+    }
+}
+
+/// The words of a text worth searching for, each as written and lower-cased.
+fn words(text: &str, emit: &mut dyn FnMut(&str, &str)) {
     let mut lower = String::new();
     for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
         let word = word.trim_matches('_');
@@ -459,19 +544,24 @@ pub fn terms(text: &str, emit: &mut dyn FnMut(&str)) {
         if STOPWORDS.contains(&lower.as_str()) {
             continue;
         }
-        emit(&lower);
-        let compound = word.contains('_')
-            || word.chars().skip(1).any(|c| c.is_uppercase())
-                && word.chars().any(|c| c.is_lowercase());
-        if compound {
-            for part in split_identifier(word) {
-                let part = part.to_lowercase();
-                if part.len() >= 2 && part != lower && !part.bytes().all(|b| b.is_ascii_digit()) {
-                    emit(&part);
-                }
-            }
-        }
+        emit(word, &lower);
     }
+}
+
+/// Whether a lower-cased word is too common to search for.
+pub fn is_stopword(word: &str) -> bool {
+    STOPWORDS.contains(&word)
+}
+
+/// The English Snowball stem of a lower-cased word (other scripts pass through unchanged).
+pub fn stem(word: &str) -> String {
+    static STEMMER: std::sync::LazyLock<rust_stemmers::Stemmer> = std::sync::LazyLock::new(|| {
+        rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English)
+    });
+    if !word.is_ascii() {
+        return word.to_owned();
+    }
+    STEMMER.stem(word).into_owned()
 }
 
 /// `parseHTTPHeader_v2` → `parse`, `HTTP`, `Header`, `v2`.
@@ -510,9 +600,43 @@ mod tests {
     fn terms_split_identifiers_and_drop_noise() {
         assert_eq!(
             all_terms("the parseHTTPHeader_v2 of 42 items"),
-            ["parsehttpheader_v2", "parse", "http", "header", "v2", "items"]
+            [
+                "parsehttpheader_v2",
+                "pars",
+                "parshttp",
+                "http",
+                "httpheader",
+                "header",
+                "headerv2",
+                "v2",
+                "item"
+            ]
         );
-        assert_eq!(all_terms("raw_decode"), ["raw_decode", "raw", "decode"]);
+        assert_eq!(all_terms("raw_decode"), ["raw_decode", "raw", "rawdecod", "decod"]);
+    }
+
+    #[test]
+    fn word_forms_and_words_written_apart_meet_the_identifiers() {
+        let has = |text: &str, query: &str| {
+            let indexed = all_terms(text);
+            let mut asked = Vec::new();
+            query_terms(query, &mut |t| asked.push(t.to_owned()));
+            asked.iter().any(|t| indexed.contains(t))
+        };
+        // Stems: "unquotes" finds `unquote`, "decoding" finds `decode`.
+        assert!(has("def unquote(s):", "the value it unquotes is wrong"));
+        assert!(has("fn decode(input: &str)", "decoding fails"));
+        // Compounds: two words find the identifier that runs them together.
+        let mut asked = Vec::new();
+        query_terms("when the log rolls over", &mut |t| asked.push(t.to_owned()));
+        assert!(all_terms("def shouldRollover(self, record):").iter().any(|t| asked.contains(t)));
+        let mut compound = Vec::new();
+        compounds("which function computes the matching blocks", &mut |t| {
+            compound.push(t.to_owned())
+        });
+        assert!(all_terms("def get_matching_blocks(self):").iter().any(|t| compound.contains(t)));
+        // Words in other scripts pass through whole.
+        assert_eq!(all_terms("解析 données"), ["解析", "données"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod redact;
 mod walk;
 pub mod workspace;
 
-pub use brief::{Brief, DistillOptions, Evidence, distill, fit_problem};
+pub use brief::{Brief, DistillOptions, Evidence, Hints, distill, distill_with, fit_problem};
 pub use chunk::{Chunk, ChunkKind, Chunker, Language};
 pub use index::{File, Index, OpenReport};
 pub use redact::{RedactPolicy, Redacted, redact};

@@ -5,6 +5,7 @@
 
 pub mod calibration;
 pub mod chat;
+pub mod expand;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 pub mod ids;

@@ -76,3 +76,10 @@ pub const EDIT_EXAMPLE: [&str; 2] = [
     "shop/greet.py\n<<<<<<< SEARCH\n    return \"Helo, \" + name\n=======\n    return \"Hello, \" + \
      name\n>>>>>>> REPLACE",
 ];
+
+/// The cheap model guessing what the code behind a plain report is called (query expansion).
+pub const EXPAND_SYSTEM: &str = "You help search a codebase for the code a bug report or \
+question is about. The report may not name it. Guess what that code is likely called: \
+function, method or class names as they would be written in code, file names, and short \
+phrases its comments or messages would use. Give only guesses that would appear in the code. \
+Answer with a JSON object.";

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use aimos_core::Price;
 
 pub use catalog::{CatalogEntry, UnknownModel};
-pub use engine::{DEFAULT_CONTEXT_WINDOW, GgufModel, LoadError, LocalOptions, bench};
+pub use engine::{DEFAULT_CONTEXT_WINDOW, GgufModel, LoadError, LocalOptions, Tokenizer, bench};
 pub use gate::COMPUTE_LOCK_ENV;
 pub use grammar::{cut_at, json_schema_to_gbnf};
 pub use pull::{NoProgress, PullError, PullOptions, PullProgress, Pulled};
@@ -162,6 +162,18 @@ pub fn load(
     let path = ensure_file(&model, options, progress)?;
     let price = options.price.unwrap_or_else(|| model.price());
     Ok(GgufModel::load_shared(&path, &model.id(), price, &options.run)?)
+}
+
+/// The tokenizer of the model `name` refers to, read without its weights (and pulled first
+/// only when `options` allows).
+pub fn tokenizer(
+    name: &str,
+    options: &LoadOptions,
+    progress: &mut dyn PullProgress,
+) -> Result<Tokenizer, ResolveError> {
+    let model = ModelRef::parse(name)?;
+    let path = ensure_file(&model, options, progress)?;
+    Ok(Tokenizer::load(&path)?)
 }
 
 /// Where `entry` is once pulled, if the models folder is known.

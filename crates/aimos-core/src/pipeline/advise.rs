@@ -63,7 +63,7 @@ impl Pipeline {
         options: &RunOptions,
         record: &mut RunRecord,
     ) -> Result<String, PipelineError> {
-        let brief = self.distill_phase(&task.problem, material, options, record);
+        let brief = self.distill_phase(&task.problem, material, options, record).await?;
         let recalled = if options.reuse.check == ReuseCheck::Never {
             None
         } else {

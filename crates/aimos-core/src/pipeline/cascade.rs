@@ -50,7 +50,7 @@ impl Pipeline {
                 &verdict
             )
         );
-        let brief = self.distill_phase(&escalated, material, options, record);
+        let brief = self.distill_phase(&escalated, material, options, record).await?;
         let escalated = Task { problem: escalated, context: Vec::new() };
         let consulted =
             self.consult_phase(&escalated, brief, options.namespace.as_deref(), record).await?;

@@ -91,6 +91,10 @@ pub struct RunOptions {
     /// The insight namespace the run works in (its gateway key's): it recalls that namespace's
     /// insights and the shared ones, and stores its own there. `None`: the shared namespace.
     pub namespace: Option<String>,
+    /// Before distilling a problem that names no code (no trace, path, identifier or quoted
+    /// message), the cheap model guesses what the code is called and the distiller searches
+    /// for its guesses too; the call's tokens are on the `distill` step.
+    pub expand_query: bool,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -108,6 +112,7 @@ impl std::fmt::Debug for RunOptions {
             .field("edit", &self.edit)
             .field("attribution", &self.attribution)
             .field("namespace", &self.namespace)
+            .field("expand_query", &self.expand_query)
             .finish()
     }
 }
@@ -127,6 +132,7 @@ impl Default for RunOptions {
             edit: None,
             attribution: crate::run::Attribution::default(),
             namespace: None,
+            expand_query: false,
         }
     }
 }
@@ -294,7 +300,7 @@ impl Pipeline {
         }
         let mut consulted: Option<Consulted> = None;
         if options.strategy == Strategy::Consult {
-            let brief = self.distill_phase(&task.problem, material, options, record);
+            let brief = self.distill_phase(&task.problem, material, options, record).await?;
             let recalled = if options.reuse.check == ReuseCheck::Never {
                 None
             } else {
@@ -344,7 +350,7 @@ impl Pipeline {
         record: &mut RunRecord,
         on_delta: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<String, PipelineError> {
-        let brief = self.distill_phase(&task.problem, material, options, record);
+        let brief = self.distill_phase(&task.problem, material, options, record).await?;
         let from_brief = Task { problem: brief.text, context: Vec::new() };
         let execution = Execution {
             on_delta: Some(on_delta),
@@ -560,8 +566,9 @@ fn task_digest(task: &Task) -> String {
     crate::hex(&hasher.finalize())
 }
 
-/// The insight's fingerprint for a problem: the digest of its normalised text.
-fn fingerprint(problem: &str) -> String {
+/// The insight's fingerprint for a problem: the digest of its normalised text, which finds
+/// the insights stored for the same problem (case and spacing aside).
+pub fn fingerprint(problem: &str) -> String {
     digest(&normalise(problem))
 }
 

@@ -13,10 +13,8 @@ use super::{
 };
 use crate::ids::now_rfc3339;
 use crate::insight::Insight;
-use crate::prompts;
 use crate::reuse::{self, Candidate, ReuseCheck, ReusePolicy};
 use crate::run::{RunRecord, Step, StepKind};
-use crate::yes_no::YesNo;
 
 /// How long a claim to consult lasts: longer than any consultation, so that only a holder
 /// that vanished lets it lapse.
@@ -24,9 +22,6 @@ pub(super) const CLAIM_TTL: Duration = Duration::from_secs(300);
 
 /// How often a run waiting for another's consultation looks again.
 const CLAIM_POLL: Duration = Duration::from_millis(200);
-
-/// The reuse check's question: does this advice apply?
-const APPLIES: YesNo = YesNo { name: "reuse_check", field: "applies" };
 
 /// How a consultation was settled when this run claimed (or waited on) its brief.
 pub(super) enum Claimed {
@@ -47,10 +42,12 @@ impl Pipeline {
         brief: &Distilled,
         record: &mut RunRecord,
     ) -> Result<Option<Consulted>, PipelineError> {
+        // A stored insight whose brief quotes other files than this one's was about other code,
+        // however alike the two problems read.
         let Some(best) = self
             .reuse_candidates(&task.problem, &options.reuse, options.namespace.as_deref())?
             .into_iter()
-            .next()
+            .find(|c| !reuse::briefs_differ(&brief.text, &c.insight.brief))
         else {
             return Ok(None);
         };
@@ -74,18 +71,12 @@ impl Pipeline {
                 true
             }
             Some((role, model)) => {
-                let question = format!(
-                    "New problem:\n{}\n\nEarlier problem:\n{}\n\nAdvice given for the earlier problem:\n{}\nDoes this advice apply to the new problem?",
-                    brief.text,
-                    best.insight.problem.trim(),
-                    best.insight.as_guidance()
-                );
-                let mut request = APPLIES.request(prompts::REUSE_CHECK_SYSTEM, question);
+                let mut request = reuse::confirmation_request(&brief.text, &best.insight);
                 let redactions =
                     redact_request(&mut request, options.redact, &*model).count() as u64;
                 let mut call =
                     self.call(role, &*model, request, StepKind::Recall, None, None).await?;
-                let (applies, reason) = APPLIES.read(&call.response.content, "the check");
+                let (applies, reason) = reuse::read_confirmation(&call.response.content);
                 call.step.note = Some(if applies {
                     format!("reused {why}: {} confirmed it applies ({reason})", call.response.model)
                 } else {
@@ -120,16 +111,7 @@ impl Pipeline {
         policy: &ReusePolicy,
         namespace: Option<&str>,
     ) -> Result<Vec<Candidate>, PipelineError> {
-        let mut stored = self.store.insights_by_fingerprint(&fingerprint(problem))?;
-        for insight in self.store.insights(Some(problem), 20, 0)? {
-            if !stored.iter().any(|s| s.id == insight.id) {
-                stored.push(insight);
-            }
-        }
-        // Another namespace's insights are not this run's to see.
-        stored.retain(|insight| insight.visible_to(namespace));
-        let calibrations = self.store.calibrations()?;
-        Ok(reuse::candidates(problem, stored, policy, &calibrations))
+        Ok(reuse::find(&*self.store, problem, policy, namespace)?)
     }
 
     /// Claims the consultation on `brief` for this run, unless another run (in this process or

@@ -35,7 +35,13 @@ fn a_run_waits_for_another_consulting_on_the_same_brief_and_recalls_its_insight(
     let pipeline = Pipeline { smart: smart.clone(), cheap: cheap.clone(), store: store.clone() };
     let material = Material::new(&task());
     let brief = pipeline
-        .brief(&task().problem, &material, RunOptions::default().brief_budget, false)
+        .brief(
+            &task().problem,
+            &aimos_context::Hints::default(),
+            &material,
+            RunOptions::default().brief_budget,
+            false,
+        )
         .render();
     let key = format!("consult:{}", digest(&brief));
     // Another run (another replica, say) is consulting on the same brief.
@@ -351,8 +357,8 @@ fn an_insight_that_keeps_failing_leaves_recall() {
             .expect("recorded")
             .expect("found");
         invalidated = reuse::age(&store, &updated, false).expect("aged");
-        // Stated confidence 0.8 as a prior worth two outcomes: four failures bring the
-        // estimate to 1.6 / 6 < 0.3.
+        // Stated confidence 0.8 as half of a prior worth four outcomes: four failures bring
+        // the estimate to 2.6 / 8 < 0.35.
         assert_eq!(invalidated.is_empty(), n < 4, "after {n} failures");
     }
     assert!(invalidated[0].1.contains("4 of 4 outcomes failed"), "{invalidated:?}");
@@ -971,4 +977,39 @@ fn an_insight_in_a_namespace_is_recalled_only_there_and_shared_ones_everywhere()
     assert!(b_again.recalled);
     assert_ne!(b_again.insight.id, a.insight.id, "never a's");
     assert_eq!(smart.requests.lock().expect("lock").len(), 3);
+}
+
+#[test]
+fn an_expanded_query_searches_the_cheap_models_guesses_and_bills_them_on_the_distill_step() {
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("fn helper_{i}(v: &[u8]) -> usize {{ v.len() * {i} }}\n"));
+    }
+    text.push_str("fn fold_crc(v: &[u8]) -> u32 { v.iter().map(|&b| b as u32).sum() }\n");
+    // A plain report: it names no code, and its words are not the code's.
+    let task = Task {
+        problem: "The integrity sum of a packet comes out wrong.".into(),
+        context: vec![Document { path: "src/lib.rs".into(), text }],
+    };
+    let guesses = r#"{"identifiers":["fold_crc"],"files":["lib.rs"],"phrases":["crc"]}"#;
+    let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+    let cheap = ScriptedModel::new("cheap", 0.1, &[guesses, "done"]);
+    let pipeline =
+        Pipeline { smart: smart.clone(), cheap, store: Arc::new(MemoryStore::default()) };
+    let options = RunOptions { expand_query: true, ..RunOptions::default() };
+    let record = block_on(pipeline.run(&task, &options)).expect("run");
+    let distill = record.steps.iter().find(|s| s.kind == StepKind::Distill).expect("distilled");
+    assert_eq!(distill.model.as_deref(), Some("cheap"));
+    assert!(distill.prompt_tokens > 0 && distill.cost.usd > 0.0, "{distill:?}");
+    assert!(distill.note.as_deref().unwrap_or("").contains("identifiers fold_crc"), "{distill:?}");
+    let consulted = smart.requests.lock().expect("lock")[0].messages[1].content.clone();
+    assert!(consulted.contains("fn fold_crc("), "{consulted}");
+    // A problem that names code is not expanded: the distill step calls no model.
+    let named = Task { problem: "fold_crc() returns 0 for [1, 2]".into(), ..task };
+    let smart = ScriptedModel::new("smart", 3.0, &[GOOD]);
+    let cheap = ScriptedModel::new("cheap", 0.1, &["done"]);
+    let pipeline = Pipeline { smart, cheap, store: Arc::new(MemoryStore::default()) };
+    let record = block_on(pipeline.run(&named, &options)).expect("run");
+    let distill = record.steps.iter().find(|s| s.kind == StepKind::Distill).expect("distilled");
+    assert_eq!(distill.model, None);
 }

@@ -216,6 +216,15 @@ fn tokens_are_counted_with_the_models_tokenizer() {
     let n = model.count_tokens("Hello, world!").expect("local models count tokens");
     assert!((2..=6).contains(&n), "{n}");
     assert_eq!(model.count_tokens(""), Some(0));
+    // The vocabulary alone, read without the weights, counts the same.
+    let entry = aimos_local::catalog::find("smollm2-135m").expect("in the catalog");
+    let path = aimos_local::catalog_path(&entry).expect("a models folder");
+    let tokenizer = aimos_local::Tokenizer::load(&path).expect("the vocabulary loads");
+    for text in ["Hello, world!", "", "fn main() { println!(\"é\"); }\n\tdone"] {
+        assert_eq!(Some(tokenizer.count(text)), model.count_tokens(text), "{text:?}");
+    }
+    let missing = aimos_local::Tokenizer::load(std::path::Path::new("/nonexistent/model.gguf"));
+    assert!(missing.is_err());
 }
 
 #[cfg(target_arch = "x86_64")]
