@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use crate::anchor::{self, Frame};
-use crate::chunk::ChunkKind;
 use crate::index::{Index, compounds, line_slice, line_starts, query_terms, terms};
 use crate::redact::{Redacted, redact};
 
@@ -396,18 +395,10 @@ pub fn score_with(problem: &str, hints: &Hints, index: &Index) -> Vec<f32> {
     let query: Vec<(String, f32)> =
         weights.iter().map(|(t, w)| (t.clone(), 1.0 + w.min(4.0).ln())).collect();
     let mut scores = index.bm25(&query);
-    // A definition is about what its name says: the more of its name the problem says, the
-    // higher it ranks. A container's head (a class's docstring and fields) gives way to its
-    // members, more so when the problem asks which function or method does something.
+    // A container's head (a class's docstring and fields) gives way to its members, more so
+    // when the problem asks which function or method does something.
     let head_factor = if asks_for_code(problem) { CODE_QUESTION_HEAD } else { CONTAINER_HEAD };
     for (id, score) in scores.iter_mut().enumerate() {
-        if *score <= 0.0 {
-            continue;
-        }
-        let chunk = index.chunk(id as u32).chunk;
-        if chunk.kind != ChunkKind::Definition {
-            continue;
-        }
         if index.is_container_head(id as u32) {
             *score *= head_factor;
         }
