@@ -93,12 +93,13 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
                 .map(|(index, report)| (index, report.skipped, report.cached))
                 .map_err(anyhow::Error::from)
         };
+        // The index's own time, not the wait for the tokenizer after it.
+        let indexed = started.elapsed();
         let loaded = loading.join().unwrap_or((None, std::time::Duration::ZERO));
-        (loaded, opened)
+        (loaded, opened.map(|opened| (opened, indexed)))
     });
-    let (index, skipped, cached) = opened?;
+    let ((index, skipped, cached), indexed) = opened?;
     let ((counter, tokenizer), loaded) = (counter_for(&smart, tokenizer.0), tokenizer.1);
-    let indexed = started.elapsed();
     let options = DistillOptions { budget: args.budget, redact: args.redact.applies(external) };
     let brief = distill(&problem, &index, &options, &|text| counter(text));
     let total = started.elapsed();
