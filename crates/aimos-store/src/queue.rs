@@ -39,7 +39,8 @@ pub struct LedgerQueue {
 /// What a spooled queue found left by processes that are gone.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Replayed {
-    /// Runs written to the store now.
+    /// Runs written to the store now (or, where it could not take them yet, spooled again by
+    /// this process, to be written by its ledger).
     pub written: usize,
     /// Runs the store already had (written before their process died).
     pub present: usize,
@@ -70,13 +71,19 @@ impl LedgerQueue {
         let (spool, orphans) = Spool::open(root)?;
         let queue = LedgerQueue::start(inner, capacity, Some(Arc::new(spool)));
         let mut replayed = Replayed { torn: orphans.torn, ..Replayed::default() };
+        let mut missing = Vec::new();
         for run in &orphans.runs {
             if queue.inner.run(&run.id)?.is_some() {
                 replayed.present += 1;
             } else {
-                queue.record_run(run)?;
-                replayed.written += 1;
+                missing.push(run.clone());
             }
+        }
+        replayed.written = missing.len();
+        // Written before serving, in one transaction, so that "written now" is true when it is
+        // said; a store that cannot take them yet gets them through this process's spool.
+        if !missing.is_empty() && queue.inner.record_runs(&missing).is_err() {
+            missing.iter().try_for_each(|run| queue.record_run(run))?;
         }
         // Every run is in the store or in this process's spool now.
         orphans.remove();

@@ -118,7 +118,7 @@ fn queued_runs_are_bounded_readable_at_once_and_all_written_on_close() {
 }
 
 /// A killed process's spool (its lock free, its runs in a segment, the last line cut short) is
-/// written by the next queue on the same store: the runs the store lacks, once each.
+/// written by the next queue on the same store as it opens: the runs the store lacks, once each.
 #[test]
 fn a_spooled_queue_writes_what_a_killed_process_left() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +141,10 @@ fn a_spooled_queue_writes_what_a_killed_process_left() {
     let (queue, replayed) = LedgerQueue::spooled(Arc::clone(&store), 8, &root).unwrap();
     assert_eq!(replayed, aimos_store::Replayed { written: 2, present: 1, torn: 1 });
     assert!(!dead.exists(), "the dead process's spool is removed");
+    // Written before `spooled` returns, not left to the writer: a kill right after startup
+    // leaves nothing of them to replay again.
+    assert!(store.run("r0").unwrap().is_some() && store.run("r2").unwrap().is_some());
+    assert_eq!(queue.pending(), 0);
     queue.record_run(&crate::run("r4", None)).unwrap();
     let own = queue.spool_dir().unwrap().to_path_buf();
     queue.close();
