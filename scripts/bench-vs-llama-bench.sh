@@ -9,6 +9,7 @@
 # Both tools then run alternately on the same model files, threads, prompt lengths and batch sizes:
 #   ppP       P prompt tokens in one pass
 #   tgN@dP    N tokens generated one at a time after a P-token prompt
+# and the last column is the time aimos takes per token beyond llama-bench's (negative: less).
 #
 # Usage: scripts/bench-vs-llama-bench.sh [MODEL...]   (default: smollm2-135m qwen2.5-coder-0.5b)
 # Environment: THREADS (default 2), REPS (default 3), PROMPTS (default 512,2048), GEN (default 128)
@@ -83,8 +84,8 @@ done
 python3 - "$out" "$threads" "${models[@]}" <<'EOF'
 import json, sys, os
 out, threads, models = sys.argv[1], sys.argv[2], sys.argv[3:]
-print(f"| model | test | llama-bench tokens/s | aimos tokens/s | aimos / llama-bench |")
-print("|---|---|---:|---:|---:|")
+print(f"| model | test | llama-bench tokens/s | aimos tokens/s | aimos / llama-bench | aimos's extra time per token |")
+print("|---|---|---:|---:|---:|---:|")
 for model in models:
     aimos = {r["test"]: r for r in json.load(open(os.path.join(out, f"{model}.aimos.json")))}
     llama = {}
@@ -100,6 +101,7 @@ for model in models:
         if l is None:
             continue
         ratio = a["tokens_per_second"] / l["avg_ts"]
+        extra_ms = 1000.0 / a["tokens_per_second"] - 1000.0 / l["avg_ts"]
         print(f"| {model} | {test} | {l['avg_ts']:.1f} ± {l['stddev_ts']:.1f} | "
-              f"{a['tokens_per_second']:.1f} ± {a['stddev']:.1f} | {ratio:.0%} |")
+              f"{a['tokens_per_second']:.1f} ± {a['stddev']:.1f} | {ratio:.0%} | {extra_ms:+.2f} ms |")
 EOF

@@ -51,6 +51,8 @@ pub struct ChatArgs {
     /// Context window in tokens (default: the model's, at most 8192)
     #[arg(long)]
     ctx: Option<u32>,
+    #[command(flatten)]
+    engine: crate::open::EngineArgs,
     /// Threads (default: the number of physical cores)
     #[arg(long)]
     threads: Option<u32>,
@@ -85,11 +87,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     } else {
         let options = LoadOptions {
             pull_if_missing: !args.no_pull,
-            run: LocalOptions {
-                context_window: args.ctx,
-                threads: args.threads,
-                ..LocalOptions::default()
-            },
+            run: LocalOptions { threads: args.threads, ..args.engine.local(args.ctx) },
             price: config.price(&args.model),
             ..LoadOptions::default()
         };

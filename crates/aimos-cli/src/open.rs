@@ -18,6 +18,37 @@ pub fn is_remote(name: &str) -> bool {
     })
 }
 
+/// How embedded models reuse work: shared by every command that runs them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EngineArgs {
+    /// Read every prompt from its start, keeping no KV state of earlier prompts
+    #[arg(long)]
+    pub no_prefix_cache: bool,
+    /// Memory for the KV state of earlier prompts set aside for later reuse, in MiB
+    /// [default: two full context windows' worth; 0 keeps only the last prompt's]
+    #[arg(long, value_name = "MIB")]
+    pub kv_cache_mib: Option<u32>,
+    /// Draft greedy answers from text the prompt already holds, checking several tokens per
+    /// pass (prompt-lookup decoding). It pays where a pass over several tokens costs little
+    /// more than one (a GPU, many cores), not on a CPU with few; and an answer can differ
+    /// from plain greedy decoding where two tokens are nearly tied
+    #[arg(long)]
+    pub lookup_decoding: bool,
+}
+
+impl EngineArgs {
+    /// The embedded models' options, with a context window of `ctx`.
+    pub fn local(&self, ctx: Option<u32>) -> aimos_local::LocalOptions {
+        aimos_local::LocalOptions {
+            context_window: ctx,
+            prefix_cache: !self.no_prefix_cache,
+            kv_cache_mib: self.kv_cache_mib,
+            lookup_decoding: self.lookup_decoding,
+            ..aimos_local::LocalOptions::default()
+        }
+    }
+}
+
 /// The options naming a pipeline's two models, shared by `aimos run` and `aimos eval`.
 #[derive(Debug, clap::Args)]
 pub struct PairArgs {
@@ -32,6 +63,8 @@ pub struct PairArgs {
     /// Context window of the embedded models (default: the model's, at most 8192)
     #[arg(long)]
     pub ctx: Option<u32>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// The smart and cheap models of a pipeline, (smart, cheap): the command line's names, else
@@ -41,10 +74,7 @@ pub fn open_pair(
     config: &Config,
 ) -> anyhow::Result<(Arc<dyn Model>, Arc<dyn Model>)> {
     let providers = config.providers();
-    let local = LoadOptions {
-        run: aimos_local::LocalOptions { context_window: args.ctx, ..Default::default() },
-        ..LoadOptions::default()
-    };
+    let local = LoadOptions { run: args.engine.local(args.ctx), ..LoadOptions::default() };
     let cheap_names = Config::model_names(
         args.cheap.as_ref(),
         config.cheap.as_ref(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aimos_core::{Model, Pipeline, Store};
 use aimos_gateway::{Gateway, Limits, ModelSource};
-use aimos_local::{LoadOptions, LocalOptions};
+use aimos_local::LoadOptions;
 use aimos_providers::Providers;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -38,6 +38,8 @@ pub struct ServeArgs {
     /// Context window of embedded models (default: the model's, at most 8192)
     #[arg(long)]
     ctx: Option<u32>,
+    #[command(flatten)]
+    engine: crate::open::EngineArgs,
     /// Largest request body, in MiB
     #[arg(long, default_value_t = 16)]
     max_body_mib: usize,
@@ -126,7 +128,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     let local = LoadOptions {
         // A request never waits for a download: pull models before serving them.
         pull_if_missing: false,
-        run: LocalOptions { context_window: args.ctx, ..LocalOptions::default() },
+        run: args.engine.local(args.ctx),
         ..LoadOptions::default()
     };
     let smart_names =

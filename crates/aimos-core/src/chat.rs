@@ -216,6 +216,16 @@ pub struct Timings {
     /// Wall time from the request to the last token, queueing included.
     #[serde(with = "duration_ms")]
     pub total: Duration,
+    /// Tokens guessed ahead and checked by the model in one pass (prompt-lookup decoding).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub draft_tokens: u64,
+    /// Guessed tokens the model agreed with: each saved one pass over the model.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub draft_tokens_accepted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Timings {

@@ -31,6 +31,8 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc as events;
 
 use crate::grammar;
+use crate::lookup::Lookup;
+use crate::prefix::PrefixCache;
 use crate::template::ChatTemplate;
 use crate::text::{StopMatcher, Utf8Decoder};
 
@@ -43,11 +45,30 @@ pub struct LocalOptions {
     pub threads: Option<u32>,
     /// Most prompt tokens handed to llama.cpp in one call.
     pub batch_size: u32,
+    /// Keep the KV state of recent prompts and read a new prompt only from where it differs
+    /// from the longest of them.
+    pub prefix_cache: bool,
+    /// Memory for copies of earlier sequences' KV state, in MiB; `None` is two full windows'
+    /// worth, 0 keeps only the sequence in the context.
+    pub kv_cache_mib: Option<u32>,
+    /// Draft greedy answers from the text already seen (prompt-lookup decoding). Off by
+    /// default: on a CPU with few cores a pass over several tokens costs nearly as much as
+    /// that many passes over one, so drafts do not pay; and llama.cpp computes a batch with
+    /// other kernels than a single token, so the answer can differ from plain greedy decoding
+    /// where two tokens are nearly tied (docs/models.md has the measurements).
+    pub lookup_decoding: bool,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { context_window: None, threads: None, batch_size: 2048 }
+        LocalOptions {
+            context_window: None,
+            threads: None,
+            batch_size: 2048,
+            prefix_cache: true,
+            kv_cache_mib: None,
+            lookup_decoding: false,
+        }
     }
 }
 
@@ -179,6 +200,9 @@ impl GgufModel {
             batch_size: options.batch_size.clamp(32, context_window),
             id: id.to_owned(),
             path: path.to_owned(),
+            prefix_cache: options.prefix_cache,
+            kv_cache_mib: options.kv_cache_mib,
+            lookup_decoding: options.lookup_decoding,
         };
 
         let (jobs, job_queue) = mpsc::channel::<Job>();
@@ -334,6 +358,9 @@ struct WorkerConfig {
     batch_size: u32,
     id: String,
     path: PathBuf,
+    prefix_cache: bool,
+    kv_cache_mib: Option<u32>,
+    lookup_decoding: bool,
 }
 
 fn run_worker(
@@ -364,13 +391,24 @@ fn run_worker(
         }
     };
     let mut batch = LlamaBatch::new(config.batch_size as usize, 1);
+    let mut cache = PrefixCache::new(
+        config.prefix_cache,
+        config.kv_cache_mib,
+        config.context_window as usize,
+        context.n_ubatch() as usize,
+    );
     while let Ok(job) = jobs.recv() {
         if job.events.is_closed() {
             continue;
         }
         let _computing = crate::gate::computing();
         let started = Instant::now();
-        let outcome = generate(weights, &mut context, &mut batch, config, &job, started);
+        let outcome =
+            generate(weights, &mut context, &mut batch, &mut cache, config, &job, started);
+        if outcome.is_err() {
+            // What a failed decode left in the context is unknown.
+            cache.forget(&mut context);
+        }
         match outcome {
             Ok(Some(response)) => {
                 let _ = job.events.send(Ok(ChatEvent::Done(response)));
@@ -405,12 +443,12 @@ fn generate(
     weights: &Weights,
     context: &mut LlamaContext<'_>,
     batch: &mut LlamaBatch<'_>,
+    cache: &mut PrefixCache,
     config: &WorkerConfig,
     job: &Job,
     started: Instant,
 ) -> Result<Option<ChatResponse>, ModelError> {
     let request = &job.request;
-    let vocab = weights.llama.vocab();
     let prompt = weights.template.render(&request.messages)?;
     let tokens = weights.template.tokenize(&weights.llama, &prompt);
     let window = config.context_window as usize;
@@ -426,60 +464,97 @@ fn generate(
         });
     }
     let mut sampler = build_sampler(&weights.llama, request)?;
+    let greedy = request.is_greedy();
 
     let budget = window - tokens.len();
     let max_new = request.max_tokens.map_or(budget, |m| (m as usize).min(budget));
-    let mut stop = StopMatcher::new(&request.stop);
-    let mut decoder = Utf8Decoder::default();
-    let mut content = String::new();
-    let emit = |piece: String| job.events.send(Ok(ChatEvent::Delta(piece))).is_ok();
+    let mut out = Output {
+        vocab: weights.llama.vocab(),
+        job,
+        stop: StopMatcher::new(&request.stop),
+        decoder: Utf8Decoder::default(),
+        content: String::new(),
+        piece: Vec::with_capacity(32),
+        generated: 0,
+        max_new,
+    };
 
-    context.clear_kv_cache();
-    decode_prompt(context, batch, &tokens)?;
-    let mut first_token_at = None;
-    let mut n_generated = 0usize;
+    let prepared = cache.prepare(context, &tokens);
+    if prepared.reused > 0 {
+        tracing::debug!(
+            model = %config.id,
+            reused = prepared.reused,
+            prompt = tokens.len(),
+            from_a_copy = prepared.restored,
+            "prompt prefix already in the context"
+        );
+    }
+    decode_prompt(context, batch, &tokens[prepared.reused..], prepared.reused)?;
+    cache.extend_read(&tokens[prepared.reused..]);
+    let mut lookup = (greedy && config.lookup_decoding).then(Lookup::default);
+    // Prompt and answer so far, where drafts are looked up.
+    let mut history = if lookup.is_some() { tokens.clone() } else { Vec::new() };
     let mut pos = tokens.len();
-    let mut piece = Vec::with_capacity(32);
-    let finish_reason = loop {
-        let token = sampler.sample(context, batch.n_tokens() - 1);
-        first_token_at.get_or_insert_with(Instant::now);
-        if vocab.is_eog(token) {
-            break FinishReason::Stop;
-        }
-        n_generated += 1;
-        piece.clear();
-        vocab.token_to_piece_into(token, &mut piece, false, None);
-        let text = decoder.push(&piece);
-        let (ready, stopped) = stop.push(&text);
-        content.push_str(&ready);
-        if !ready.is_empty() && !emit(ready) {
-            return Ok(None);
-        }
-        if stopped {
-            break FinishReason::Stop;
-        }
-        if n_generated >= max_new {
-            break FinishReason::Length;
+    let mut token = sampler.sample(context, batch.n_tokens() - 1);
+    let first_token_at = Instant::now();
+    let finish_reason = 'answer: loop {
+        match out.push(token) {
+            Pushed::More => {}
+            Pushed::Finished(reason) => break reason,
+            Pushed::Gone => return Ok(None),
         }
         if job.events.is_closed() {
             return Ok(None);
         }
+        let draft = match &mut lookup {
+            Some(lookup) => {
+                history.push(token);
+                lookup.draft(&history, max_new - out.generated)
+            }
+            None => Vec::new(),
+        };
         batch.clear();
-        batch
-            .add(token, pos as i32, &[0], true)
-            .map_err(|err| backend_error("adding a token to the batch", err))?;
-        context.decode(batch).map_err(|err| backend_error("llama.cpp decode", err))?;
-        pos += 1;
-    };
-    if finish_reason != FinishReason::Stop || !stop.stopped() {
-        let rest = stop.finish(&decoder.finish());
-        content.push_str(&rest);
-        if !rest.is_empty() && !emit(rest) {
-            return Ok(None);
+        for (i, t) in std::iter::once(token).chain(draft.iter().copied()).enumerate() {
+            batch
+                .add(t, (pos + i) as i32, &[0], true)
+                .map_err(|err| backend_error("adding a token to the batch", err))?;
         }
-    }
+        context.decode(batch).map_err(|err| backend_error("llama.cpp decode", err))?;
+        cache.extend(&[token]);
+        cache.extend(&draft);
+        pos += 1;
+        // The model's own choice after each drafted token, while they agree.
+        let mut kept = 0;
+        token = loop {
+            let chosen = sampler.sample(context, kept as i32);
+            if draft.get(kept) != Some(&chosen) {
+                break chosen;
+            }
+            kept += 1;
+            match out.push(chosen) {
+                Pushed::More => history.push(chosen),
+                Pushed::Finished(reason) => {
+                    if let Some(lookup) = &mut lookup {
+                        lookup.record(draft.len(), kept);
+                    }
+                    break 'answer reason;
+                }
+                Pushed::Gone => return Ok(None),
+            }
+        };
+        if let Some(lookup) = &mut lookup
+            && !draft.is_empty()
+        {
+            lookup.record(draft.len(), kept);
+        }
+        pos += kept;
+        // Drafted tokens after the first disagreement hold keys and values of a future that
+        // did not happen.
+        cache.truncate(context, pos);
+    };
+    let Some(content) = out.finish(finish_reason) else { return Ok(None) };
     let finished = Instant::now();
-    let first = first_token_at.unwrap_or(finished);
+    let (drafted, accepted) = lookup.map_or((0, 0), |l| (l.drafted, l.accepted));
     Ok(Some(ChatResponse {
         tool_calls: Vec::new(),
         model: config.id.clone(),
@@ -487,32 +562,98 @@ fn generate(
         finish_reason,
         usage: Usage {
             prompt_tokens: tokens.len() as u64,
-            completion_tokens: n_generated as u64,
+            completion_tokens: out.generated as u64,
+            cached_prompt_tokens: prepared.reused as u64,
             ..Usage::default()
         },
         timings: Timings {
             queued: started.saturating_duration_since(job.enqueued),
-            prompt: first.saturating_duration_since(started),
-            generation: finished.saturating_duration_since(first),
+            prompt: first_token_at.saturating_duration_since(started),
+            generation: finished.saturating_duration_since(first_token_at),
             total: finished.saturating_duration_since(job.enqueued),
+            draft_tokens: drafted,
+            draft_tokens_accepted: accepted,
         },
     }))
 }
 
-/// Feeds `tokens` to the model in batches, asking for logits of the last one only.
+/// The answer as it is generated: each token becomes text, checked against the stop
+/// sequences and streamed to the caller.
+struct Output<'a> {
+    vocab: llama_cpp_2::vocab::LlamaVocab<'a>,
+    job: &'a Job,
+    stop: StopMatcher,
+    decoder: Utf8Decoder,
+    content: String,
+    piece: Vec<u8>,
+    generated: usize,
+    max_new: usize,
+}
+
+enum Pushed {
+    More,
+    Finished(FinishReason),
+    /// The caller dropped the stream.
+    Gone,
+}
+
+impl Output<'_> {
+    fn emit(&self, text: String) -> bool {
+        self.job.events.send(Ok(ChatEvent::Delta(text))).is_ok()
+    }
+
+    /// Takes the next token the model chose.
+    fn push(&mut self, token: LlamaToken) -> Pushed {
+        if self.vocab.is_eog(token) {
+            return Pushed::Finished(FinishReason::Stop);
+        }
+        self.generated += 1;
+        self.piece.clear();
+        self.vocab.token_to_piece_into(token, &mut self.piece, false, None);
+        let text = self.decoder.push(&self.piece);
+        let (ready, stopped) = self.stop.push(&text);
+        self.content.push_str(&ready);
+        if !ready.is_empty() && !self.emit(ready) {
+            return Pushed::Gone;
+        }
+        if stopped {
+            Pushed::Finished(FinishReason::Stop)
+        } else if self.generated >= self.max_new {
+            Pushed::Finished(FinishReason::Length)
+        } else {
+            Pushed::More
+        }
+    }
+
+    /// The whole answer, with what the stop matcher held back sent; `None` if the caller left.
+    fn finish(&mut self, reason: FinishReason) -> Option<String> {
+        if reason != FinishReason::Stop || !self.stop.stopped() {
+            let rest = self.stop.finish(&self.decoder.finish());
+            self.content.push_str(&rest);
+            if !rest.is_empty() && !self.emit(rest) {
+                return None;
+            }
+        }
+        Some(std::mem::take(&mut self.content))
+    }
+}
+
+/// Feeds `tokens` to the model in batches from position `start`, asking for logits of the last
+/// one only.
 fn decode_prompt(
     context: &mut LlamaContext<'_>,
     batch: &mut LlamaBatch<'_>,
     tokens: &[LlamaToken],
+    start: usize,
 ) -> Result<(), ModelError> {
     let n_batch = context.n_batch() as usize;
     let last = tokens.len().saturating_sub(1);
     for (chunk_idx, chunk) in tokens.chunks(n_batch).enumerate() {
         batch.clear();
         for (offset, token) in chunk.iter().enumerate() {
-            let pos = chunk_idx * n_batch + offset;
+            let i = chunk_idx * n_batch + offset;
             batch
-                .add(*token, pos as i32, &[0], pos == last)
+                .add(*token, (start + i) as i32, &[0], i == last)
                 .map_err(|err| backend_error("adding a prompt token to the batch", err))?;
         }
         context
@@ -620,7 +761,7 @@ pub mod bench {
         let mut batch = LlamaBatch::new(2048, 1);
         context.clear_kv_cache();
         let t0 = Instant::now();
-        decode_prompt(context, &mut batch, &tokens)?;
+        decode_prompt(context, &mut batch, &tokens, 0)?;
         context.synchronize();
         let prompt = t0.elapsed();
         let mut sampler = LlamaSampler::greedy();

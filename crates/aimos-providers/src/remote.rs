@@ -430,6 +430,7 @@ impl<W: Wire> Inner<W> {
                 prompt,
                 generation: total.saturating_sub(prompt),
                 total,
+                ..Timings::default()
             },
         }
     }

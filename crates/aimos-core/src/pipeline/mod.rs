@@ -491,6 +491,10 @@ impl Pipeline {
             source,
         })?;
         trace(role, kind, &messages, &response);
+        let note = match (note, speed_note(&response)) {
+            (Some(note), Some(speed)) => Some(format!("{note}; {speed}")),
+            (note, speed) => note.or(speed),
+        };
         let step = Step {
             kind,
             // The model that answered: behind a fallback list it may not be the first one.
@@ -539,6 +543,25 @@ fn redaction_note(redacted: &Redacted) -> String {
     let kinds: Vec<String> = redacted.found.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
     let n = redacted.count();
     format!("; {n} secret{} redacted ({})", if n == 1 { "" } else { "s" }, kinds.join(", "))
+}
+
+/// What the model saved itself: prompt tokens it already held (its own cache, or a provider's),
+/// and drafted tokens it kept (`1200 of 1300 prompt tokens reused; 40 of 52 drafted tokens
+/// kept`), or `None`.
+fn speed_note(response: &ChatResponse) -> Option<String> {
+    let mut parts = Vec::new();
+    let reused = response.usage.cached_prompt_tokens;
+    if reused > 0 {
+        parts.push(format!("{reused} of {} prompt tokens reused", response.usage.prompt_tokens));
+    }
+    let timings = &response.timings;
+    if timings.draft_tokens > 0 {
+        parts.push(format!(
+            "{} of {} drafted tokens kept",
+            timings.draft_tokens_accepted, timings.draft_tokens
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn ms(duration: std::time::Duration) -> f64 {

@@ -7,6 +7,7 @@
 
 mod engine;
 mod errors;
+mod speed;
 
 use std::sync::Arc;
 
