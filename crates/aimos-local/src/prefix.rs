@@ -21,7 +21,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::token::LlamaToken;
 
-/// A live sequence that would lose at least this many tokens is copied before it is cut.
+/// A live sequence that would lose at least this many tokens, and more than it keeps, is copied
+/// before it is cut.
 const SAVE_AT_LEAST: usize = 256;
 /// A copy is put back only when it saves at least this many more tokens than the live one.
 const RESTORE_GAIN: usize = 64;
@@ -163,10 +164,12 @@ impl PrefixCache {
         self.saved.iter().map(|s| s.state.byte_len()).sum()
     }
 
-    /// Copies the live sequence when more than `SAVE_AT_LEAST` of it is about to be cut (a
-    /// request keeping `keep` tokens), within the budget, dropping the oldest copies for it.
+    /// Copies the live sequence when a request keeping `keep` tokens of it is about to cut
+    /// most of it, and at least `SAVE_AT_LEAST` tokens (not when a conversation goes on),
+    /// within the budget, dropping the oldest copies for it.
     fn save_live(&mut self, context: &LlamaContext<'_>, keep: usize) {
-        if self.live.len() < keep + SAVE_AT_LEAST || self.budget == Some(0) {
+        let cut = self.live.len().saturating_sub(keep);
+        if cut < SAVE_AT_LEAST || cut <= keep || self.budget == Some(0) {
             return;
         }
         let Ok(state) = context.state_seq_get(0, LlamaStateSeqFlags::empty()) else { return };
