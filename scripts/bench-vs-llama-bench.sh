@@ -11,14 +11,21 @@
 #   tgN@dP    N tokens generated one at a time after a P-token prompt
 # and the last column is the time aimos takes per token beyond llama-bench's (negative: less).
 #
+# On a shared virtual machine the speed of both drifts by 10-20% from minute to minute, more than
+# the difference being measured. So the two tools take turns: ROUNDS rounds, each running
+# llama-bench and then aimos on every model, and the figures are the median over the rounds of
+# each round's ratio, with the lowest and highest round in brackets.
+#
 # Usage: scripts/bench-vs-llama-bench.sh [MODEL...]   (default: smollm2-135m qwen2.5-coder-0.5b)
-# Environment: THREADS (default 2), REPS (default 3), PROMPTS (default 512,2048), GEN (default 128)
+# Environment: THREADS (default 2), REPS (default 3, runs per tool, test and round),
+#              ROUNDS (default 3), PROMPTS (default 512,2048), GEN (default 128)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 threads=${THREADS:-2}
 reps=${REPS:-3}
+rounds=${ROUNDS:-3}
 prompts=${PROMPTS:-512,2048}
 gen=${GEN:-128}
 models=("$@")
@@ -70,38 +77,52 @@ fi
 llama_bench="$work/build/llama-bench"
 
 out="$work/results"
-mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out"
 for model in "${models[@]}"; do
   "$aimos" models pull "$model" >&2
-  path=$("$aimos" models path "$model")
-  echo "== $model: llama-bench" >&2
-  "$llama_bench" -m "$path" -t "$threads" -r "$reps" -p "$prompts" -n 0 -o json > "$out/$model.llama-pp.json"
-  "$llama_bench" -m "$path" -t "$threads" -r "$reps" -p 0 -n "$gen" -d "$prompts" -o json > "$out/$model.llama-tg.json"
-  echo "== $model: aimos bench" >&2
-  "$aimos" bench -m "$model" -t "$threads" -r "$reps" -p "$prompts" -n "$gen" --json > "$out/$model.aimos.json"
+done
+for round in $(seq "$rounds"); do
+  for model in "${models[@]}"; do
+    path=$("$aimos" models path "$model")
+    echo "== round $round of $rounds, $model: llama-bench" >&2
+    "$llama_bench" -m "$path" -t "$threads" -r "$reps" -p "$prompts" -n 0 -o json > "$out/$model.$round.llama-pp.json"
+    "$llama_bench" -m "$path" -t "$threads" -r "$reps" -p 0 -n "$gen" -d "$prompts" -o json > "$out/$model.$round.llama-tg.json"
+    echo "== round $round of $rounds, $model: aimos bench" >&2
+    "$aimos" bench -m "$model" -t "$threads" -r "$reps" -p "$prompts" -n "$gen" --json > "$out/$model.$round.aimos.json"
+  done
 done
 
-python3 - "$out" "$threads" "${models[@]}" <<'EOF'
-import json, sys, os
-out, threads, models = sys.argv[1], sys.argv[2], sys.argv[3:]
-print(f"| model | test | llama-bench tokens/s | aimos tokens/s | aimos / llama-bench | aimos's extra time per token |")
+python3 - "$out" "$rounds" "${models[@]}" <<'EOF'
+import json, sys, os, statistics
+out, rounds, models = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+
+def spread(values, fmt):
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))} to {fmt(max(values))})"
+
+print(f"{rounds} rounds; each cell: median over the rounds (lowest to highest round)")
+print()
+print("| model | test | llama-bench tokens/s | aimos tokens/s | aimos / llama-bench | aimos's extra time per token |")
 print("|---|---|---:|---:|---:|---:|")
 for model in models:
-    aimos = {r["test"]: r for r in json.load(open(os.path.join(out, f"{model}.aimos.json")))}
-    llama = {}
-    for kind in ("pp", "tg"):
-        for r in json.load(open(os.path.join(out, f"{model}.llama-{kind}.json"))):
-            if kind == "pp":
-                test = f"pp{r['n_prompt']}"
-            else:
-                test = f"tg{r['n_gen']}@d{r.get('n_depth', 0)}"
-            llama[test] = r
-    for test, a in aimos.items():
-        l = llama.get(test)
-        if l is None:
-            continue
-        ratio = a["tokens_per_second"] / l["avg_ts"]
-        extra_ms = 1000.0 / a["tokens_per_second"] - 1000.0 / l["avg_ts"]
-        print(f"| {model} | {test} | {l['avg_ts']:.1f} ± {l['stddev_ts']:.1f} | "
-              f"{a['tokens_per_second']:.1f} ± {a['stddev']:.1f} | {ratio:.0%} | {extra_ms:+.2f} ms |")
+    per_test = {}
+    for round in range(1, rounds + 1):
+        aimos = {r["test"]: r for r in json.load(open(os.path.join(out, f"{model}.{round}.aimos.json")))}
+        llama = {}
+        for kind in ("pp", "tg"):
+            for r in json.load(open(os.path.join(out, f"{model}.{round}.llama-{kind}.json"))):
+                if kind == "pp":
+                    test = f"pp{r['n_prompt']}"
+                else:
+                    test = f"tg{r['n_gen']}@d{r.get('n_depth', 0)}"
+                llama[test] = r["avg_ts"]
+        for test, a in aimos.items():
+            if test in llama:
+                per_test.setdefault(test, []).append((llama[test], a["tokens_per_second"]))
+    for test, pairs in per_test.items():
+        l = [p[0] for p in pairs]
+        a = [p[1] for p in pairs]
+        ratio = [y / x for x, y in pairs]
+        extra = [1000.0 / y - 1000.0 / x for x, y in pairs]
+        print(f"| {model} | {test} | {spread(l, lambda v: f'{v:.1f}')} | {spread(a, lambda v: f'{v:.1f}')} | "
+              f"{spread(ratio, lambda v: f'{v:.0%}')} | {spread(extra, lambda v: f'{v:+.2f} ms')} |")
 EOF

@@ -463,7 +463,7 @@ fn generate(
             context_window: window,
         });
     }
-    let mut sampler = build_sampler(&weights.llama, request)?;
+    let mut sampler = Chooser::for_request(&weights.llama, request)?;
     let greedy = request.is_greedy();
 
     let budget = window - tokens.len();
@@ -495,7 +495,7 @@ fn generate(
     // Prompt and answer so far, where drafts are looked up.
     let mut history = if lookup.is_some() { tokens.clone() } else { Vec::new() };
     let mut pos = tokens.len();
-    let mut token = sampler.sample(context, batch.n_tokens() - 1);
+    let mut token = sampler.choose(context, batch.n_tokens() - 1);
     let first_token_at = Instant::now();
     let finish_reason = 'answer: loop {
         match out.push(token) {
@@ -526,7 +526,7 @@ fn generate(
         // The model's own choice after each drafted token, while they agree.
         let mut kept = 0;
         token = loop {
-            let chosen = sampler.sample(context, kept as i32);
+            let chosen = sampler.choose(context, kept as i32);
             if draft.get(kept) != Some(&chosen) {
                 break chosen;
             }
@@ -663,6 +663,49 @@ fn decode_prompt(
     Ok(())
 }
 
+/// How the next token is chosen from the logits.
+enum Chooser {
+    /// The highest logit, read straight from the context. llama.cpp's own greedy sampler first
+    /// copies every logit into a candidate array (151,936 of them for Qwen2.5), which costs
+    /// about half a millisecond a token; the choice is the same.
+    Argmax,
+    /// llama.cpp's sampler chain: a grammar, or sampling at a temperature.
+    Sampler(LlamaSampler),
+}
+
+impl Chooser {
+    fn for_request(llama: &LlamaModel, request: &ChatRequest) -> Result<Chooser, ModelError> {
+        let constrained =
+            matches!(request.response_format, Some(ResponseFormat::JsonSchema { .. }));
+        if request.is_greedy() && !constrained {
+            return Ok(Chooser::Argmax);
+        }
+        build_sampler(llama, request).map(Chooser::Sampler)
+    }
+
+    /// The token chosen after the batch's `idx`-th token (which must have asked for logits).
+    fn choose(&mut self, context: &LlamaContext<'_>, idx: i32) -> LlamaToken {
+        match self {
+            Chooser::Argmax => LlamaToken(argmax(context.get_logits_ith(idx)) as i32),
+            Chooser::Sampler(sampler) => sampler.sample(context, idx),
+        }
+    }
+}
+
+/// The index of the highest value, the first of equals: the rule of llama.cpp's greedy
+/// sampler, so that both choose the same token.
+fn argmax(logits: &[f32]) -> usize {
+    let mut best = 0;
+    let mut best_logit = logits.first().copied().unwrap_or(f32::NEG_INFINITY);
+    for (i, &logit) in logits.iter().enumerate().skip(1) {
+        if logit > best_logit {
+            best = i;
+            best_logit = logit;
+        }
+    }
+    best
+}
+
 fn build_sampler(llama: &LlamaModel, request: &ChatRequest) -> Result<LlamaSampler, ModelError> {
     let mut chain = Vec::with_capacity(6);
     if let Some(ResponseFormat::JsonSchema { schema, .. }) = &request.response_format {
@@ -716,8 +759,8 @@ pub mod bench {
     }
 
     /// Measures `repetitions` times on a context of its own, made like the worker's, after one
-    /// warm-up run, clearing the cache between runs (as `llama-bench` does). Sampling is greedy
-    /// and never stops early. The prompt is real text from the model's own tokenizer, cut to
+    /// warm-up run, clearing the cache between runs (as `llama-bench` does). Each token is
+    /// chosen as a greedy request's is, and generation never stops early. The prompt is real text from the model's own tokenizer, cut to
     /// `n_prompt` tokens.
     pub fn measure(
         model: &GgufModel,
@@ -764,10 +807,10 @@ pub mod bench {
         decode_prompt(context, &mut batch, &tokens, 0)?;
         context.synchronize();
         let prompt = t0.elapsed();
-        let mut sampler = LlamaSampler::greedy();
+        let mut chooser = Chooser::Argmax;
         let t1 = Instant::now();
         for pos in tokens.len()..tokens.len() + n_gen {
-            let token = sampler.sample(context, batch.n_tokens() - 1);
+            let token = chooser.choose(context, batch.n_tokens() - 1);
             batch.clear();
             batch.add(token, pos as i32, &[0], true).map_err(|err| backend_error("batch", err))?;
             context.decode(&mut batch).map_err(|err| backend_error("decode", err))?;
@@ -775,5 +818,53 @@ pub mod bench {
         context.synchronize();
         let generation = t1.elapsed();
         Ok(Sample { n_prompt: tokens.len(), n_gen, prompt, generation })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use llama_cpp_2::token::data::LlamaTokenData;
+    use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+
+    use super::*;
+
+    /// What llama.cpp's greedy sampler chooses from `logits`.
+    fn llama_greedy(logits: &[f32]) -> usize {
+        let mut array = LlamaTokenDataArray::from_iter(
+            logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+            false,
+        );
+        array.apply_sampler(&mut LlamaSampler::greedy());
+        array.selected_token().expect("the greedy sampler selects a token").0 as usize
+    }
+
+    #[test]
+    fn argmax_chooses_what_llama_cpps_greedy_sampler_chooses() {
+        let cases: [&[f32]; 7] = [
+            &[0.5],
+            &[1.0, 3.0, 2.0],
+            &[3.0, 1.0, 3.0],
+            &[-7.0, -2.0, -2.0, -9.0],
+            &[0.0, -0.0, 0.0],
+            &[f32::NEG_INFINITY, f32::NEG_INFINITY, -1e30],
+            &[2.0, f32::INFINITY, f32::INFINITY, 1.0],
+        ];
+        for logits in cases {
+            assert_eq!(argmax(logits), llama_greedy(logits), "logits {logits:?}");
+        }
+        // A vocabulary's worth of values with many ties, from a fixed linear congruential walk.
+        let mut state = 12_345u64;
+        let logits: Vec<f32> = (0..151_936)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                ((state >> 40) % 2_000) as f32 / 100.0
+            })
+            .collect();
+        let chosen = argmax(&logits);
+        assert_eq!(chosen, llama_greedy(&logits));
+        assert!(logits[..chosen].iter().all(|&l| l < logits[chosen]), "the first of the equals");
     }
 }
