@@ -5,6 +5,11 @@
 #
 #   RATES="500 1000 2000" SECONDS_EACH=10 scripts/bench-gateway.sh
 #   SPOOL=off scripts/bench-gateway.sh      # the same without the ledger's spool (--no-spool)
+#   PIN=on scripts/bench-gateway.sh         # load generator on CPU 0, the rest on the others
+#
+# PIN=on keeps the load generator's scheduling delays apart from the gateway's. On a 2-core
+# machine that leaves one core to the gateway and the upstream, which saturates at 2,000
+# requests a second, so the default is off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +23,12 @@ work=$(mktemp -d)
 cleanup() { kill "${upstream_pid:-}" "${gateway_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
+load=(); serve=()
+if [ "${PIN:-off}" = on ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  load=(taskset -c 0); serve=(taskset -c "1-$(($(nproc) - 1))")
+  echo "pinned: load generator on CPU 0, gateway and upstream on CPUs 1-$(($(nproc) - 1))"
+fi
+
 cat > "$work/aimos.toml" <<TOML
 [models]
 smart = "fixed:m"
@@ -30,11 +41,11 @@ input = 1.0
 output = 2.0
 TOML
 
-./target/release/examples/fixed_upstream "$UPSTREAM" & upstream_pid=$!
+"${serve[@]}" ./target/release/examples/fixed_upstream "$UPSTREAM" & upstream_pid=$!
 spool=()
 [ "${SPOOL:-on}" = off ] && spool=(--no-spool)
 echo "spool: ${SPOOL:-on}"
-AIMOS_LOG=warn ./target/release/aimos serve --bind "$GATEWAY" --config "$work/aimos.toml" \
+AIMOS_LOG=warn "${serve[@]}" ./target/release/aimos serve --bind "$GATEWAY" --config "$work/aimos.toml" \
   --store "$work/aimos.db" "${spool[@]}" 2>"$work/gateway.log" & gateway_pid=$!
 for _ in $(seq 50); do
   curl -sf "http://$GATEWAY/readyz" >/dev/null && curl -sf "http://$UPSTREAM/v1/models" >/dev/null && break
@@ -68,11 +79,11 @@ echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 summary=""
 for rate in $RATES; do
   # Warm both paths (connections, caches) before measuring.
-  ./target/release/examples/loadgen "http://$UPSTREAM/v1/chat/completions" 200 1 >/dev/null
-  ./target/release/examples/loadgen "http://$GATEWAY/v1/chat/completions" 200 1 >/dev/null
-  direct=$(./target/release/examples/loadgen "http://$UPSTREAM/v1/chat/completions" "$rate" "$SECONDS_EACH")
+  "${load[@]}" ./target/release/examples/loadgen "http://$UPSTREAM/v1/chat/completions" 200 1 >/dev/null
+  "${load[@]}" ./target/release/examples/loadgen "http://$GATEWAY/v1/chat/completions" 200 1 >/dev/null
+  direct=$("${load[@]}" ./target/release/examples/loadgen "http://$UPSTREAM/v1/chat/completions" "$rate" "$SECONDS_EACH")
   overhead > "$work/before"
-  through=$(./target/release/examples/loadgen "http://$GATEWAY/v1/chat/completions" "$rate" "$SECONDS_EACH")
+  through=$("${load[@]}" ./target/release/examples/loadgen "http://$GATEWAY/v1/chat/completions" "$rate" "$SECONDS_EACH")
   overhead > "$work/after"
   for pair in "direct:$direct" "gateway:$through"; do
     name=${pair%%:*}; json=${pair#*:}
