@@ -760,8 +760,8 @@ pub mod bench {
 
     /// Measures `repetitions` times on a context of its own, made like the worker's, after one
     /// warm-up run, clearing the cache between runs (as `llama-bench` does). Each token is
-    /// chosen as a greedy request's is, and generation never stops early. The prompt is real text from the model's own tokenizer, cut to
-    /// `n_prompt` tokens.
+    /// chosen as a greedy request's is, and generation never stops early. The prompt is real
+    /// text from the model's own tokenizer, cut to `n_prompt` tokens.
     pub fn measure(
         model: &GgufModel,
         n_prompt: usize,
