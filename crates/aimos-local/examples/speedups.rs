@@ -87,14 +87,11 @@ fn main() {
         for rep in 0..reps {
             let first = vec![system.clone(), Message::user(QUESTIONS[rep % QUESTIONS.len()])];
             let answer = ask(&*on, &first, 48);
-            let second = [
-                first,
-                vec![
-                    Message::assistant(answer.content),
-                    Message::user(format!("And the other functions? ({})", rep + 1)),
-                ],
-            ]
-            .concat();
+            let second = next_turn(
+                &first,
+                answer.content,
+                format!("And the other functions? ({})", rep + 1),
+            );
             let a = ask(&*on, &second, 16);
             let b = ask(&*off, &second, 16);
             eprintln!(
@@ -140,17 +137,14 @@ fn main() {
             edit_on.push(gen_rate(&c1));
             edit_off.push(gen_rate(&b1));
             same_lookup += usize::from(c1.content == b1.content);
-            let second = [
-                first,
-                vec![
-                    Message::assistant(a1.content.clone()),
-                    Message::user(format!(
-                        "The check failed after your edits:\n\nFAILED test_{} - AssertionError\n1 failed, 12 passed in 0.31s\n\nAnswer again with edit blocks only.",
-                        file.trim_end_matches(".py")
-                    )),
-                ],
-            ]
-            .concat();
+            let second = next_turn(
+                &first,
+                a1.content.clone(),
+                format!(
+                    "The check failed after your edits:\n\nFAILED test_{} - AssertionError\n1 failed, 12 passed in 0.31s\n\nAnswer again with edit blocks only.",
+                    file.trim_end_matches(".py")
+                ),
+            );
             let a2 = ask(&*on, &second, 160);
             let b2 = ask(&*off, &second, 160);
             eprintln!(
@@ -223,6 +217,13 @@ fn load(name: &str, prefix_cache: bool, lookup_decoding: bool) -> std::sync::Arc
     };
     aimos_local::load(name, &options, &mut NoProgress)
         .unwrap_or_else(|err| panic!("cannot load {name}: {err}"))
+}
+
+/// The conversation so far, the model's answer to it, and the user's next message.
+fn next_turn(first: &[Message], answer: String, next: String) -> Vec<Message> {
+    let mut turn = first.to_vec();
+    turn.extend([Message::assistant(answer), Message::user(next)]);
+    turn
 }
 
 fn ask(model: &dyn Model, messages: &[Message], max_tokens: u32) -> ChatResponse {
