@@ -16,6 +16,7 @@ LLAMA_CPP_PYTHON=0.3.36
 OPENAI=3.57.0
 MCP=2.3.0
 ANTHROPIC=2.14.0
+PLAYWRIGHT=1.65.2
 INSPECTOR=0.15.0
 
 # llama.cpp's native build turns on every instruction set the CPU reports, AMX included; on
@@ -31,13 +32,13 @@ want="llama-cpp-python==$LLAMA_CPP_PYTHON openai==$OPENAI cmake: $LLAMA_CMAKE_AR
 # The SDKs without a native build, installed beside the rest so that a new one never
 # rebuilds llama.cpp.
 sdks() {
-  for pinned in "mcp==$MCP" "anthropic==$ANTHROPIC"; do
+  for pinned in "mcp==$MCP" "anthropic==$ANTHROPIC" "playwright==$PLAYWRIGHT"; do
     if [ "$("$py" -c "import importlib.metadata as m; print(m.version('${pinned%%==*}'))" 2>/dev/null)" != "${pinned##*==}" ]; then
       "$py" -m pip install --quiet "$pinned"
     fi
   done
-  "$py" -c "import mcp.client.stdio, anthropic" || {
-    echo "the MCP or Anthropic SDK in $venv does not import after installing" >&2
+  "$py" -c "import mcp.client.stdio, anthropic, playwright.sync_api" || {
+    echo "the MCP or Anthropic SDK or Playwright in $venv does not import after installing" >&2
     exit 1
   }
   npm_dir="${AIMOS_TEST_NPM:-$HOME/.cache/aimos/test-npm}"

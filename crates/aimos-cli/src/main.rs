@@ -79,6 +79,9 @@ enum Command {
     /// Serve the OpenAI-compatible gateway: models by name, and the pipeline as aimos/consult,
     /// aimos/cascade and aimos/auto
     Serve(serve::ServeArgs),
+    /// Open the dashboard on a store (spend against the smart model alone, quality, insights,
+    /// calibration, keys, evals) without serving models; `aimos serve` serves it too, at /ui
+    Ui(serve::UiArgs),
     /// API keys of the gateway, with budgets and rate limits
     Keys {
         #[command(subcommand)]
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
         },
         Command::Calibrate { json, store, config } => store::calibrate(json, &store, &config),
         Command::Serve(args) => serve::serve(args),
+        Command::Ui(args) => serve::ui(args),
         Command::Keys { command, store, config } => serve::keys(command, &store, &config),
     };
     match result {

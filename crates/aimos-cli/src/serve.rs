@@ -58,10 +58,63 @@ pub struct ServeArgs {
     /// the same store writes what a killed process left
     #[arg(long)]
     no_spool: bool,
+    /// An `aimos eval --out` folder the dashboard's evals page shows (repeat for several)
+    #[arg(long = "eval", value_name = "DIR")]
+    evals: Vec<std::path::PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
     config: ConfigArgs,
+}
+
+/// `aimos ui`: the dashboard alone, over a store, with no models loaded.
+#[derive(Debug, clap::Args)]
+pub struct UiArgs {
+    /// Address to listen on. While the store holds no key, the dashboard answers only
+    /// connections from this machine; with keys, it needs an admin key
+    /// (`aimos keys create --name NAME --admin`)
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    bind: SocketAddr,
+    /// An `aimos eval --out` folder the evals page shows (repeat for several)
+    #[arg(long = "eval", value_name = "DIR")]
+    evals: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Refuses a `--eval` folder that `aimos eval` did not write, before anything starts.
+fn check_evals(dirs: &[std::path::PathBuf]) -> Result<()> {
+    for dir in dirs {
+        if !dir.join("report.json").is_file() {
+            anyhow::bail!(
+                "{} holds no report.json: --eval takes a folder that `aimos eval --out DIR` wrote",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn ui(args: UiArgs) -> Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let store = open_store(&args.store, &config)?;
+    check_evals(&args.evals)?;
+    let settings = aimos_gateway::ui::Settings { evals: args.evals };
+    let router = aimos_gateway::ui::standalone(store, settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let address = listener.local_addr()?;
+        eprintln!("aimos dashboard on http://{address}/ui; Ctrl-C stops it");
+        aimos_gateway::serve(listener, router, aimos_gateway::shutdown_signal())
+            .await
+            .context("the dashboard stopped with an error")
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The models the gateway serves by name: embedded catalog models, the configured ones, and
@@ -116,6 +169,7 @@ impl ModelSource for Served {
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    check_evals(&args.evals)?;
     let mcp_roots = if args.mcp_roots.is_empty() {
         aimos_mcp::Roots::none()
     } else {
@@ -200,6 +254,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             roots: mcp_roots,
             loopback_only: args.bind.ip().is_loopback(),
         }),
+        dashboard: aimos_gateway::ui::Settings { evals: args.evals.clone() },
         tasks: tasks.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -209,7 +264,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.bind))?;
         let address = listener.local_addr()?;
         eprintln!(
-            "aimos gateway on http://{address}/v1 (aimos/consult, aimos/cascade, aimos/auto: smart {}, cheap {}; MCP at /mcp); Ctrl-C stops it",
+            "aimos gateway on http://{address}/v1 (aimos/consult, aimos/cascade, aimos/auto: smart {}, cheap {}; MCP at /mcp; dashboard at http://{address}/ui); Ctrl-C stops it",
             smart_names.join(" > "),
             cheap_names.join(" > ")
         );
@@ -248,6 +303,10 @@ pub enum KeysCommand {
         /// and see no other namespace's [default: the shared namespace]
         #[arg(long, value_name = "NAME")]
         namespace: Option<String>,
+        /// The key may also open the dashboard (`/ui` of `aimos serve`), which shows every
+        /// key's runs and every namespace's insights
+        #[arg(long)]
+        admin: bool,
     },
     /// Show every key: name, budget, spend, rate limit, whether revoked
     List {
@@ -263,18 +322,20 @@ pub fn keys(command: KeysCommand, store: &StoreArgs, config: &ConfigArgs) -> Res
     let config = Config::load(config)?;
     let store: Arc<dyn Store> = open_store(store, &config)?;
     match command {
-        KeysCommand::Create { name, budget_usd, rpm, namespace } => {
+        KeysCommand::Create { name, budget_usd, rpm, namespace, admin } => {
             let (record, secret) = aimos_gateway::keys::create_in(
                 &*store,
                 &name,
                 budget_usd,
                 rpm,
                 namespace.as_deref(),
+                admin,
             )
             .map_err(anyhow::Error::msg)?;
             println!("{secret}");
             eprintln!(
-                "created key `{}` (budget {}, {}, insights {}); it is shown only this once",
+                "created {}key `{}` (budget {}, {}, insights {}); it is shown only this once",
+                if record.admin { "admin " } else { "" },
                 record.name,
                 record.budget_usd.map_or("unlimited".to_owned(), |b| format!("${b}")),
                 record.rpm.map_or("no rate limit".to_owned(), |r| format!("{r} requests a minute")),

@@ -344,8 +344,7 @@ pub fn stats(json: bool, store_args: &StoreArgs, config: &ConfigArgs) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// How many of the newest runs and outcomes `aimos stats` and `aimos calibrate` read.
-const QUALITY_HISTORY: usize = 10_000;
+use aimos_core::quality::HISTORY as QUALITY_HISTORY;
 
 fn rate(part: u64, whole: u64) -> String {
     if whole == 0 { "-".into() } else { format!("{:.0}%", 100.0 * part as f64 / whole as f64) }

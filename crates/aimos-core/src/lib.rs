@@ -36,8 +36,8 @@ pub use price::{Cost, Price};
 pub use reuse::{ReuseCheck, ReusePolicy};
 pub use run::{Attribution, Counterfactual, RunRecord, RunStatus, Step, StepKind, Strategy};
 pub use store::{
-    Calibration, Exposure, KeyRecord, ModelUsage, Outcome, OutcomePoint, Spend, SpendBy, Stats,
-    Store, StoreError, Totals,
+    Calibration, Exposure, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunFilter, RunVerdict,
+    Spend, SpendBy, Stats, Store, StoreError, Totals,
 };
 pub use verify::{
     CommandVerifier, JudgeVerifier, RegexVerifier, SchemaVerifier, Spent, Verdict, Verifier,

@@ -62,6 +62,10 @@ pub struct Quality {
     pub calibration: Vec<ModelCalibration>,
 }
 
+/// How many of the newest runs and outcomes `aimos stats`, `aimos calibrate` and the dashboard
+/// read for the quality side.
+pub const HISTORY: usize = 10_000;
+
 /// Whether `run` reused a stored insight rather than consulting.
 pub fn reused(run: &RunRecord) -> bool {
     run.insight_id.is_some()

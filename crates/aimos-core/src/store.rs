@@ -57,6 +57,37 @@ pub trait Store: Send + Sync {
     /// Newest first.
     fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError>;
 
+    /// The runs `filter` matches, newest first. By default, the newest runs are read in pages
+    /// and filtered here; the stores answer it with one query.
+    fn runs_matching(
+        &self,
+        filter: &RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        if filter.is_empty() {
+            return self.runs(limit, offset);
+        }
+        let (mut found, mut skipped, mut page) = (Vec::new(), 0, 0);
+        const PAGE: usize = 500;
+        while found.len() < limit {
+            let runs = self.runs(PAGE, page * PAGE)?;
+            let last = runs.len() < PAGE;
+            for run in runs.into_iter().filter(|run| filter.matches(run)) {
+                if skipped < offset {
+                    skipped += 1;
+                } else if found.len() < limit {
+                    found.push(run);
+                }
+            }
+            if last {
+                break;
+            }
+            page += 1;
+        }
+        Ok(found)
+    }
+
     /// Totals over the ledger: overall, by day and by model.
     fn stats(&self) -> Result<Stats, StoreError>;
 
@@ -109,6 +140,81 @@ pub trait Store: Send + Sync {
     fn calibrations(&self) -> Result<Vec<Calibration>, StoreError>;
 }
 
+/// Which runs [`Store::runs_matching`] returns: each field that is set must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunFilter {
+    pub strategy: Option<crate::Strategy>,
+    /// A model one of the run's steps called.
+    pub model: Option<String>,
+    /// The gateway key's name.
+    pub key: Option<String>,
+    pub verdict: Option<RunVerdict>,
+    /// Runs made at or after this RFC 3339 time (or date).
+    pub since: Option<String>,
+    /// Runs made before this RFC 3339 time (or date).
+    pub until: Option<String>,
+}
+
+/// What a run's verifier said about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunVerdict {
+    Passed,
+    Failed,
+    /// No verifier judged it.
+    Unjudged,
+}
+
+impl RunVerdict {
+    pub fn of(verified: Option<bool>) -> RunVerdict {
+        match verified {
+            Some(true) => RunVerdict::Passed,
+            Some(false) => RunVerdict::Failed,
+            None => RunVerdict::Unjudged,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunVerdict::Passed => "passed",
+            RunVerdict::Failed => "failed",
+            RunVerdict::Unjudged => "unjudged",
+        }
+    }
+}
+
+impl std::str::FromStr for RunVerdict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<RunVerdict, String> {
+        match s {
+            "passed" => Ok(RunVerdict::Passed),
+            "failed" => Ok(RunVerdict::Failed),
+            "unjudged" => Ok(RunVerdict::Unjudged),
+            _ => Err(format!("no verdict `{s}`; use passed, failed or unjudged")),
+        }
+    }
+}
+
+impl RunFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == RunFilter::default()
+    }
+
+    /// Whether `run` is one this filter keeps (what the stores' queries compute).
+    pub fn matches(&self, run: &RunRecord) -> bool {
+        self.strategy.is_none_or(|s| run.strategy == s)
+            && self
+                .model
+                .as_deref()
+                .is_none_or(|m| run.steps.iter().any(|s| s.model.as_deref() == Some(m)))
+            && self.key.as_deref().is_none_or(|k| run.attribution.key.as_deref() == Some(k))
+            && self.verdict.is_none_or(|v| RunVerdict::of(run.verified) == v)
+            && self.since.as_deref().is_none_or(|t| run.created_at.as_str() >= t)
+            && self.until.as_deref().is_none_or(|t| run.created_at.as_str() < t)
+    }
+}
+
 /// What [`Store::spend_by`] groups runs by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpendBy {
@@ -139,6 +245,9 @@ pub struct Spend {
     pub cost_usd: f64,
     /// What the smart model alone would have cost for the same runs.
     pub counterfactual_usd: f64,
+    /// When the newest of the runs was made (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<String>,
 }
 
 /// The 60-second window of a per-minute rate limit.
@@ -196,6 +305,9 @@ pub struct KeyRecord {
     /// the shared ones, and store theirs there. `None`: the shared namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Whether the key may open the dashboard (every namespace's insights, every key's runs).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// Whether following an insight worked, from a verifier or a person.

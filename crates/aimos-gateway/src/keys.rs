@@ -43,17 +43,19 @@ pub fn create(
     budget_usd: Option<f64>,
     rpm: Option<u32>,
 ) -> Result<(KeyRecord, String), String> {
-    create_in(store, name, budget_usd, rpm, None)
+    create_in(store, name, budget_usd, rpm, None, false)
 }
 
 /// [`create`], the key working in insight namespace `namespace`: its runs recall that
-/// namespace's insights and the shared ones, and store theirs there.
+/// namespace's insights and the shared ones, and store theirs there. An `admin` key may also
+/// open the dashboard, which shows every namespace.
 pub fn create_in(
     store: &dyn Store,
     name: &str,
     budget_usd: Option<f64>,
     rpm: Option<u32>,
     namespace: Option<&str>,
+    admin: bool,
 ) -> Result<(KeyRecord, String), String> {
     if namespace.is_some_and(|n| n.trim().is_empty()) {
         return Err("a namespace needs a name".into());
@@ -78,6 +80,7 @@ pub fn create_in(
         created_at: aimos_core::ids::now_rfc3339(),
         revoked_at: None,
         namespace: namespace.map(str::to_owned),
+        admin,
     };
     store.create_key(&record).map_err(|err| err.to_string())?;
     Ok((record, secret))

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 mod rest;
 mod stream;
+pub mod ui;
 mod wire;
 
 use std::sync::Arc;
@@ -102,6 +103,8 @@ pub struct Gateway {
     /// aimos's MCP tools at `/mcp`, over the same pipeline, behind the same keys; `None`
     /// serves no `/mcp`.
     pub mcp: Option<Mcp>,
+    /// What the dashboard at `/ui` shows beyond the store.
+    pub dashboard: ui::Settings,
     /// The work the gateway starts beside its answers (runs streaming to clients, shadow
     /// checks, ledger writes, charges): keep a clone to wait for it after [`serve`] returns.
     pub tasks: Tasks,
@@ -227,6 +230,7 @@ fn join_failed(err: impl std::fmt::Display) -> error::ApiError {
 /// The gateway's routes, with its state; serve them with [`serve`] (or call them in process).
 pub fn router(gateway: Gateway) -> Router {
     let store = Arc::clone(&gateway.pipeline.store);
+    let dashboard = ui::router(Arc::clone(&store), gateway.dashboard);
     let state = Arc::new(State {
         models: gateway.models,
         keys: keys::Keys::new(Arc::clone(&store)),
@@ -265,6 +269,7 @@ pub fn router(gateway: Gateway) -> Router {
             },
         ))
         .with_state(state)
+        .merge(dashboard)
 }
 
 /// Reads a request's whole body within [`Limits::body_read_timeout`] and
@@ -380,9 +385,9 @@ pub async fn serve_with(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors, or a connection reset before it was accepted:
                     // keep serving the connections already open, and try again shortly.
@@ -395,10 +400,14 @@ pub async fn serve_with(
         };
         // Small answers and SSE events go out at once rather than waiting to fill a packet.
         let _ = stream.set_nodelay(true);
-        let service =
-            router.clone().map_request(|request: axum::http::Request<hyper::body::Incoming>| {
-                request.map(axum::body::Body::new)
-            });
+        let service = router.clone().map_request(
+            move |request: axum::http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                // Who connected: the dashboard answers a keyless store only over loopback.
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
         let connection = http.serve_connection(
             TokioIo::new(stream),
             hyper_util::service::TowerToHyperService::new(service),

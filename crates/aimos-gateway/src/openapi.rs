@@ -74,6 +74,41 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": any}}},
                 "responses": {"200": ok("A JSON-RPC response", any.clone()), "401": failed("No key, or an unknown one")}
             }},
+            "/ui/api/overview": {"get": {
+                "summary": "The dashboard's overview: aimos stats --json's totals, and strategies, hours and quality over the newest runs (an admin key, or loopback while the store has no key)",
+                "responses": {"200": ok("The overview", any.clone()), "401": failed("No admin key"), "403": failed("Not an admin key, or not on this machine")}
+            }},
+            "/ui/api/runs": {"get": {
+                "summary": "One page of runs, newest first, filtered",
+                "parameters": [
+                    {"name": "strategy", "in": "query", "schema": {"type": "string"}},
+                    {"name": "model", "in": "query", "schema": {"type": "string"}, "description": "A model one of the run's steps called"},
+                    {"name": "key", "in": "query", "schema": {"type": "string"}, "description": "The gateway key's name"},
+                    {"name": "verdict", "in": "query", "schema": {"enum": ["passed", "failed", "unjudged"]}},
+                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "A date or RFC 3339 time, UTC"},
+                    {"name": "until", "in": "query", "schema": {"type": "string"}, "description": "A date or RFC 3339 time, UTC (exclusive)"},
+                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+                ],
+                "responses": {"200": ok("Runs and the filter's choices", any.clone()), "400": failed("A filter that cannot be read")}
+            }},
+            "/ui/api/runs/{id}": {"get": {
+                "summary": "A run with its waterfall, insight and shadow checks",
+                "parameters": id("The run's id"),
+                "responses": {"200": ok("The run", any.clone()), "404": failed("No such run")}
+            }},
+            "/ui/api/insights": {"get": {
+                "summary": "One page of insights, newest first, or matching words, with success estimates",
+                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}, {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": ok("Insights", any.clone())}
+            }},
+            "/ui/api/insights/{id}": {"get": {
+                "summary": "An insight whole, with its success estimate and outcomes",
+                "parameters": id("The insight's id"),
+                "responses": {"200": ok("The insight", any.clone()), "404": failed("No such insight, or one in another namespace")}
+            }},
+            "/ui/api/calibration": {"get": {"summary": "Per smart model, reliability of stated and calibrated confidence", "responses": {"200": ok("Calibration", any.clone())}}},
+            "/ui/api/keys": {"get": {"summary": "Each key's spend against its budget, runs and last use", "responses": {"200": ok("Keys", any.clone())}}},
+            "/ui/api/evals": {"get": {"summary": "The eval folders the dashboard was started with", "responses": {"200": ok("Evals", any.clone())}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "Text exposition format"}}}},
             "/healthz": {"get": {"summary": "The process is up", "security": [], "responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "The store answers", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "The store does not answer"}}}},

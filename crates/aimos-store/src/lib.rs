@@ -44,7 +44,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -185,6 +185,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rate_events_key ON rate_events (key_id, at_ms);
     ALTER TABLE insights ADD COLUMN namespace TEXT;
     ALTER TABLE keys ADD COLUMN namespace TEXT;
+    "#,
+    // 9: keys that may open the dashboard; runs found by key.
+    r#"
+    ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX runs_key_name ON runs (key_name);
     "#,
 ];
 
@@ -458,6 +463,59 @@ pub(crate) fn json_tags(tags: &std::collections::BTreeMap<String, String>) -> St
 }
 
 /// Most expensive first; equal costs by name, runs without a name last.
+/// A value a run filter compares a column with.
+pub(crate) enum FilterValue {
+    Text(String),
+    Flag(bool),
+}
+
+/// The `WHERE` clause (empty, or starting with ` WHERE`) of the runs `filter` matches, its
+/// placeholders written by `placeholder` (1-based), and their values in order.
+pub(crate) fn run_filter_sql(
+    filter: &aimos_core::RunFilter,
+    placeholder: fn(usize) -> String,
+) -> (String, Vec<FilterValue>) {
+    use aimos_core::RunVerdict;
+    let mut clauses = Vec::new();
+    let mut values = Vec::new();
+    let mut compare = |clause: &str, value: Option<FilterValue>| match value {
+        Some(value) => {
+            values.push(value);
+            clauses.push(clause.replace('?', &placeholder(values.len())));
+        }
+        None => clauses.push(clause.to_owned()),
+    };
+    if let Some(strategy) = filter.strategy {
+        compare("strategy = ?", Some(FilterValue::Text(strategy.as_str().to_owned())));
+    }
+    if let Some(model) = &filter.model {
+        compare(
+            "EXISTS (SELECT 1 FROM steps WHERE steps.run_id = runs.id AND steps.model = ?)",
+            Some(FilterValue::Text(model.clone())),
+        );
+    }
+    if let Some(key) = &filter.key {
+        compare("key_name = ?", Some(FilterValue::Text(key.clone())));
+    }
+    match filter.verdict {
+        Some(RunVerdict::Passed) => compare("verified = ?", Some(FilterValue::Flag(true))),
+        Some(RunVerdict::Failed) => compare("verified = ?", Some(FilterValue::Flag(false))),
+        Some(RunVerdict::Unjudged) => compare("verified IS NULL", None),
+        None => {}
+    }
+    if let Some(since) = &filter.since {
+        compare("created_at >= ?", Some(FilterValue::Text(since.clone())));
+    }
+    if let Some(until) = &filter.until {
+        compare("created_at < ?", Some(FilterValue::Text(until.clone())));
+    }
+    if clauses.is_empty() {
+        (String::new(), values)
+    } else {
+        (format!(" WHERE {}", clauses.join(" AND ")), values)
+    }
+}
+
 pub(crate) fn sort_spend(spend: &mut [Spend]) {
     spend.sort_by(|a, b| {
         b.cost_usd
@@ -616,6 +674,40 @@ impl Store for SqliteStore {
         ids.iter().filter_map(|id| self.run(id).transpose()).collect()
     }
 
+    fn runs_matching(
+        &self,
+        filter: &aimos_core::RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let (clause, values) = run_filter_sql(filter, |n| format!("?{n}"));
+        let mut values: Vec<rusqlite::types::Value> = values
+            .into_iter()
+            .map(|v| match v {
+                FilterValue::Text(text) => rusqlite::types::Value::Text(text),
+                FilterValue::Flag(flag) => rusqlite::types::Value::Integer(i64::from(flag)),
+            })
+            .collect();
+        let n = values.len();
+        values.push(rusqlite::types::Value::Integer(limit as i64));
+        values.push(rusqlite::types::Value::Integer(offset as i64));
+        let ids: Vec<String> = {
+            let conn = self.connection();
+            let mut statement = conn
+                .prepare_cached(&format!(
+                    "SELECT id FROM runs{clause} ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
+                    n + 1,
+                    n + 2
+                ))
+                .map_err(self.err())?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |row| row.get(0))
+                .map_err(self.err())?;
+            rows.collect::<Result<_, _>>().map_err(self.err())?
+        };
+        ids.iter().filter_map(|id| self.run(id).transpose()).collect()
+    }
+
     fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
         {
             let mut conn = self.connection();
@@ -742,7 +834,7 @@ impl Store for SqliteStore {
         let inserted = conn
             .execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT (name) DO NOTHING"
                 ),
                 params![
@@ -754,7 +846,8 @@ impl Store for SqliteStore {
                     key.rpm.map(i64::from),
                     key.created_at,
                     key.revoked_at,
-                    key.namespace
+                    key.namespace,
+                    key.admin
                 ],
             )
             .map_err(self.err())?;
@@ -831,8 +924,8 @@ impl Store for SqliteStore {
     }
 
     fn spend_by(&self, by: SpendBy) -> Result<Vec<Spend>, StoreError> {
-        const SUMS: &str =
-            "count(*), sum(cost_usd), sum(json_extract(counterfactual, '$.cost.usd'))";
+        const SUMS: &str = "count(*), sum(cost_usd), \
+             sum(json_extract(counterfactual, '$.cost.usd')), max(created_at)";
         let sql = match by {
             SpendBy::Key => format!("SELECT key_name, {SUMS} FROM runs GROUP BY key_name"),
             SpendBy::User => format!("SELECT user_name, {SUMS} FROM runs GROUP BY user_name"),
@@ -851,6 +944,7 @@ impl Store for SqliteStore {
                     runs: row.get::<_, i64>(1)? as u64,
                     cost_usd: row.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
                     counterfactual_usd: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                    last_at: row.get(4)?,
                 })
             })
             .map_err(self.err())?

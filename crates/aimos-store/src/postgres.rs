@@ -18,7 +18,7 @@ use postgres::{Client, Row};
 use std::time::Duration;
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 7;
+pub const PG_SCHEMA_VERSION: i64 = 8;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -154,6 +154,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rate_events_key ON rate_events (key_id, at_ms);
     ALTER TABLE insights ADD COLUMN namespace TEXT;
     ALTER TABLE keys ADD COLUMN namespace TEXT;
+    "#,
+    // Version 8: keys that may open the dashboard; runs found by key.
+    r#"
+    ALTER TABLE keys ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
+    CREATE INDEX runs_key_name ON runs (key_name);
     "#,
 ];
 
@@ -622,6 +627,45 @@ impl Store for PgStore {
         })
     }
 
+    fn runs_matching(
+        &self,
+        filter: &aimos_core::RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let (clause, values) = crate::run_filter_sql(filter, |n| format!("${n}"));
+        let n = values.len();
+        let sql = format!(
+            "SELECT id FROM runs{clause} ORDER BY id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let (limit, offset) = (limit as i64, offset as i64);
+        self.with(move |client| {
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+                .iter()
+                .map(|v| match v {
+                    crate::FilterValue::Text(text) => text as &(dyn postgres::types::ToSql + Sync),
+                    crate::FilterValue::Flag(flag) => flag,
+                })
+                .collect();
+            params.push(&limit);
+            params.push(&offset);
+            let ids: Vec<String> = client
+                .query(&sql, &params)?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let mut runs = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(run) = load_run(client, &id)? {
+                    runs.push(run);
+                }
+            }
+            Ok(runs)
+        })
+    }
+
     fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
         let outcome = outcome.clone();
         self.with(move |client| {
@@ -743,7 +787,7 @@ impl Store for PgStore {
         let inserted = self.with(move |client| {
             let inserted = client.execute(
                 &format!(
-                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (name) DO NOTHING"
                 ),
                 &[
@@ -756,6 +800,7 @@ impl Store for PgStore {
                     &key.created_at,
                     &key.revoked_at,
                     &key.namespace,
+                    &key.admin,
                 ],
             )?;
             Ok(inserted == 1)
@@ -830,7 +875,7 @@ impl Store for PgStore {
     fn spend_by(&self, by: SpendBy) -> Result<Vec<Spend>, StoreError> {
         self.with(move |client| {
             const SUMS: &str = "count(*), sum(cost_usd), \
-                 sum((counterfactual #>> '{cost,usd}')::double precision)";
+                 sum((counterfactual #>> '{cost,usd}')::double precision), max(created_at)";
             let sql = match by {
                 SpendBy::Key => format!("SELECT key_name, {SUMS} FROM runs GROUP BY key_name"),
                 SpendBy::User => format!("SELECT user_name, {SUMS} FROM runs GROUP BY user_name"),
@@ -849,6 +894,7 @@ impl Store for PgStore {
                         runs: row.try_get::<_, i64>(1)? as u64,
                         cost_usd: row.try_get::<_, Option<f64>>(2)?.unwrap_or(0.0),
                         counterfactual_usd: row.try_get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                        last_at: row.try_get(4)?,
                     })
                 })
                 .collect::<Result<Vec<_>, postgres::Error>>()?;

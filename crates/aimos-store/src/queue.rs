@@ -230,6 +230,15 @@ impl Store for LedgerQueue {
         self.inner.runs(limit, offset)
     }
 
+    fn runs_matching(
+        &self,
+        filter: &aimos_core::RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.runs_matching(filter, limit, offset)
+    }
+
     fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
         self.inner.record_outcome(outcome)
     }

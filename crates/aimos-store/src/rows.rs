@@ -239,7 +239,7 @@ pub(crate) fn step(cells: &dyn Cells, run_id: &str) -> Result<Step, BadRow> {
 
 /// The columns a key is read from, in [`key`]'s order.
 pub(crate) const KEY_COLUMNS: &str =
-    "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at, namespace";
+    "id, name, hash, budget_usd, spent_usd, rpm, created_at, revoked_at, namespace, admin";
 
 pub(crate) fn key(cells: &dyn Cells) -> Result<KeyRecord, BadRow> {
     let mut row = Reader::new(cells, "keys");
@@ -257,6 +257,7 @@ pub(crate) fn key(cells: &dyn Cells) -> Result<KeyRecord, BadRow> {
         created_at: row.text(6, "created_at")?,
         revoked_at: row.opt_text(7, "revoked_at")?,
         namespace: row.opt_text(8, "namespace")?,
+        admin: row.flag(9, "admin")?,
     })
 }
 

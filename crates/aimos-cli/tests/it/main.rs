@@ -3,6 +3,7 @@
 #![allow(clippy::panic, clippy::unwrap_used)]
 
 mod chat;
+mod dashboard;
 mod distill;
 mod eval;
 mod fix;

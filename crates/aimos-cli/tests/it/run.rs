@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{TEST_MODEL, aimos, failure, success, test_model_file};
 
 /// A small project with a bug, as context.
-fn project(dir: &Path) {
+pub(crate) fn project(dir: &Path) {
     std::fs::create_dir_all(dir.join("src")).expect("mkdir");
     std::fs::write(
         dir.join("src/stack.rs"),
@@ -20,11 +20,11 @@ fn project(dir: &Path) {
     std::fs::write(dir.join("README.md"), "# stack\nA tiny stack.\n").expect("write");
 }
 
-const PROBLEM: &str =
+pub(crate) const PROBLEM: &str =
     "peek() panics with index out of bounds: the len is 3 but the index is 3. Fix it.";
 
 /// `aimos run` with the test model in both roles, small limits, and `context` as the context.
-fn run_command(store: &Path, context: &Path) -> Command {
+pub(crate) fn run_command(store: &Path, context: &Path) -> Command {
     test_model_file();
     let mut command = aimos();
     command

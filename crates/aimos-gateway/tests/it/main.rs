@@ -3,6 +3,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used)]
 
+mod dashboard;
 mod handlers;
 mod sweep;
 
@@ -58,6 +59,7 @@ pub fn fixture(limits: Limits) -> Fixture {
         limits,
         policy: aimos_gateway::Policy::default(),
         mcp: Some(aimos_gateway::Mcp { roots: aimos_mcp::Roots::none(), loopback_only: false }),
+        dashboard: Default::default(),
         tasks: aimos_gateway::Tasks::default(),
     });
     Fixture { router, store, _dir: dir }

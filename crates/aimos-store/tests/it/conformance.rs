@@ -17,6 +17,7 @@ fn key(id: &str, name: &str, budget: Option<f64>) -> KeyRecord {
         created_at: format!("2026-11-26T00:00:0{id}Z"),
         revoked_at: None,
         namespace: None,
+        admin: false,
     }
 }
 
@@ -215,6 +216,65 @@ pub fn conformance(store: Arc<dyn Store>) {
     let again = store.record_runs(&[crate::run("batch-3", None), crate::run("batch-1", None)]);
     assert!(again.is_err(), "an id already in the ledger fails the batch");
     assert!(store.run("batch-3").unwrap().is_none(), "and nothing of it is written");
+
+    // Filters: the store's query keeps what the filter itself keeps, in the same order.
+    let mut cheap = run("r11", None);
+    cheap.strategy = aimos_core::Strategy::Cheap;
+    cheap.created_at = "2026-11-27T08:00:00.000Z".into();
+    cheap.verified = Some(false);
+    cheap.steps.retain(|s| s.model.is_none());
+    store.record_run(&cheap).unwrap();
+    let mut judged = run("r12", None);
+    judged.verified = Some(true);
+    store.record_run(&judged).unwrap();
+    let all = store.runs(1000, 0).unwrap();
+    let filters = [
+        aimos_core::RunFilter::default(),
+        aimos_core::RunFilter { strategy: Some(aimos_core::Strategy::Cheap), ..Default::default() },
+        aimos_core::RunFilter { key: Some("ops".into()), ..Default::default() },
+        aimos_core::RunFilter {
+            model: Some("local:qwen2.5-coder-1.5b".into()),
+            ..Default::default()
+        },
+        aimos_core::RunFilter {
+            verdict: Some(aimos_core::RunVerdict::Failed),
+            ..Default::default()
+        },
+        aimos_core::RunFilter {
+            verdict: Some(aimos_core::RunVerdict::Passed),
+            ..Default::default()
+        },
+        aimos_core::RunFilter {
+            verdict: Some(aimos_core::RunVerdict::Unjudged),
+            until: Some("2026-11-27".into()),
+            ..Default::default()
+        },
+        aimos_core::RunFilter { since: Some("2026-11-27".into()), ..Default::default() },
+        aimos_core::RunFilter { model: Some("nobody".into()), ..Default::default() },
+    ];
+    let ids = |runs: &[aimos_core::RunRecord]| -> Vec<String> {
+        runs.iter().map(|r| r.id.clone()).collect()
+    };
+    for filter in &filters {
+        let kept: Vec<_> = all.iter().filter(|r| filter.matches(r)).cloned().collect();
+        assert_eq!(ids(&store.runs_matching(filter, 1000, 0).unwrap()), ids(&kept), "{filter:?}");
+        let page = store.runs_matching(filter, 1, 1).unwrap();
+        assert_eq!(ids(&page), ids(&kept).into_iter().skip(1).take(1).collect::<Vec<_>>());
+    }
+    assert_eq!(ids(&store.runs_matching(&filters[1], 10, 0).unwrap()), ["r11"]);
+    assert_eq!(ids(&store.runs_matching(&filters[4], 10, 0).unwrap()), ["r11"]);
+    assert_eq!(ids(&store.runs_matching(&filters[7], 10, 0).unwrap()), ["r11"]);
+    let by_key = store.spend_by(aimos_core::SpendBy::Key).unwrap();
+    let ops = by_key.iter().find(|s| s.name.as_deref() == Some("ops")).unwrap();
+    assert_eq!(ops.last_at.as_deref(), Some("2026-11-26T05:00:01.000Z"), "{by_key:?}");
+
+    // An admin key reads back as one.
+    let mut admin = key("7", "root", None);
+    admin.hash = "hash-of-root".into();
+    admin.admin = true;
+    store.create_key(&admin).unwrap();
+    assert!(store.key_by_hash("hash-of-root").unwrap().unwrap().admin);
+    assert!(!store.keys().unwrap()[0].admin);
 }
 
 /// Both stores read a row they cannot understand the same way: an error naming the table, the

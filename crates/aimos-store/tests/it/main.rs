@@ -299,7 +299,7 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
              ALTER TABLE insights DROP COLUMN invalidated_reason; DROP TABLE calibrations; \
              DROP INDEX outcomes_insight; ALTER TABLE runs DROP COLUMN shadow_of; \
              ALTER TABLE runs DROP COLUMN patch; ALTER TABLE runs DROP COLUMN files_changed; \
-             ALTER TABLE runs DROP COLUMN key_name; ALTER TABLE runs DROP COLUMN user_name; \
+             DROP INDEX runs_key_name; ALTER TABLE runs DROP COLUMN key_name; ALTER TABLE runs DROP COLUMN user_name; \
              ALTER TABLE runs DROP COLUMN tags; DROP TABLE rate_events; \
              ALTER TABLE insights DROP COLUMN namespace; \
              PRAGMA user_version = 1;",
@@ -309,6 +309,20 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
     let store = SqliteStore::open(&path).expect("migrate");
     assert!(store.insight("0001").expect("query").is_some());
     assert!(store.keys().expect("keys work").is_empty());
+    let admin = aimos_core::KeyRecord {
+        id: "k".into(),
+        name: "root".into(),
+        hash: "h".into(),
+        budget_usd: None,
+        spent_usd: 0.0,
+        rpm: None,
+        created_at: "2026-11-28T00:00:00Z".into(),
+        revoked_at: None,
+        namespace: None,
+        admin: true,
+    };
+    store.create_key(&admin).expect("a key with the new column");
+    assert!(store.keys().expect("keys")[0].admin);
     assert!(store.calibrations().expect("calibrations work").is_empty());
     assert!(store.invalidate_insight("0001", "superseded").expect("invalidation works"));
     // Runs written after the migration keep their exposure figures.

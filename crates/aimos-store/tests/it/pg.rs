@@ -106,6 +106,7 @@ fn two_replicas_share_insights_and_a_key_budget() {
         created_at: "2026-11-26T00:00:00Z".into(),
         revoked_at: None,
         namespace: None,
+        admin: false,
     };
     a.create_key(&key).unwrap();
     let threads: Vec<_> = [a.clone(), b.clone()]
