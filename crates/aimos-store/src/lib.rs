@@ -186,10 +186,63 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE insights ADD COLUMN namespace TEXT;
     ALTER TABLE keys ADD COLUMN namespace TEXT;
     "#,
-    // 9: keys that may open the dashboard; runs found by key.
+    // 9: keys that may open the dashboard; runs found by key; the ledger's totals per day and
+    // per model kept up to date by triggers (runs and steps are only ever inserted), so that
+    // `stats` reads a few rows instead of every run.
     r#"
     ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX runs_key_name ON runs (key_name);
+    CREATE TABLE stats_days (
+        day TEXT PRIMARY KEY,
+        runs INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        counterfactual_usd REAL NOT NULL
+    );
+    INSERT INTO stats_days
+        SELECT substr(created_at, 1, 10), count(*), sum(status = 'failed'), sum(cost_usd),
+               coalesce(sum(json_extract(counterfactual, '$.cost.usd')), 0)
+        FROM runs GROUP BY 1;
+    CREATE TRIGGER stats_days_insert AFTER INSERT ON runs BEGIN
+        INSERT INTO stats_days (day, runs, failed, cost_usd, counterfactual_usd)
+        VALUES (substr(NEW.created_at, 1, 10), 1, NEW.status = 'failed', NEW.cost_usd,
+                coalesce(json_extract(NEW.counterfactual, '$.cost.usd'), 0))
+        ON CONFLICT (day) DO UPDATE SET runs = runs + 1, failed = failed + excluded.failed,
+            cost_usd = cost_usd + excluded.cost_usd,
+            counterfactual_usd = counterfactual_usd + excluded.counterfactual_usd;
+    END;
+    CREATE TABLE stats_models (
+        model TEXT PRIMARY KEY,
+        calls INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        external_steps INTEGER NOT NULL,
+        context_tokens_sent INTEGER NOT NULL,
+        context_tokens_total INTEGER NOT NULL,
+        redactions INTEGER NOT NULL
+    );
+    INSERT INTO stats_models
+        SELECT s.model, count(*), sum(s.prompt_tokens), sum(s.completion_tokens), sum(s.cost_usd),
+               sum(s.external = 1), sum(iif(s.external = 1, s.context_tokens, 0)),
+               sum(iif(s.external = 1, r.context_tokens, 0)), sum(iif(s.external = 1, s.redactions, 0))
+        FROM steps s JOIN runs r ON r.id = s.run_id WHERE s.model IS NOT NULL GROUP BY s.model;
+    CREATE TRIGGER stats_models_insert AFTER INSERT ON steps WHEN NEW.model IS NOT NULL BEGIN
+        INSERT INTO stats_models (model, calls, prompt_tokens, completion_tokens, cost_usd,
+            external_steps, context_tokens_sent, context_tokens_total, redactions)
+        VALUES (NEW.model, 1, NEW.prompt_tokens, NEW.completion_tokens, NEW.cost_usd,
+                NEW.external = 1, iif(NEW.external = 1, NEW.context_tokens, 0),
+                iif(NEW.external = 1, coalesce((SELECT context_tokens FROM runs WHERE id = NEW.run_id), 0), 0),
+                iif(NEW.external = 1, NEW.redactions, 0))
+        ON CONFLICT (model) DO UPDATE SET calls = calls + 1,
+            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = completion_tokens + excluded.completion_tokens,
+            cost_usd = cost_usd + excluded.cost_usd,
+            external_steps = external_steps + excluded.external_steps,
+            context_tokens_sent = context_tokens_sent + excluded.context_tokens_sent,
+            context_tokens_total = context_tokens_total + excluded.context_tokens_total,
+            redactions = redactions + excluded.redactions;
+    END;
     "#,
 ];
 
@@ -240,6 +293,62 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The runs `filter` keeps, newest first, with their steps: two queries, however many.
+    fn runs_where(
+        &self,
+        filter: &aimos_core::RunFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let (clause, values) = run_filter_sql(filter, |n| format!("?{n}"));
+        let mut values: Vec<rusqlite::types::Value> = values
+            .into_iter()
+            .map(|v| match v {
+                FilterValue::Text(text) => rusqlite::types::Value::Text(text),
+                FilterValue::Flag(flag) => rusqlite::types::Value::Integer(i64::from(flag)),
+            })
+            .collect();
+        let n = values.len();
+        values.push(rusqlite::types::Value::Integer(limit.min(i64::MAX as usize) as i64));
+        values.push(rusqlite::types::Value::Integer(offset.min(i64::MAX as usize) as i64));
+        let page = format!(
+            "SELECT id FROM runs{clause} ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
+            n + 1,
+            n + 2
+        );
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM runs WHERE id IN ({page}) ORDER BY id DESC",
+                rows::run_select("counterfactual")
+            ))
+            .map_err(self.err())?;
+        let mut runs: Vec<RunRecord> = statement
+            .query_map(rusqlite::params_from_iter(&values), mapped(rows::run))
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        if runs.is_empty() {
+            return Ok(runs);
+        }
+        let at: std::collections::HashMap<String, usize> =
+            runs.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+        let mut statement = conn
+            .prepare_cached(&format!(
+                "SELECT {}, run_id FROM steps WHERE run_id IN ({page}) ORDER BY run_id, idx",
+                rows::STEP_SELECT
+            ))
+            .map_err(self.err())?;
+        let mut found = statement.query(rusqlite::params_from_iter(&values)).map_err(self.err())?;
+        while let Some(row) = found.next().map_err(self.err())? {
+            let run_id: String = row.get(11).map_err(self.err())?;
+            let step = mapped(|cells| rows::step(cells, &run_id))(row).map_err(self.err())?;
+            if let Some(&i) = at.get(&run_id) {
+                runs[i].steps.push(step);
+            }
+        }
+        Ok(runs)
+    }
     /// Inserts `run` and its steps in `tx`.
     fn insert_run(
         &self,
@@ -661,17 +770,7 @@ impl Store for SqliteStore {
     }
 
     fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError> {
-        let ids: Vec<String> = {
-            let conn = self.connection();
-            let mut statement = conn
-                .prepare("SELECT id FROM runs ORDER BY id DESC LIMIT ?1 OFFSET ?2")
-                .map_err(self.err())?;
-            let rows = statement
-                .query_map(params![limit as i64, offset as i64], |row| row.get(0))
-                .map_err(self.err())?;
-            rows.collect::<Result<_, _>>().map_err(self.err())?
-        };
-        ids.iter().filter_map(|id| self.run(id).transpose()).collect()
+        self.runs_where(&aimos_core::RunFilter::default(), limit, offset)
     }
 
     fn runs_matching(
@@ -680,32 +779,7 @@ impl Store for SqliteStore {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let (clause, values) = run_filter_sql(filter, |n| format!("?{n}"));
-        let mut values: Vec<rusqlite::types::Value> = values
-            .into_iter()
-            .map(|v| match v {
-                FilterValue::Text(text) => rusqlite::types::Value::Text(text),
-                FilterValue::Flag(flag) => rusqlite::types::Value::Integer(i64::from(flag)),
-            })
-            .collect();
-        let n = values.len();
-        values.push(rusqlite::types::Value::Integer(limit as i64));
-        values.push(rusqlite::types::Value::Integer(offset as i64));
-        let ids: Vec<String> = {
-            let conn = self.connection();
-            let mut statement = conn
-                .prepare_cached(&format!(
-                    "SELECT id FROM runs{clause} ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
-                    n + 1,
-                    n + 2
-                ))
-                .map_err(self.err())?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(values), |row| row.get(0))
-                .map_err(self.err())?;
-            rows.collect::<Result<_, _>>().map_err(self.err())?
-        };
-        ids.iter().filter_map(|id| self.run(id).transpose()).collect()
+        self.runs_where(filter, limit, offset)
     }
 
     fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
@@ -742,57 +816,58 @@ impl Store for SqliteStore {
                 counterfactual: Cost { usd: row.get::<_, Option<f64>>(first + 3)?.unwrap_or(0.0) },
             })
         };
-        const SUMS: &str = "count(*), sum(status = 'failed'), sum(cost_usd), sum(json_extract(counterfactual, '$.cost.usd'))";
-        let total = conn
-            .query_row(&format!("SELECT {SUMS} FROM runs"), [], |row| totals(row, 0))
-            .map_err(self.err())?;
+        // The totals the triggers of schema 9 keep per day and per model.
         let mut statement = conn
-            .prepare(&format!("SELECT substr(created_at, 1, 10) AS day, {SUMS} FROM runs GROUP BY day ORDER BY day DESC"))
+            .prepare_cached(
+                "SELECT day, runs, failed, cost_usd, counterfactual_usd FROM stats_days ORDER BY day DESC",
+            )
             .map_err(self.err())?;
-        let by_day = statement
+        let by_day: Vec<(String, Totals)> = statement
             .query_map([], |row| Ok((row.get::<_, String>(0)?, totals(row, 1)?)))
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
+        let mut total = Totals::default();
+        for (_, day) in &by_day {
+            total.runs += day.runs;
+            total.failed += day.failed;
+            total.cost.usd += day.cost.usd;
+            total.counterfactual.usd += day.counterfactual.usd;
+        }
         let mut statement = conn
-            .prepare(
-                "SELECT model, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd) FROM steps \
-                 WHERE model IS NOT NULL GROUP BY model ORDER BY sum(cost_usd) DESC, model",
+            .prepare_cached(
+                "SELECT model, calls, prompt_tokens, completion_tokens, cost_usd, external_steps, \
+                 context_tokens_sent, context_tokens_total, redactions FROM stats_models \
+                 ORDER BY cost_usd DESC, model",
             )
             .map_err(self.err())?;
-        let by_model = statement
+        let models: Vec<(ModelUsage, Exposure)> = statement
             .query_map([], |row| {
-                Ok(ModelUsage {
-                    model: row.get(0)?,
-                    calls: row.get::<_, i64>(1)? as u64,
-                    prompt_tokens: row.get::<_, i64>(2)? as u64,
-                    completion_tokens: row.get::<_, i64>(3)? as u64,
-                    cost: Cost { usd: row.get(4)? },
-                })
+                let model: String = row.get(0)?;
+                Ok((
+                    ModelUsage {
+                        model: model.clone(),
+                        calls: row.get::<_, i64>(1)? as u64,
+                        prompt_tokens: row.get::<_, i64>(2)? as u64,
+                        completion_tokens: row.get::<_, i64>(3)? as u64,
+                        cost: Cost { usd: row.get(4)? },
+                    },
+                    Exposure {
+                        model,
+                        steps: row.get::<_, i64>(5)? as u64,
+                        context_tokens_sent: row.get::<_, i64>(6)? as u64,
+                        context_tokens_total: row.get::<_, i64>(7)? as u64,
+                        redactions: row.get::<_, i64>(8)? as u64,
+                    },
+                ))
             })
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
-        let mut statement = conn
-            .prepare(
-                "SELECT s.model, count(*), sum(s.context_tokens), sum(r.context_tokens), sum(s.redactions) \
-                 FROM steps s JOIN runs r ON r.id = s.run_id \
-                 WHERE s.external = 1 AND s.model IS NOT NULL GROUP BY s.model ORDER BY s.model",
-            )
-            .map_err(self.err())?;
-        let exposure = statement
-            .query_map([], |row| {
-                Ok(Exposure {
-                    model: row.get(0)?,
-                    steps: row.get::<_, i64>(1)? as u64,
-                    context_tokens_sent: row.get::<_, i64>(2)? as u64,
-                    context_tokens_total: row.get::<_, i64>(3)? as u64,
-                    redactions: row.get::<_, i64>(4)? as u64,
-                })
-            })
-            .map_err(self.err())?
-            .collect::<Result<_, _>>()
-            .map_err(self.err())?;
+        let mut exposure: Vec<Exposure> =
+            models.iter().filter(|(_, e)| e.steps > 0).map(|(_, e)| e.clone()).collect();
+        exposure.sort_by(|a, b| a.model.cmp(&b.model));
+        let by_model = models.into_iter().map(|(m, _)| m).collect();
         Ok(Stats { total, by_day, by_model, exposure })
     }
 

@@ -155,10 +155,41 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE insights ADD COLUMN namespace TEXT;
     ALTER TABLE keys ADD COLUMN namespace TEXT;
     "#,
-    // Version 8: keys that may open the dashboard; runs found by key.
+    // Version 8: keys that may open the dashboard; runs found by key; the ledger's totals per
+    // day and per model, kept up to date by `record_runs` in the transaction that inserts the
+    // runs, so that `stats` reads a few rows instead of every run.
     r#"
     ALTER TABLE keys ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
     CREATE INDEX runs_key_name ON runs (key_name);
+    CREATE TABLE stats_days (
+        day TEXT PRIMARY KEY,
+        runs BIGINT NOT NULL,
+        failed BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        counterfactual_usd DOUBLE PRECISION NOT NULL
+    );
+    INSERT INTO stats_days
+        SELECT substr(created_at, 1, 10), count(*), count(*) FILTER (WHERE status = 'failed'),
+               sum(cost_usd), coalesce(sum((counterfactual #>> '{cost,usd}')::double precision), 0)
+        FROM runs GROUP BY 1;
+    CREATE TABLE stats_models (
+        model TEXT PRIMARY KEY,
+        calls BIGINT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        external_steps BIGINT NOT NULL,
+        context_tokens_sent BIGINT NOT NULL,
+        context_tokens_total BIGINT NOT NULL,
+        redactions BIGINT NOT NULL
+    );
+    INSERT INTO stats_models
+        SELECT s.model, count(*), sum(s.prompt_tokens), sum(s.completion_tokens), sum(s.cost_usd),
+               count(*) FILTER (WHERE s.external),
+               coalesce(sum(s.context_tokens) FILTER (WHERE s.external), 0),
+               coalesce(sum(r.context_tokens) FILTER (WHERE s.external), 0),
+               coalesce(sum(s.redactions) FILTER (WHERE s.external), 0)
+        FROM steps s JOIN runs r ON r.id = s.run_id WHERE s.model IS NOT NULL GROUP BY s.model;
     "#,
 ];
 
@@ -459,6 +490,136 @@ fn load_run(client: &mut Conn, id: &str) -> Result<Option<RunRecord>, Failure> {
     Ok(Some(run))
 }
 
+/// Adds `runs` to the totals per day and per model, in the transaction that inserts them. Rows
+/// are locked days first, then models, each in order, so that replicas writing at once wait
+/// for each other but never deadlock.
+fn add_to_stats<'a>(
+    tx: &mut postgres::Transaction<'_>,
+    runs: impl Iterator<Item = &'a RunRecord>,
+) -> Result<(), postgres::Error> {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Day {
+        runs: i64,
+        failed: i64,
+        cost: f64,
+        counterfactual: f64,
+    }
+    #[derive(Default)]
+    struct Model {
+        calls: i64,
+        prompt: i64,
+        completion: i64,
+        cost: f64,
+        external: i64,
+        sent: i64,
+        total: i64,
+        redactions: i64,
+    }
+    let mut days: BTreeMap<String, Day> = BTreeMap::new();
+    let mut models: BTreeMap<String, Model> = BTreeMap::new();
+    for run in runs {
+        let day = days.entry(run.created_at.chars().take(10).collect()).or_default();
+        day.runs += 1;
+        day.failed += i64::from(run.status == RunStatus::Failed);
+        day.cost += run.cost.usd;
+        day.counterfactual += run.counterfactual.cost.usd;
+        for step in &run.steps {
+            let Some(name) = &step.model else { continue };
+            let model = models.entry(name.clone()).or_default();
+            model.calls += 1;
+            model.prompt += step.prompt_tokens as i64;
+            model.completion += step.completion_tokens as i64;
+            model.cost += step.cost.usd;
+            if step.external {
+                model.external += 1;
+                model.sent += step.context_tokens as i64;
+                model.total += run.context_tokens as i64;
+                model.redactions += step.redactions as i64;
+            }
+        }
+    }
+    for (day, d) in &days {
+        tx.execute(
+            "INSERT INTO stats_days (day, runs, failed, cost_usd, counterfactual_usd) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (day) DO UPDATE SET runs = stats_days.runs + excluded.runs, \
+             failed = stats_days.failed + excluded.failed, cost_usd = stats_days.cost_usd + excluded.cost_usd, \
+             counterfactual_usd = stats_days.counterfactual_usd + excluded.counterfactual_usd",
+            &[day, &d.runs, &d.failed, &d.cost, &d.counterfactual],
+        )?;
+    }
+    for (model, m) in &models {
+        tx.execute(
+            "INSERT INTO stats_models (model, calls, prompt_tokens, completion_tokens, cost_usd, external_steps, \
+             context_tokens_sent, context_tokens_total, redactions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (model) DO UPDATE SET calls = stats_models.calls + excluded.calls, \
+             prompt_tokens = stats_models.prompt_tokens + excluded.prompt_tokens, \
+             completion_tokens = stats_models.completion_tokens + excluded.completion_tokens, \
+             cost_usd = stats_models.cost_usd + excluded.cost_usd, \
+             external_steps = stats_models.external_steps + excluded.external_steps, \
+             context_tokens_sent = stats_models.context_tokens_sent + excluded.context_tokens_sent, \
+             context_tokens_total = stats_models.context_tokens_total + excluded.context_tokens_total, \
+             redactions = stats_models.redactions + excluded.redactions",
+            &[model, &m.calls, &m.prompt, &m.completion, &m.cost, &m.external, &m.sent, &m.total, &m.redactions],
+        )?;
+    }
+    Ok(())
+}
+
+/// The runs `filter` keeps, newest first, with their steps: two queries, however many.
+fn load_runs(
+    client: &mut Conn,
+    filter: &aimos_core::RunFilter,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<RunRecord>, Failure> {
+    let (clause, values) = crate::run_filter_sql(filter, |n| format!("${n}"));
+    let n = values.len();
+    let page =
+        format!("SELECT id FROM runs{clause} ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    let (limit, offset) =
+        (limit.min(i64::MAX as usize) as i64, offset.min(i64::MAX as usize) as i64);
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+        .iter()
+        .map(|v| match v {
+            crate::FilterValue::Text(text) => text as &(dyn postgres::types::ToSql + Sync),
+            crate::FilterValue::Flag(flag) => flag,
+        })
+        .collect();
+    params.push(&limit);
+    params.push(&offset);
+    let found = client.query(
+        &format!(
+            "SELECT {} FROM runs WHERE id IN ({page}) ORDER BY id DESC",
+            rows::run_select("counterfactual::text")
+        ),
+        &params,
+    )?;
+    let mut runs = all(&found, rows::run)?;
+    if runs.is_empty() {
+        return Ok(runs);
+    }
+    let at: std::collections::HashMap<String, usize> =
+        runs.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+    // By the ids found: the planner then reads the steps through their key, not all of them.
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let steps = client.query(
+        &format!(
+            "SELECT {}, run_id FROM steps WHERE run_id = ANY($1) ORDER BY run_id, idx",
+            rows::STEP_SELECT
+        ),
+        &[&ids],
+    )?;
+    for row in &steps {
+        let run_id: String = row.try_get(11)?;
+        let step = rows::step(row, &run_id)?;
+        if let Some(&i) = at.get(&run_id) {
+            runs[i].steps.push(step);
+        }
+    }
+    Ok(runs)
+}
+
 impl Store for PgStore {
     fn put_insight(&self, insight: &Insight) -> Result<(), StoreError> {
         let i = insight.clone();
@@ -597,6 +758,7 @@ impl Store for PgStore {
                     )?;
                 }
             }
+            add_to_stats(&mut tx, batch.iter().map(|(run, _)| run))?;
             Ok(tx.commit()?)
         })
     }
@@ -607,24 +769,7 @@ impl Store for PgStore {
     }
 
     fn runs(&self, limit: usize, offset: usize) -> Result<Vec<RunRecord>, StoreError> {
-        let (limit, offset) = (limit as i64, offset as i64);
-        self.with(move |client| {
-            let ids: Vec<String> = client
-                .query(
-                    "SELECT id FROM runs ORDER BY id DESC LIMIT $1 OFFSET $2",
-                    &[&limit, &offset],
-                )?
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()?;
-            let mut runs = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(run) = load_run(client, &id)? {
-                    runs.push(run);
-                }
-            }
-            Ok(runs)
-        })
+        self.with(move |client| load_runs(client, &aimos_core::RunFilter::default(), limit, offset))
     }
 
     fn runs_matching(
@@ -633,37 +778,8 @@ impl Store for PgStore {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let (clause, values) = crate::run_filter_sql(filter, |n| format!("${n}"));
-        let n = values.len();
-        let sql = format!(
-            "SELECT id FROM runs{clause} ORDER BY id DESC LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
-        let (limit, offset) = (limit as i64, offset as i64);
-        self.with(move |client| {
-            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = values
-                .iter()
-                .map(|v| match v {
-                    crate::FilterValue::Text(text) => text as &(dyn postgres::types::ToSql + Sync),
-                    crate::FilterValue::Flag(flag) => flag,
-                })
-                .collect();
-            params.push(&limit);
-            params.push(&offset);
-            let ids: Vec<String> = client
-                .query(&sql, &params)?
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()?;
-            let mut runs = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(run) = load_run(client, &id)? {
-                    runs.push(run);
-                }
-            }
-            Ok(runs)
-        })
+        let filter = filter.clone();
+        self.with(move |client| load_runs(client, &filter, limit, offset))
     }
 
     fn record_outcome(&self, outcome: &Outcome) -> Result<Option<Insight>, StoreError> {
@@ -688,60 +804,64 @@ impl Store for PgStore {
 
     fn stats(&self) -> Result<Stats, StoreError> {
         self.with(|client| {
-            const SUMS: &str = "count(*), count(*) FILTER (WHERE status = 'failed'), sum(cost_usd), \
-                 sum((counterfactual #>> '{cost,usd}')::double precision)";
-            let totals = |row: &Row, first: usize| -> Result<Totals, postgres::Error> {
-                Ok(Totals {
-                    runs: row.try_get::<_, i64>(first)? as u64,
-                    failed: row.try_get::<_, i64>(first + 1)? as u64,
-                    cost: Cost { usd: row.try_get::<_, Option<f64>>(first + 2)?.unwrap_or(0.0) },
-                    counterfactual: Cost { usd: row.try_get::<_, Option<f64>>(first + 3)?.unwrap_or(0.0) },
-                })
-            };
-            let total = totals(&client.query_one(&format!("SELECT {SUMS} FROM runs"), &[])?, 0)?;
-            let by_day = client
+            // The totals `record_runs` keeps per day and per model (schema 8).
+            let by_day: Vec<(String, Totals)> = client
                 .query(
-                    &format!("SELECT substr(created_at, 1, 10) AS day, {SUMS} FROM runs GROUP BY day ORDER BY day DESC"),
-                    &[],
-                )?
-                .iter()
-                .map(|row| Ok((row.try_get::<_, String>(0)?, totals(row, 1)?)))
-                .collect::<Result<_, postgres::Error>>()?;
-            let by_model = client
-                .query(
-                    "SELECT model, count(*), sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cost_usd) FROM steps \
-                     WHERE model IS NOT NULL GROUP BY model ORDER BY sum(cost_usd) DESC, model",
+                    "SELECT day, runs, failed, cost_usd, counterfactual_usd FROM stats_days ORDER BY day DESC",
                     &[],
                 )?
                 .iter()
                 .map(|row| {
-                    Ok(ModelUsage {
-                        model: row.try_get(0)?,
-                        calls: row.try_get::<_, i64>(1)? as u64,
-                        prompt_tokens: row.try_get::<_, i64>(2)? as u64,
-                        completion_tokens: row.try_get::<_, i64>(3)? as u64,
-                        cost: Cost { usd: row.try_get(4)? },
-                    })
+                    Ok((
+                        row.try_get::<_, String>(0)?,
+                        Totals {
+                            runs: row.try_get::<_, i64>(1)? as u64,
+                            failed: row.try_get::<_, i64>(2)? as u64,
+                            cost: Cost { usd: row.try_get(3)? },
+                            counterfactual: Cost { usd: row.try_get(4)? },
+                        },
+                    ))
                 })
                 .collect::<Result<_, postgres::Error>>()?;
-            let exposure = client
+            let mut total = Totals::default();
+            for (_, day) in &by_day {
+                total.runs += day.runs;
+                total.failed += day.failed;
+                total.cost.usd += day.cost.usd;
+                total.counterfactual.usd += day.counterfactual.usd;
+            }
+            let models: Vec<(ModelUsage, Exposure)> = client
                 .query(
-                    "SELECT s.model, count(*), sum(s.context_tokens)::bigint, sum(r.context_tokens)::bigint, \
-                     sum(s.redactions)::bigint FROM steps s JOIN runs r ON r.id = s.run_id \
-                     WHERE s.external AND s.model IS NOT NULL GROUP BY s.model ORDER BY s.model",
+                    "SELECT model, calls, prompt_tokens, completion_tokens, cost_usd, external_steps, \
+                     context_tokens_sent, context_tokens_total, redactions FROM stats_models \
+                     ORDER BY cost_usd DESC, model",
                     &[],
                 )?
                 .iter()
                 .map(|row| {
-                    Ok(Exposure {
-                        model: row.try_get(0)?,
-                        steps: row.try_get::<_, i64>(1)? as u64,
-                        context_tokens_sent: row.try_get::<_, i64>(2)? as u64,
-                        context_tokens_total: row.try_get::<_, i64>(3)? as u64,
-                        redactions: row.try_get::<_, i64>(4)? as u64,
-                    })
+                    let model: String = row.try_get(0)?;
+                    Ok((
+                        ModelUsage {
+                            model: model.clone(),
+                            calls: row.try_get::<_, i64>(1)? as u64,
+                            prompt_tokens: row.try_get::<_, i64>(2)? as u64,
+                            completion_tokens: row.try_get::<_, i64>(3)? as u64,
+                            cost: Cost { usd: row.try_get(4)? },
+                        },
+                        Exposure {
+                            model,
+                            steps: row.try_get::<_, i64>(5)? as u64,
+                            context_tokens_sent: row.try_get::<_, i64>(6)? as u64,
+                            context_tokens_total: row.try_get::<_, i64>(7)? as u64,
+                            redactions: row.try_get::<_, i64>(8)? as u64,
+                        },
+                    ))
                 })
                 .collect::<Result<_, postgres::Error>>()?;
+            let mut exposure: Vec<Exposure> =
+                models.iter().filter(|(_, e)| e.steps > 0).map(|(_, e)| e.clone()).collect();
+            exposure.sort_by(|a, b| a.model.cmp(&b.model));
+            let by_model = models.into_iter().map(|(m, _)| m).collect();
             Ok(Stats { total, by_day, by_model, exposure })
         })
     }

@@ -268,6 +268,29 @@ pub fn conformance(store: Arc<dyn Store>) {
     let ops = by_key.iter().find(|s| s.name.as_deref() == Some("ops")).unwrap();
     assert_eq!(ops.last_at.as_deref(), Some("2026-11-26T05:00:01.000Z"), "{by_key:?}");
 
+    // The totals kept per day and per model equal the sums over the runs themselves.
+    let stats = store.stats().unwrap();
+    let all = store.runs(1000, 0).unwrap();
+    assert_eq!(stats.total.runs, all.len() as u64);
+    assert_eq!(
+        stats.total.failed,
+        all.iter().filter(|r| r.status == aimos_core::RunStatus::Failed).count() as u64
+    );
+    let cost: f64 = all.iter().map(|r| r.cost.usd).sum();
+    assert!((stats.total.cost.usd - cost).abs() < 1e-9, "{stats:?}");
+    let days: u64 = stats.by_day.iter().map(|(_, t)| t.runs).sum();
+    assert_eq!(days, stats.total.runs);
+    for usage in &stats.by_model {
+        let calls = all
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter(|s| s.model.as_deref() == Some(usage.model.as_str()))
+            .count();
+        assert_eq!(usage.calls, calls as u64, "{usage:?}");
+    }
+    let external = all.iter().flat_map(|r| &r.steps).filter(|s| s.external).count() as u64;
+    assert_eq!(stats.exposure.iter().map(|e| e.steps).sum::<u64>(), external, "{stats:?}");
+
     // An admin key reads back as one.
     let mut admin = key("7", "root", None);
     admin.hash = "hash-of-root".into();

@@ -262,6 +262,59 @@ fn stats_sum_runs_by_day_and_model() {
     assert_eq!(stats.exposure[0].context_tokens_total, 40_000);
 }
 
+/// A store written before the totals were kept per day and per model gets them summed from its
+/// runs when it opens, and they then grow with every run as a fresh store's do.
+#[test]
+fn stats_kept_by_triggers_equal_the_sums_over_the_runs_after_an_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("aimos.db");
+    let mut late = run("r3", None);
+    late.created_at = "2026-11-28T23:59:59.000Z".into();
+    late.status = RunStatus::Failed;
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.record_runs(&[run("r1", None), late.clone()]).expect("record");
+        let conn = rusqlite_connection(&path);
+        conn.execute_batch(
+            "DROP TRIGGER stats_days_insert; DROP TRIGGER stats_models_insert; \
+             DROP TABLE stats_days; DROP TABLE stats_models; DROP INDEX runs_key_name; \
+             ALTER TABLE keys DROP COLUMN admin; PRAGMA user_version = 8;",
+        )
+        .expect("back to schema 8");
+    }
+    let store = SqliteStore::open(&path).expect("upgrade");
+    let upgraded = store.stats().expect("stats");
+    assert_eq!(upgraded.total.runs, 2);
+    assert_eq!(upgraded.total.failed, 1);
+    store.record_run(&run("r4", None)).expect("record");
+    let stats = store.stats().expect("stats");
+    // What the triggers kept equals the sums over the runs themselves.
+    let runs = store.runs(100, 0).expect("runs");
+    assert_eq!(stats.total.runs, runs.len() as u64);
+    let cost: f64 = runs.iter().map(|r| r.cost.usd).sum();
+    let counterfactual: f64 = runs.iter().map(|r| r.counterfactual.cost.usd).sum();
+    assert!((stats.total.cost.usd - cost).abs() < 1e-12, "{stats:?}");
+    assert!((stats.total.counterfactual.usd - counterfactual).abs() < 1e-12, "{stats:?}");
+    let days: Vec<(&str, u64)> = stats.by_day.iter().map(|(d, t)| (d.as_str(), t.runs)).collect();
+    assert_eq!(days, [("2026-11-28", 1), ("2026-11-26", 2)]);
+    for usage in &stats.by_model {
+        let steps: Vec<&aimos_core::Step> = runs
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter(|s| s.model.as_deref() == Some(usage.model.as_str()))
+            .collect();
+        assert_eq!(usage.calls, steps.len() as u64, "{usage:?}");
+        assert_eq!(usage.prompt_tokens, steps.iter().map(|s| s.prompt_tokens).sum::<u64>());
+    }
+    let external: u64 = runs.iter().flat_map(|r| &r.steps).filter(|s| s.external).count() as u64;
+    assert_eq!(stats.exposure.iter().map(|e| e.steps).sum::<u64>(), external);
+    let total_context: u64 = runs
+        .iter()
+        .map(|r| r.context_tokens * r.steps.iter().filter(|s| s.external).count() as u64)
+        .sum();
+    assert_eq!(stats.exposure.iter().map(|e| e.context_tokens_total).sum::<u64>(), total_context);
+}
+
 #[test]
 fn a_store_locked_by_another_writer_is_reported_as_locked_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -291,7 +344,9 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
     {
         let conn = rusqlite_connection(&path);
         conn.execute_batch(
-            "DROP TABLE keys; DROP TABLE claims; \
+            "DROP TRIGGER stats_days_insert; DROP TRIGGER stats_models_insert; \
+             DROP TABLE stats_days; DROP TABLE stats_models; \
+             DROP TABLE keys; DROP TABLE claims; \
              ALTER TABLE steps DROP COLUMN context_tokens; ALTER TABLE steps DROP COLUMN external; \
              ALTER TABLE steps DROP COLUMN redactions; ALTER TABLE runs DROP COLUMN context_tokens; \
              ALTER TABLE runs DROP COLUMN verified; \
