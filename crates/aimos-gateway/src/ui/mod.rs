@@ -59,14 +59,14 @@ pub fn router(store: Arc<dyn Store>, settings: Settings) -> Router {
         .route("/ui/keys", get(keys))
         .route("/ui/evals", get(evals))
         .route("/ui/evals/{index}/quality-cost.svg", get(eval_plot))
-        .route("/ui/api/overview", get(api_overview))
-        .route("/ui/api/runs", get(api_runs))
-        .route("/ui/api/runs/{id}", get(api_run))
-        .route("/ui/api/insights", get(api_insights))
-        .route("/ui/api/insights/{id}", get(api_insight))
-        .route("/ui/api/calibration", get(api_calibration))
-        .route("/ui/api/keys", get(api_keys))
-        .route("/ui/api/evals", get(api_evals))
+        .route("/ui/api/overview", get(overview))
+        .route("/ui/api/runs", get(runs))
+        .route("/ui/api/runs/{id}", get(run))
+        .route("/ui/api/insights", get(insights))
+        .route("/ui/api/insights/{id}", get(insight))
+        .route("/ui/api/calibration", get(calibration))
+        .route("/ui/api/keys", get(keys))
+        .route("/ui/api/evals", get(evals))
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/static/aimos.css", get(stylesheet))
@@ -354,21 +354,24 @@ fn page<T: Serialize>(
     }
 }
 
+/// JSON for `/ui/api/…`, a page for the rest: one handler serves both.
+fn format_of(uri: &axum::http::Uri) -> Format {
+    if uri.path().starts_with("/ui/api/") { Format::Json } else { Format::Html }
+}
+
 fn query_string(uri: &axum::http::Uri) -> String {
     uri.query().map(|q| format!("?{q}")).unwrap_or_default()
 }
 
 // Overview.
 
-async fn overview(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_overview(d, info, headers, Format::Html).await
-}
-
-async fn api_overview(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_overview(d, info, headers, Format::Json).await
-}
-
-async fn show_overview(d: Shared, info: Peer, headers: HeaderMap, format: Format) -> Response {
+async fn overview(
+    State(d): State<Shared>,
+    info: Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let format = format_of(&uri);
     let found = with_viewer(&d, &headers, peer(info), |store, _| {
         views::overview(store).map_err(|err| Refusal::store(&err))
     })
@@ -483,30 +486,10 @@ async fn runs(
     State(d): State<Shared>,
     info: Peer,
     headers: HeaderMap,
-    uri: axum::http::Uri,
     query: Result<Query<RunsQuery>, QueryRejection>,
-) -> Response {
-    show_runs(d, info, headers, uri, query, Format::Html).await
-}
-
-async fn api_runs(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
     uri: axum::http::Uri,
-    query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> Response {
-    show_runs(d, info, headers, uri, query, Format::Json).await
-}
-
-async fn show_runs(
-    d: Shared,
-    info: Peer,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    query: Result<Query<RunsQuery>, QueryRejection>,
-    format: Format,
-) -> Response {
+    let format = format_of(&uri);
     let query = match query {
         Ok(Query(query)) => query,
         Err(_) => {
@@ -559,26 +542,9 @@ async fn run(
     info: Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
+    uri: axum::http::Uri,
 ) -> Response {
-    show_run(d, info, headers, id, Format::Html).await
-}
-
-async fn api_run(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    show_run(d, info, headers, id, Format::Json).await
-}
-
-async fn show_run(
-    d: Shared,
-    info: Peer,
-    headers: HeaderMap,
-    id: String,
-    format: Format,
-) -> Response {
+    let format = format_of(&uri);
     let lookup = id.clone();
     let found = with_viewer(&d, &headers, peer(info), move |store, viewer| {
         views::run(store, viewer, &lookup)
@@ -605,30 +571,10 @@ async fn insights(
     State(d): State<Shared>,
     info: Peer,
     headers: HeaderMap,
-    uri: axum::http::Uri,
     query: Result<Query<InsightsQuery>, QueryRejection>,
-) -> Response {
-    show_insights(d, info, headers, uri, query, Format::Html).await
-}
-
-async fn api_insights(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
     uri: axum::http::Uri,
-    query: Result<Query<InsightsQuery>, QueryRejection>,
 ) -> Response {
-    show_insights(d, info, headers, uri, query, Format::Json).await
-}
-
-async fn show_insights(
-    d: Shared,
-    info: Peer,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    query: Result<Query<InsightsQuery>, QueryRejection>,
-    format: Format,
-) -> Response {
+    let format = format_of(&uri);
     let Ok(Query(query)) = query else {
         return refuse(
             &d,
@@ -667,27 +613,8 @@ async fn insight(
     Path(id): Path<String>,
     uri: axum::http::Uri,
 ) -> Response {
-    let recorded = uri.query().is_some_and(|q| q.contains("recorded=1"));
-    show_insight(d, info, headers, id, Format::Html, recorded).await
-}
-
-async fn api_insight(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    show_insight(d, info, headers, id, Format::Json, false).await
-}
-
-async fn show_insight(
-    d: Shared,
-    info: Peer,
-    headers: HeaderMap,
-    id: String,
-    format: Format,
-    recorded: bool,
-) -> Response {
+    let format = format_of(&uri);
+    let recorded = uri.query().is_some_and(|q| q.split('&').any(|p| p == "recorded=1"));
     let lookup = id.clone();
     let found = with_viewer(&d, &headers, peer(info), move |store, viewer| {
         views::insight(store, viewer, &lookup)
@@ -805,15 +732,13 @@ async fn feedback(
 
 // Calibration, keys, evals.
 
-async fn calibration(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_calibration(d, info, headers, Format::Html).await
-}
-
-async fn api_calibration(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_calibration(d, info, headers, Format::Json).await
-}
-
-async fn show_calibration(d: Shared, info: Peer, headers: HeaderMap, format: Format) -> Response {
+async fn calibration(
+    State(d): State<Shared>,
+    info: Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let format = format_of(&uri);
     let found = with_viewer(&d, &headers, peer(info), |store, _| {
         views::calibration(store).map_err(|err| Refusal::store(&err))
     })
@@ -845,15 +770,13 @@ async fn show_calibration(d: Shared, info: Peer, headers: HeaderMap, format: For
     }
 }
 
-async fn keys(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_keys(d, info, headers, Format::Html).await
-}
-
-async fn api_keys(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_keys(d, info, headers, Format::Json).await
-}
-
-async fn show_keys(d: Shared, info: Peer, headers: HeaderMap, format: Format) -> Response {
+async fn keys(
+    State(d): State<Shared>,
+    info: Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let format = format_of(&uri);
     let found = with_viewer(&d, &headers, peer(info), |store, _| {
         views::keys(store).map_err(|err| Refusal::store(&err))
     })
@@ -864,15 +787,13 @@ async fn show_keys(d: Shared, info: Peer, headers: HeaderMap, format: Format) ->
     }
 }
 
-async fn evals(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_evals(d, info, headers, Format::Html).await
-}
-
-async fn api_evals(State(d): State<Shared>, info: Peer, headers: HeaderMap) -> Response {
-    show_evals(d, info, headers, Format::Json).await
-}
-
-async fn show_evals(d: Shared, info: Peer, headers: HeaderMap, format: Format) -> Response {
+async fn evals(
+    State(d): State<Shared>,
+    info: Peer,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let format = format_of(&uri);
     let dirs = d.settings.evals.clone();
     let found = with_viewer(&d, &headers, peer(info), move |_, _| Ok(views::evals(&dirs))).await;
     match found {
