@@ -575,8 +575,6 @@ fn load_runs(
 ) -> Result<Vec<RunRecord>, Failure> {
     let (clause, values) = crate::run_filter_sql(filter, |n| format!("${n}"));
     let n = values.len();
-    let page =
-        format!("SELECT id FROM runs{clause} ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
     let (limit, offset) =
         (limit.min(i64::MAX as usize) as i64, offset.min(i64::MAX as usize) as i64);
     let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = values
@@ -588,28 +586,43 @@ fn load_runs(
         .collect();
     params.push(&limit);
     params.push(&offset);
-    let found = client.query(
-        &format!(
-            "SELECT {} FROM runs WHERE id IN ({page}) ORDER BY id DESC",
-            rows::run_select("counterfactual::text")
-        ),
-        &params,
-    )?;
+    let page = format!("{clause} ORDER BY id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    // Unfiltered, one walk down the key; filtered, the ids first, which the planner finds
+    // through the filter's columns, then the rows.
+    let select = rows::run_select("counterfactual::text");
+    let sql = if filter.is_empty() {
+        format!("SELECT {select} FROM runs{page}")
+    } else {
+        format!(
+            "SELECT {select} FROM runs WHERE id IN (SELECT id FROM runs{page}) ORDER BY id DESC"
+        )
+    };
+    let found = client.query(&sql, &params)?;
     let mut runs = all(&found, rows::run)?;
-    if runs.is_empty() {
-        return Ok(runs);
-    }
+    let (Some(first), Some(last)) = (runs.last(), runs.first()) else { return Ok(runs) };
     let at: std::collections::HashMap<String, usize> =
         runs.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
-    // By the ids found: the planner then reads the steps through their key, not all of them.
-    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
-    let steps = client.query(
-        &format!(
-            "SELECT {}, run_id FROM steps WHERE run_id = ANY($1) ORDER BY run_id, idx",
-            rows::STEP_SELECT
-        ),
-        &[&ids],
-    )?;
+    // Unfiltered, the runs are every run between the first id and the last: their steps are one
+    // range of the steps' key. Filtered, they are read by id.
+    let steps = if filter.is_empty() {
+        let (first, last) = (first.id.clone(), last.id.clone());
+        client.query(
+            &format!(
+                "SELECT {}, run_id FROM steps WHERE run_id >= $1 AND run_id <= $2 ORDER BY run_id, idx",
+                rows::STEP_SELECT
+            ),
+            &[&first, &last],
+        )?
+    } else {
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        client.query(
+            &format!(
+                "SELECT {}, run_id FROM steps WHERE run_id = ANY($1) ORDER BY run_id, idx",
+                rows::STEP_SELECT
+            ),
+            &[&ids],
+        )?
+    };
     for row in &steps {
         let run_id: String = row.try_get(11)?;
         let step = rows::step(row, &run_id)?;
