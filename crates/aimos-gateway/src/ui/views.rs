@@ -82,9 +82,28 @@ fn fraction(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
+/// The newest `count` runs, read in two halves at once: a store with a pool of connections
+/// (PostgreSQL) reads and decodes both together; one with a single connection, one after the
+/// other. A run written between the two reads can push a run of the newer half into the
+/// older one: it is kept once.
+fn newest_runs(store: &dyn Store, count: usize) -> Result<Vec<RunRecord>, StoreError> {
+    let half = count / 2;
+    let (newer, older) = std::thread::scope(|scope| {
+        let older = scope.spawn(|| store.runs(count - half, half));
+        (store.runs(half, 0), older.join())
+    });
+    let mut runs = newer?;
+    let older = older.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    if runs.len() == half {
+        let boundary = runs.last().map(|r| r.id.clone()).unwrap_or_default();
+        runs.extend(older.into_iter().filter(|r| half == 0 || r.id < boundary));
+    }
+    Ok(runs)
+}
+
 pub fn overview(store: &dyn Store) -> Result<Overview, StoreError> {
     let stats = store.stats()?;
-    let runs = store.runs(quality::HISTORY, 0)?;
+    let runs = newest_runs(store, quality::HISTORY)?;
     let quality =
         quality::summarize(&runs, &store.outcome_points(quality::HISTORY)?, &store.calibrations()?);
     let mut by_strategy: Vec<StrategyRuns> = Vec::new();
@@ -535,4 +554,42 @@ fn read_report(dir: &Path) -> Result<Report, String> {
     })?;
     serde_json::from_str(&text)
         .map_err(|err| format!("{} is not an eval report: {err}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(i: usize) -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("01a00000-0000-7000-8000-{i:012}"),
+            "created_at": "2026-11-28T09:00:00.000Z",
+            "strategy": "cheap", "reason": "r", "task_digest": "t", "problem": "p",
+            "status": "succeeded", "result": "x", "error": null, "insight_id": null,
+            "cost": {"usd": 0.0}, "savings": 0.0, "latency_ms": 1.0,
+            "counterfactual": {"model": "m", "cost": {"usd": 0.0}, "prompt_tokens": 0,
+                               "completion_tokens": 0, "latency_ms": 0.0, "latency_measured": false},
+            "steps": [{"kind": "execute", "model": "m", "prompt_tokens": 1, "completion_tokens": 1,
+                       "cost": {"usd": 0.0}, "latency_ms": 1.0, "prompt_digest": null, "note": null}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_newest_runs_read_in_halves_are_each_run_once_newest_first() {
+        let store = aimos_store::SqliteStore::in_memory().unwrap();
+        for i in 0..7 {
+            store.record_run(&run(i)).unwrap();
+        }
+        for count in [1, 2, 6, 7, 20] {
+            let ids: Vec<String> =
+                newest_runs(&store, count).unwrap().into_iter().map(|r| r.id).collect();
+            let want: Vec<String> =
+                store.runs(count, 0).unwrap().into_iter().map(|r| r.id).collect();
+            assert_eq!(ids, want, "{count}");
+            let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+            assert_eq!(distinct.len(), ids.len(), "{count}: a run twice");
+        }
+        assert_eq!(newest_runs(&store, 6).unwrap()[0].steps.len(), 1, "steps come along");
+    }
 }
