@@ -148,6 +148,8 @@ pub struct RunFilter {
     pub model: Option<String>,
     /// The gateway key's name.
     pub key: Option<String>,
+    /// The insight the run stored or followed.
+    pub insight: Option<String>,
     pub verdict: Option<RunVerdict>,
     /// Runs made at or after this RFC 3339 time (or date).
     pub since: Option<String>,
@@ -209,6 +211,7 @@ impl RunFilter {
                 .as_deref()
                 .is_none_or(|m| run.steps.iter().any(|s| s.model.as_deref() == Some(m)))
             && self.key.as_deref().is_none_or(|k| run.attribution.key.as_deref() == Some(k))
+            && self.insight.as_deref().is_none_or(|i| run.insight_id.as_deref() == Some(i))
             && self.verdict.is_none_or(|v| RunVerdict::of(run.verified) == v)
             && self.since.as_deref().is_none_or(|t| run.created_at.as_str() >= t)
             && self.until.as_deref().is_none_or(|t| run.created_at.as_str() < t)

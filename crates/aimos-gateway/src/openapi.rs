@@ -84,6 +84,7 @@ pub fn document() -> Value {
                     {"name": "strategy", "in": "query", "schema": {"type": "string"}},
                     {"name": "model", "in": "query", "schema": {"type": "string"}, "description": "A model one of the run's steps called"},
                     {"name": "key", "in": "query", "schema": {"type": "string"}, "description": "The gateway key's name"},
+                    {"name": "insight", "in": "query", "schema": {"type": "string"}, "description": "The id of the insight the run stored or followed"},
                     {"name": "verdict", "in": "query", "schema": {"enum": ["passed", "failed", "unjudged"]}},
                     {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "A date or RFC 3339 time, UTC"},
                     {"name": "until", "in": "query", "schema": {"type": "string"}, "description": "A date or RFC 3339 time, UTC (exclusive)"},

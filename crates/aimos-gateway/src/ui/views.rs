@@ -396,6 +396,8 @@ pub struct InsightPage {
     pub calibration: Option<Calibration>,
     /// Its outcomes among the newest the ledger holds, newest first.
     pub outcomes: Vec<OutcomePoint>,
+    /// The newest runs that stored or followed it (the oldest of all made it).
+    pub runs: Vec<RunRow>,
 }
 
 pub fn insight(
@@ -411,11 +413,14 @@ pub fn insight(
         .into_iter()
         .filter(|p| p.insight_id == insight.id)
         .collect();
+    let filter = RunFilter { insight: Some(insight.id.clone()), ..RunFilter::default() };
+    let runs = store.runs_matching(&filter, 20, 0)?.iter().map(RunRow::of).collect();
     Ok(Some(InsightPage {
         success_estimate: aimos_core::reuse::success_estimate(&insight, calibration.as_ref()),
         insight,
         calibration,
         outcomes,
+        runs,
     }))
 }
 

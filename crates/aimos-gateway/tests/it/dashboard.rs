@@ -196,6 +196,7 @@ async fn every_page_answers_on_this_machine_and_shows_model_text_as_text() {
     let (_, _, run) = local(&d.router, "/ui/runs/r1").await;
     assert!(run.contains("Show all") && run.contains("class=\"bar\""), "{run}");
     assert!(run.contains("/ui/insights/i-shared"), "the run links its insight");
+    assert!(insight.contains("/ui/runs/r1"), "the insight lists the runs that followed it");
     // Every page's JSON twin.
     for uri in
         ["/ui/api/runs", "/ui/api/insights", "/ui/api/calibration", "/ui/api/keys", "/ui/api/evals"]
@@ -242,6 +243,7 @@ async fn the_overview_and_filters_agree_with_the_store() {
         ("", vec!["r3", "r2", "r1"]),
         ("?strategy=cheap", vec!["r2"]),
         ("?key=alpha", vec!["r1"]),
+        ("?insight=i-shared", vec!["r1"]),
         ("?verdict=passed", vec!["r2"]),
         ("?model=local%3Aqwen2.5-coder-0.5b&since=2026-11-28", vec!["r3", "r2"]),
         ("?until=2026-11-28&strategy=", vec!["r1"]),

@@ -251,6 +251,7 @@ pub fn conformance(store: Arc<dyn Store>) {
         },
         aimos_core::RunFilter { since: Some("2026-11-27".into()), ..Default::default() },
         aimos_core::RunFilter { model: Some("nobody".into()), ..Default::default() },
+        aimos_core::RunFilter { insight: Some("0001".into()), ..Default::default() },
     ];
     let ids = |runs: &[aimos_core::RunRecord]| -> Vec<String> {
         runs.iter().map(|r| r.id.clone()).collect()

@@ -278,6 +278,7 @@ fn stats_kept_by_triggers_equal_the_sums_over_the_runs_after_an_upgrade() {
         conn.execute_batch(
             "DROP TRIGGER stats_days_insert; DROP TRIGGER stats_models_insert; \
              DROP TABLE stats_days; DROP TABLE stats_models; DROP INDEX runs_key_name; \
+             DROP INDEX runs_insight_id; \
              ALTER TABLE keys DROP COLUMN admin; PRAGMA user_version = 8;",
         )
         .expect("back to schema 8");
@@ -354,7 +355,8 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
              ALTER TABLE insights DROP COLUMN invalidated_reason; DROP TABLE calibrations; \
              DROP INDEX outcomes_insight; ALTER TABLE runs DROP COLUMN shadow_of; \
              ALTER TABLE runs DROP COLUMN patch; ALTER TABLE runs DROP COLUMN files_changed; \
-             DROP INDEX runs_key_name; ALTER TABLE runs DROP COLUMN key_name; ALTER TABLE runs DROP COLUMN user_name; \
+             DROP INDEX runs_key_name; DROP INDEX runs_insight_id; \
+             ALTER TABLE runs DROP COLUMN key_name; ALTER TABLE runs DROP COLUMN user_name; \
              ALTER TABLE runs DROP COLUMN tags; DROP TABLE rate_events; \
              ALTER TABLE insights DROP COLUMN namespace; \
              PRAGMA user_version = 1;",
