@@ -101,6 +101,17 @@ pub fn ui(args: UiArgs) -> Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let store = open_store(&args.store, &config)?;
     check_evals(&args.evals)?;
+    let keys = store.keys()?;
+    let live = |admin: bool| keys.iter().any(|k| k.revoked_at.is_none() && (k.admin || !admin));
+    if !args.bind.ip().is_loopback() && !live(false) {
+        eprintln!(
+            "note: the store holds no key, so the dashboard answers only this machine; to open it from elsewhere, `aimos keys create --name admin --admin`"
+        );
+    } else if live(false) && !live(true) {
+        eprintln!(
+            "note: the store holds keys but no admin key, so no one can open the dashboard; `aimos keys create --name admin --admin` makes one"
+        );
+    }
     let settings = aimos_gateway::ui::Settings { evals: args.evals };
     let router = aimos_gateway::ui::standalone(store, settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -201,6 +201,9 @@ pub struct RunRow {
     pub counterfactual_usd: f64,
     pub latency_ms: f64,
     pub problem: String,
+    /// For a shadow check: the live run it measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_of: Option<String>,
 }
 
 impl RunRow {
@@ -226,6 +229,7 @@ impl RunRow {
             counterfactual_usd: run.counterfactual.cost.usd,
             latency_ms: run.latency_ms,
             problem: run.problem.chars().take(160).collect(),
+            shadow_of: run.shadow_of.clone(),
         }
     }
 }
