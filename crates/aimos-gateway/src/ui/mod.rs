@@ -304,22 +304,44 @@ async fn with_viewer<T: Send + 'static>(
     .map_err(|err| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
 }
 
-/// The address the request came from, when the server recorded it.
-struct Peer(Option<SocketAddr>);
+/// A request for a page: the dashboard, who sent it (the address the server recorded, and the
+/// headers), and the URI, which says whether to answer with the page or its JSON.
+struct Visit {
+    d: Shared,
+    peer: Option<SocketAddr>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+}
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+impl axum::extract::FromRequestParts<Shared> for Visit {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Peer, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| *a)))
+        d: &Shared,
+    ) -> Result<Visit, Self::Rejection> {
+        Ok(Visit {
+            d: Arc::clone(d),
+            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| *a),
+            headers: parts.headers.clone(),
+            uri: parts.uri.clone(),
+        })
     }
 }
 
-fn peer(info: Peer) -> Option<SocketAddr> {
-    info.0
+impl Visit {
+    /// JSON for `/ui/api/…`, a page for the rest: one handler serves both.
+    fn format(&self) -> Format {
+        if self.uri.path().starts_with("/ui/api/") { Format::Json } else { Format::Html }
+    }
+
+    /// Runs `work` for the viewer this request is, on the blocking pool (store calls block).
+    async fn load<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Store, &Viewer) -> Result<T, Refusal> + Send + 'static,
+    ) -> Result<T, Refusal> {
+        with_viewer(&self.d, &self.headers, self.peer, work).await
+    }
 }
 
 /// A page: the view as JSON or rendered with `template`.
@@ -354,28 +376,17 @@ fn page<T: Serialize>(
     }
 }
 
-/// JSON for `/ui/api/…`, a page for the rest: one handler serves both.
-fn format_of(uri: &axum::http::Uri) -> Format {
-    if uri.path().starts_with("/ui/api/") { Format::Json } else { Format::Html }
-}
-
 fn query_string(uri: &axum::http::Uri) -> String {
     uri.query().map(|q| format!("?{q}")).unwrap_or_default()
 }
 
 // Overview.
 
-async fn overview(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
-    let found = with_viewer(&d, &headers, peer(info), |store, _| {
-        views::overview(store).map_err(|err| Refusal::store(&err))
-    })
-    .await;
+async fn overview(visit: Visit) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
+    let found =
+        visit.load(|store, _| views::overview(store).map_err(|err| Refusal::store(&err))).await;
     match found {
         Ok(view) => {
             let days: Vec<(String, f64, f64)> = view
@@ -401,9 +412,9 @@ async fn overview(
                 by_hour_chart => minijinja::Value::from_safe_string(chart::spend("Spend and smart-only cost by hour", &hours)),
                 savings => view.stats.total.savings(),
             };
-            page(&d, format, "overview.html", "overview", "/ui/api/overview", &view, extra)
+            page(d, format, "overview.html", "overview", "/ui/api/overview", &view, extra)
         }
-        Err(refusal) => refuse(&d, format, "/ui", refusal),
+        Err(refusal) => refuse(d, format, "/ui", refusal),
     }
 }
 
@@ -484,19 +495,14 @@ impl RunsQuery {
     }
 }
 
-async fn runs(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    query: Result<Query<RunsQuery>, QueryRejection>,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
+async fn runs(visit: Visit, query: Result<Query<RunsQuery>, QueryRejection>) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
     let query = match query {
         Ok(Query(query)) => query,
         Err(_) => {
             return refuse(
-                &d,
+                d,
                 format,
                 "/ui/runs",
                 Refusal::bad_filter(
@@ -505,18 +511,21 @@ async fn runs(
             );
         }
     };
-    let found = with_viewer(&d, &headers, peer(info), move |store, _| {
-        let (filter, page) = query.filter()?;
-        views::runs(store, filter, page).map_err(|err| Refusal::store(&err))
-    })
-    .await;
+    let found = visit
+        .load(move |store, _| {
+            let (filter, page) = query.filter()?;
+            views::runs(store, filter, page).map_err(|err| Refusal::store(&err))
+        })
+        .await;
     match found {
         Ok(view) => {
-            let json_url = format!("/ui/api/runs{}", query_string(&uri));
+            let json_url = format!("/ui/api/runs{}", query_string(&visit.uri));
             let params = filter_params(&view.filter);
-            page(&d, format, "runs.html", "runs", &json_url, &view, context! { params => params })
+            page(d, format, "runs.html", "runs", &json_url, &view, context! { params => params })
         }
-        Err(refusal) => refuse(&d, format, &format!("/ui/runs{}", query_string(&uri)), refusal),
+        Err(refusal) => {
+            refuse(d, format, &format!("/ui/runs{}", query_string(&visit.uri)), refusal)
+        }
     }
 }
 
@@ -540,25 +549,21 @@ fn filter_params(filter: &RunFilter) -> String {
     out
 }
 
-async fn run(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
+async fn run(visit: Visit, Path(id): Path<String>) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
     let lookup = id.clone();
-    let found = with_viewer(&d, &headers, peer(info), move |store, viewer| {
-        views::run(store, viewer, &lookup)
-            .map_err(|err| Refusal::store(&err))?
-            .ok_or_else(|| Refusal::not_found("run", &lookup))
-    })
-    .await;
+    let found = visit
+        .load(move |store, viewer| {
+            views::run(store, viewer, &lookup)
+                .map_err(|err| Refusal::store(&err))?
+                .ok_or_else(|| Refusal::not_found("run", &lookup))
+        })
+        .await;
     let json_url = format!("/ui/api/runs/{}", encode(&id));
     match found {
-        Ok(view) => page(&d, format, "run.html", "runs", &json_url, &view, context! {}),
-        Err(refusal) => refuse(&d, format, &format!("/ui/runs/{}", encode(&id)), refusal),
+        Ok(view) => page(d, format, "run.html", "runs", &json_url, &view, context! {}),
+        Err(refusal) => refuse(d, format, &format!("/ui/runs/{}", encode(&id)), refusal),
     }
 }
 
@@ -570,33 +575,29 @@ struct InsightsQuery {
     page: Option<String>,
 }
 
-async fn insights(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    query: Result<Query<InsightsQuery>, QueryRejection>,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
+async fn insights(visit: Visit, query: Result<Query<InsightsQuery>, QueryRejection>) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
     let Ok(Query(query)) = query else {
         return refuse(
-            &d,
+            d,
             format,
             "/ui/insights",
             Refusal::bad_filter("the search could not be read; use ?q=WORDS&page=N"),
         );
     };
-    let found = with_viewer(&d, &headers, peer(info), move |store, viewer| {
-        let page = page_number(query.page)?;
-        views::insights(store, viewer, query.q, page).map_err(|err| Refusal::store(&err))
-    })
-    .await;
+    let found = visit
+        .load(move |store, viewer| {
+            let page = page_number(query.page)?;
+            views::insights(store, viewer, query.q, page).map_err(|err| Refusal::store(&err))
+        })
+        .await;
     match found {
         Ok(view) => {
-            let json_url = format!("/ui/api/insights{}", query_string(&uri));
+            let json_url = format!("/ui/api/insights{}", query_string(&visit.uri));
             let params = view.q.as_deref().map(|q| format!("&q={}", encode(q))).unwrap_or_default();
             page(
-                &d,
+                d,
                 format,
                 "insights.html",
                 "insights",
@@ -605,30 +606,28 @@ async fn insights(
                 context! { params => params },
             )
         }
-        Err(refusal) => refuse(&d, format, &format!("/ui/insights{}", query_string(&uri)), refusal),
+        Err(refusal) => {
+            refuse(d, format, &format!("/ui/insights{}", query_string(&visit.uri)), refusal)
+        }
     }
 }
 
-async fn insight(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
-    let recorded = uri.query().is_some_and(|q| q.split('&').any(|p| p == "recorded=1"));
+async fn insight(visit: Visit, Path(id): Path<String>) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
+    let recorded = visit.uri.query().is_some_and(|q| q.split('&').any(|p| p == "recorded=1"));
     let lookup = id.clone();
-    let found = with_viewer(&d, &headers, peer(info), move |store, viewer| {
-        views::insight(store, viewer, &lookup)
-            .map_err(|err| Refusal::store(&err))?
-            .ok_or_else(|| Refusal::not_found("insight", &lookup))
-    })
-    .await;
+    let found = visit
+        .load(move |store, viewer| {
+            views::insight(store, viewer, &lookup)
+                .map_err(|err| Refusal::store(&err))?
+                .ok_or_else(|| Refusal::not_found("insight", &lookup))
+        })
+        .await;
     let json_url = format!("/ui/api/insights/{}", encode(&id));
     match found {
         Ok(view) => page(
-            &d,
+            d,
             format,
             "insight.html",
             "insights",
@@ -636,7 +635,7 @@ async fn insight(
             &view,
             context! { recorded => recorded },
         ),
-        Err(refusal) => refuse(&d, format, &format!("/ui/insights/{}", encode(&id)), refusal),
+        Err(refusal) => refuse(d, format, &format!("/ui/insights/{}", encode(&id)), refusal),
     }
 }
 
@@ -664,16 +663,15 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 async fn feedback(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     form: Result<axum::Form<FeedbackForm>, FormRejection>,
 ) -> Response {
+    let d = &visit.d;
     let back = format!("/ui/insights/{}", encode(&id));
-    if !same_origin(&headers) {
+    if !same_origin(&visit.headers) {
         return refuse(
-            &d,
+            d,
             Format::Html,
             &back,
             Refusal::new(
@@ -684,7 +682,7 @@ async fn feedback(
     }
     let Ok(axum::Form(form)) = form else {
         return refuse(
-            &d,
+            d,
             Format::Html,
             &back,
             Refusal::bad_filter(
@@ -697,7 +695,7 @@ async fn feedback(
         "no" => false,
         other => {
             return refuse(
-                &d,
+                d,
                 Format::Html,
                 &back,
                 Refusal::bad_filter(format!("`worked` must be yes or no, not `{other}`")),
@@ -705,47 +703,45 @@ async fn feedback(
         }
     };
     let lookup = id.clone();
-    let recorded = with_viewer(&d, &headers, peer(info), move |store, viewer| {
-        let visible =
-            store.insight(&lookup).map_err(|err| Refusal::store(&err))?.filter(|i| viewer.sees(i));
-        if visible.is_none() {
-            return Err(Refusal::not_found("insight", &lookup));
-        }
-        let note = form.note.trim();
-        let outcome = Outcome {
-            insight_id: lookup.clone(),
-            run_id: None,
-            passed,
-            source: "user".into(),
-            note: (!note.is_empty()).then(|| note.chars().take(4000).collect()),
-            created_at: aimos_core::ids::now_rfc3339(),
-        };
-        let updated = store.record_outcome(&outcome).map_err(|err| Refusal::store(&err))?;
-        if let Some(insight) = &updated {
-            aimos_core::reuse::age(store, insight, passed).map_err(|err| Refusal::store(&err))?;
-        }
-        Ok(())
-    })
-    .await;
+    let recorded = visit
+        .load(move |store, viewer| {
+            let visible = store
+                .insight(&lookup)
+                .map_err(|err| Refusal::store(&err))?
+                .filter(|i| viewer.sees(i));
+            if visible.is_none() {
+                return Err(Refusal::not_found("insight", &lookup));
+            }
+            let note = form.note.trim();
+            let outcome = Outcome {
+                insight_id: lookup.clone(),
+                run_id: None,
+                passed,
+                source: "user".into(),
+                note: (!note.is_empty()).then(|| note.chars().take(4000).collect()),
+                created_at: aimos_core::ids::now_rfc3339(),
+            };
+            let updated = store.record_outcome(&outcome).map_err(|err| Refusal::store(&err))?;
+            if let Some(insight) = &updated {
+                aimos_core::reuse::age(store, insight, passed)
+                    .map_err(|err| Refusal::store(&err))?;
+            }
+            Ok(())
+        })
+        .await;
     match recorded {
         Ok(()) => Redirect::to(&format!("{back}?recorded=1#outcomes")).into_response(),
-        Err(refusal) => refuse(&d, Format::Html, &back, refusal),
+        Err(refusal) => refuse(d, Format::Html, &back, refusal),
     }
 }
 
 // Calibration, keys, evals.
 
-async fn calibration(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
-    let found = with_viewer(&d, &headers, peer(info), |store, _| {
-        views::calibration(store).map_err(|err| Refusal::store(&err))
-    })
-    .await;
+async fn calibration(visit: Visit) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
+    let found =
+        visit.load(|store, _| views::calibration(store).map_err(|err| Refusal::store(&err))).await;
     match found {
         Ok(view) => {
             let charts: Vec<minijinja::Value> = view
@@ -760,7 +756,7 @@ async fn calibration(
                 })
                 .collect();
             page(
-                &d,
+                d,
                 format,
                 "calibration.html",
                 "calibration",
@@ -769,60 +765,46 @@ async fn calibration(
                 context! { charts => charts },
             )
         }
-        Err(refusal) => refuse(&d, format, "/ui/calibration", refusal),
+        Err(refusal) => refuse(d, format, "/ui/calibration", refusal),
     }
 }
 
-async fn keys(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
-    let found = with_viewer(&d, &headers, peer(info), |store, _| {
-        views::keys(store).map_err(|err| Refusal::store(&err))
-    })
-    .await;
+async fn keys(visit: Visit) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
+    let found = visit.load(|store, _| views::keys(store).map_err(|err| Refusal::store(&err))).await;
     match found {
-        Ok(view) => page(&d, format, "keys.html", "keys", "/ui/api/keys", &view, context! {}),
-        Err(refusal) => refuse(&d, format, "/ui/keys", refusal),
+        Ok(view) => page(d, format, "keys.html", "keys", "/ui/api/keys", &view, context! {}),
+        Err(refusal) => refuse(d, format, "/ui/keys", refusal),
     }
 }
 
-async fn evals(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let format = format_of(&uri);
+async fn evals(visit: Visit) -> Response {
+    let format = visit.format();
+    let d = &visit.d;
     let dirs = d.settings.evals.clone();
-    let found = with_viewer(&d, &headers, peer(info), move |_, _| Ok(views::evals(&dirs))).await;
+    let found = visit.load(move |_, _| Ok(views::evals(&dirs))).await;
     match found {
-        Ok(view) => page(&d, format, "evals.html", "evals", "/ui/api/evals", &view, context! {}),
-        Err(refusal) => refuse(&d, format, "/ui/evals", refusal),
+        Ok(view) => page(d, format, "evals.html", "evals", "/ui/api/evals", &view, context! {}),
+        Err(refusal) => refuse(d, format, "/ui/evals", refusal),
     }
 }
 
-async fn eval_plot(
-    State(d): State<Shared>,
-    info: Peer,
-    headers: HeaderMap,
-    Path(index): Path<String>,
-) -> Response {
+async fn eval_plot(visit: Visit, Path(index): Path<String>) -> Response {
+    let d = &visit.d;
     let dirs = d.settings.evals.clone();
-    let found = with_viewer(&d, &headers, peer(info), move |_, _| {
-        let dir = index
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| dirs.get(i))
-            .ok_or_else(|| Refusal::not_found("eval", &index))?;
-        std::fs::read(dir.join(views::EVAL_PLOT)).map_err(|err| {
-            Refusal::new(StatusCode::NOT_FOUND, format!("no plot in {}: {err}", dir.display()))
+    let found = visit
+        .load(move |_, _| {
+            let dir = index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| dirs.get(i))
+                .ok_or_else(|| Refusal::not_found("eval", &index))?;
+            std::fs::read(dir.join(views::EVAL_PLOT)).map_err(|err| {
+                Refusal::new(StatusCode::NOT_FOUND, format!("no plot in {}: {err}", dir.display()))
+            })
         })
-    })
-    .await;
+        .await;
     match found {
         Ok(svg) => (
             [
@@ -835,7 +817,7 @@ async fn eval_plot(
             svg,
         )
             .into_response(),
-        Err(refusal) => refuse(&d, Format::Html, "/ui/evals", refusal),
+        Err(refusal) => refuse(d, Format::Html, "/ui/evals", refusal),
     }
 }
 
