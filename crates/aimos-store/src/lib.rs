@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aimos_core::{
-    Calibration, Cost, Exposure, Insight, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunRecord,
-    RunStatus, Spend, SpendBy, Stats, Store, StoreError, Totals,
+    Calibration, Insight, KeyRecord, Outcome, OutcomePoint, RunRecord, RunStatus, Spend, SpendBy,
+    Stats, Store, StoreError,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
@@ -811,68 +811,23 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self) -> Result<Stats, StoreError> {
-        let conn = self.connection();
-        let totals = |row: &Row<'_>, first: usize| -> rusqlite::Result<Totals> {
-            Ok(Totals {
-                runs: row.get::<_, i64>(first)? as u64,
-                failed: row.get::<_, Option<i64>>(first + 1)?.unwrap_or(0) as u64,
-                cost: Cost { usd: row.get::<_, Option<f64>>(first + 2)?.unwrap_or(0.0) },
-                counterfactual: Cost { usd: row.get::<_, Option<f64>>(first + 3)?.unwrap_or(0.0) },
-            })
-        };
         // The totals the triggers of schema 9 keep per day and per model.
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT day, runs, failed, cost_usd, counterfactual_usd FROM stats_days ORDER BY day DESC",
-            )
-            .map_err(self.err())?;
-        let by_day: Vec<(String, Totals)> = statement
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, totals(row, 1)?)))
+        let conn = self.connection();
+        let by_day = conn
+            .prepare_cached(rows::DAY_TOTALS_SELECT)
+            .map_err(self.err())?
+            .query_map([], mapped(rows::day_totals))
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
-        let mut total = Totals::default();
-        for (_, day) in &by_day {
-            total.runs += day.runs;
-            total.failed += day.failed;
-            total.cost.usd += day.cost.usd;
-            total.counterfactual.usd += day.counterfactual.usd;
-        }
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT model, calls, prompt_tokens, completion_tokens, cost_usd, external_steps, \
-                 context_tokens_sent, context_tokens_total, redactions FROM stats_models \
-                 ORDER BY cost_usd DESC, model",
-            )
-            .map_err(self.err())?;
-        let models: Vec<(ModelUsage, Exposure)> = statement
-            .query_map([], |row| {
-                let model: String = row.get(0)?;
-                Ok((
-                    ModelUsage {
-                        model: model.clone(),
-                        calls: row.get::<_, i64>(1)? as u64,
-                        prompt_tokens: row.get::<_, i64>(2)? as u64,
-                        completion_tokens: row.get::<_, i64>(3)? as u64,
-                        cost: Cost { usd: row.get(4)? },
-                    },
-                    Exposure {
-                        model,
-                        steps: row.get::<_, i64>(5)? as u64,
-                        context_tokens_sent: row.get::<_, i64>(6)? as u64,
-                        context_tokens_total: row.get::<_, i64>(7)? as u64,
-                        redactions: row.get::<_, i64>(8)? as u64,
-                    },
-                ))
-            })
+        let models = conn
+            .prepare_cached(rows::MODEL_TOTALS_SELECT)
+            .map_err(self.err())?
+            .query_map([], mapped(rows::model_totals))
             .map_err(self.err())?
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
-        let mut exposure: Vec<Exposure> =
-            models.iter().filter(|(_, e)| e.steps > 0).map(|(_, e)| e.clone()).collect();
-        exposure.sort_by(|a, b| a.model.cmp(&b.model));
-        let by_model = models.into_iter().map(|(m, _)| m).collect();
-        Ok(Stats { total, by_day, by_model, exposure })
+        Ok(rows::stats(by_day, models))
     }
 
     fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {

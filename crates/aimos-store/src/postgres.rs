@@ -11,8 +11,8 @@ use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use aimos_core::{
-    Calibration, Cost, Exposure, Insight, KeyRecord, ModelUsage, Outcome, OutcomePoint, RunRecord,
-    RunStatus, Spend, SpendBy, Stats, Store, StoreError, Totals,
+    Calibration, Insight, KeyRecord, Outcome, OutcomePoint, RunRecord, RunStatus, Spend, SpendBy,
+    Stats, Store, StoreError,
 };
 use postgres::{Client, Row};
 use std::time::Duration;
@@ -817,66 +817,11 @@ impl Store for PgStore {
     }
 
     fn stats(&self) -> Result<Stats, StoreError> {
+        // The totals `record_runs` keeps per day and per model (schema 8).
         self.with(|client| {
-            // The totals `record_runs` keeps per day and per model (schema 8).
-            let by_day: Vec<(String, Totals)> = client
-                .query(
-                    "SELECT day, runs, failed, cost_usd, counterfactual_usd FROM stats_days ORDER BY day DESC",
-                    &[],
-                )?
-                .iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<_, String>(0)?,
-                        Totals {
-                            runs: row.try_get::<_, i64>(1)? as u64,
-                            failed: row.try_get::<_, i64>(2)? as u64,
-                            cost: Cost { usd: row.try_get(3)? },
-                            counterfactual: Cost { usd: row.try_get(4)? },
-                        },
-                    ))
-                })
-                .collect::<Result<_, postgres::Error>>()?;
-            let mut total = Totals::default();
-            for (_, day) in &by_day {
-                total.runs += day.runs;
-                total.failed += day.failed;
-                total.cost.usd += day.cost.usd;
-                total.counterfactual.usd += day.counterfactual.usd;
-            }
-            let models: Vec<(ModelUsage, Exposure)> = client
-                .query(
-                    "SELECT model, calls, prompt_tokens, completion_tokens, cost_usd, external_steps, \
-                     context_tokens_sent, context_tokens_total, redactions FROM stats_models \
-                     ORDER BY cost_usd DESC, model",
-                    &[],
-                )?
-                .iter()
-                .map(|row| {
-                    let model: String = row.try_get(0)?;
-                    Ok((
-                        ModelUsage {
-                            model: model.clone(),
-                            calls: row.try_get::<_, i64>(1)? as u64,
-                            prompt_tokens: row.try_get::<_, i64>(2)? as u64,
-                            completion_tokens: row.try_get::<_, i64>(3)? as u64,
-                            cost: Cost { usd: row.try_get(4)? },
-                        },
-                        Exposure {
-                            model,
-                            steps: row.try_get::<_, i64>(5)? as u64,
-                            context_tokens_sent: row.try_get::<_, i64>(6)? as u64,
-                            context_tokens_total: row.try_get::<_, i64>(7)? as u64,
-                            redactions: row.try_get::<_, i64>(8)? as u64,
-                        },
-                    ))
-                })
-                .collect::<Result<_, postgres::Error>>()?;
-            let mut exposure: Vec<Exposure> =
-                models.iter().filter(|(_, e)| e.steps > 0).map(|(_, e)| e.clone()).collect();
-            exposure.sort_by(|a, b| a.model.cmp(&b.model));
-            let by_model = models.into_iter().map(|(m, _)| m).collect();
-            Ok(Stats { total, by_day, by_model, exposure })
+            let by_day = all(&client.query(rows::DAY_TOTALS_SELECT, &[])?, rows::day_totals)?;
+            let models = all(&client.query(rows::MODEL_TOTALS_SELECT, &[])?, rows::model_totals)?;
+            Ok(rows::stats(by_day, models))
         })
     }
 

@@ -295,3 +295,71 @@ pub(crate) fn calibration(cells: &dyn Cells) -> Result<Calibration, BadRow> {
         fitted_at: row.text(4, "fitted_at")?,
     })
 }
+
+/// The columns of the ledger's totals per day, in [`day_totals`]'s order.
+pub(crate) const DAY_TOTALS_SELECT: &str =
+    "SELECT day, runs, failed, cost_usd, counterfactual_usd FROM stats_days ORDER BY day DESC";
+
+/// One day of the ledger's totals.
+pub(crate) fn day_totals(cells: &dyn Cells) -> Result<(String, aimos_core::Totals), BadRow> {
+    let mut row = Reader::new(cells, "stats_days");
+    let day = row.id(0)?;
+    Ok((
+        day,
+        aimos_core::Totals {
+            runs: row.count(1, "runs")?,
+            failed: row.count(2, "failed")?,
+            cost: Cost { usd: row.real(3, "cost_usd")? },
+            counterfactual: Cost { usd: row.real(4, "counterfactual_usd")? },
+        },
+    ))
+}
+
+/// The columns of the ledger's totals per model, in [`model_totals`]'s order, most expensive
+/// first.
+pub(crate) const MODEL_TOTALS_SELECT: &str = "SELECT model, calls, prompt_tokens, completion_tokens, \
+     cost_usd, external_steps, context_tokens_sent, context_tokens_total, redactions FROM stats_models \
+     ORDER BY cost_usd DESC, model";
+
+/// One model's totals: what it was used for, and what was sent to it when it is external.
+pub(crate) fn model_totals(
+    cells: &dyn Cells,
+) -> Result<(aimos_core::ModelUsage, aimos_core::Exposure), BadRow> {
+    let mut row = Reader::new(cells, "stats_models");
+    let model = row.id(0)?;
+    Ok((
+        aimos_core::ModelUsage {
+            model: model.clone(),
+            calls: row.count(1, "calls")?,
+            prompt_tokens: row.count(2, "prompt_tokens")?,
+            completion_tokens: row.count(3, "completion_tokens")?,
+            cost: Cost { usd: row.real(4, "cost_usd")? },
+        },
+        aimos_core::Exposure {
+            model,
+            steps: row.count(5, "external_steps")?,
+            context_tokens_sent: row.count(6, "context_tokens_sent")?,
+            context_tokens_total: row.count(7, "context_tokens_total")?,
+            redactions: row.count(8, "redactions")?,
+        },
+    ))
+}
+
+/// The ledger's totals from its rows per day and per model.
+pub(crate) fn stats(
+    by_day: Vec<(String, aimos_core::Totals)>,
+    models: Vec<(aimos_core::ModelUsage, aimos_core::Exposure)>,
+) -> aimos_core::Stats {
+    let mut total = aimos_core::Totals::default();
+    for (_, day) in &by_day {
+        total.runs += day.runs;
+        total.failed += day.failed;
+        total.cost.usd += day.cost.usd;
+        total.counterfactual.usd += day.counterfactual.usd;
+    }
+    let mut exposure: Vec<aimos_core::Exposure> =
+        models.iter().filter(|(_, e)| e.steps > 0).map(|(_, e)| e.clone()).collect();
+    exposure.sort_by(|a, b| a.model.cmp(&b.model));
+    let by_model = models.into_iter().map(|(m, _)| m).collect();
+    aimos_core::Stats { total, by_day, by_model, exposure }
+}
