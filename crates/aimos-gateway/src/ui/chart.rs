@@ -105,9 +105,12 @@ pub fn reliability(title: &str, stated: &[Bin], calibrated: Option<&[Bin]>) -> S
     let (x1, y1) = at(1.0, 1.0);
     let _ = write!(
         svg,
-        r#"<rect x="{x0}" y="{y1}" width="{span}" height="{span}" class="frame"/><line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" class="diagonal"/><text x="{mx}" y="{ly}" class="label" text-anchor="middle">predicted</text><text x="12" y="{my}" class="label" text-anchor="middle" transform="rotate(-90 12 {my})">observed</text>"#,
+        r#"<rect x="{x0}" y="{y1}" width="{span}" height="{span}" class="frame"/><line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" class="diagonal"/><text x="{x0}" y="{ty}" class="label" text-anchor="middle">0</text><text x="{x1}" y="{ty}" class="label" text-anchor="middle">1</text><text x="{tx}" y="{y1t}" class="label" text-anchor="end">1</text><text x="{mx}" y="{ly}" class="label" text-anchor="middle">predicted</text><text x="12" y="{my}" class="label" text-anchor="middle" transform="rotate(-90 12 {my})">observed</text>"#,
         mx = SIZE / 2.0,
         ly = SIZE - 8.0,
+        ty = y0 + 13.0,
+        tx = x0 - 4.0,
+        y1t = y1 + 4.0,
         my = SIZE / 2.0,
     );
     for (bins, class, what) in
