@@ -58,9 +58,8 @@ pub struct ServeArgs {
     /// the same store writes what a killed process left
     #[arg(long)]
     no_spool: bool,
-    /// An `aimos eval --out` folder the dashboard's evals page shows (repeat for several)
-    #[arg(long = "eval", value_name = "DIR")]
-    evals: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    dashboard: DashboardArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -75,16 +74,31 @@ pub struct UiArgs {
     /// (`aimos keys create --name NAME --admin`)
     #[arg(long, default_value = "127.0.0.1:8090")]
     bind: SocketAddr,
-    /// An `aimos eval --out` folder the evals page shows (repeat for several)
-    #[arg(long = "eval", value_name = "DIR")]
-    evals: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    dashboard: DashboardArgs,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
     config: ConfigArgs,
 }
 
-/// Refuses a `--eval` folder that `aimos eval` did not write, before anything starts.
+/// What the dashboard shows beyond the store, for `aimos serve` and `aimos ui`.
+#[derive(Debug, clap::Args)]
+struct DashboardArgs {
+    /// An `aimos eval --out` folder the dashboard's evals page shows (repeat for several)
+    #[arg(long = "eval", value_name = "DIR")]
+    evals: Vec<std::path::PathBuf>,
+}
+
+impl DashboardArgs {
+    /// The dashboard's settings; a `--eval` folder that `aimos eval` did not write is refused
+    /// before anything starts.
+    fn settings(&self) -> Result<aimos_gateway::ui::Settings> {
+        check_evals(&self.evals)?;
+        Ok(aimos_gateway::ui::Settings { evals: self.evals.clone() })
+    }
+}
+
 fn check_evals(dirs: &[std::path::PathBuf]) -> Result<()> {
     for dir in dirs {
         if !dir.join("report.json").is_file() {
@@ -98,9 +112,9 @@ fn check_evals(dirs: &[std::path::PathBuf]) -> Result<()> {
 }
 
 pub fn ui(args: UiArgs) -> Result<ExitCode> {
+    let settings = args.dashboard.settings()?;
     let config = Config::load(&args.config)?;
     let store = open_store(&args.store, &config)?;
-    check_evals(&args.evals)?;
     let keys = store.keys()?;
     let live = |admin: bool| keys.iter().any(|k| k.revoked_at.is_none() && (k.admin || !admin));
     if !args.bind.ip().is_loopback() && !live(false) {
@@ -112,7 +126,6 @@ pub fn ui(args: UiArgs) -> Result<ExitCode> {
             "note: the store holds keys but no admin key, so no one can open the dashboard; `aimos keys create --name admin --admin` makes one"
         );
     }
-    let settings = aimos_gateway::ui::Settings { evals: args.evals };
     let router = aimos_gateway::ui::standalone(store, settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -180,7 +193,7 @@ impl ModelSource for Served {
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
-    check_evals(&args.evals)?;
+    let dashboard = args.dashboard.settings()?;
     let mcp_roots = if args.mcp_roots.is_empty() {
         aimos_mcp::Roots::none()
     } else {
@@ -265,7 +278,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             roots: mcp_roots,
             loopback_only: args.bind.ip().is_loopback(),
         }),
-        dashboard: aimos_gateway::ui::Settings { evals: args.evals.clone() },
+        dashboard,
         tasks: tasks.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
