@@ -150,6 +150,8 @@ pub struct RunFilter {
     pub key: Option<String>,
     /// The insight the run stored or followed.
     pub insight: Option<String>,
+    /// Shadow checks of this live run.
+    pub shadow_of: Option<String>,
     pub verdict: Option<RunVerdict>,
     /// Runs made at or after this RFC 3339 time (or date).
     pub since: Option<String>,
@@ -212,6 +214,7 @@ impl RunFilter {
                 .is_none_or(|m| run.steps.iter().any(|s| s.model.as_deref() == Some(m)))
             && self.key.as_deref().is_none_or(|k| run.attribution.key.as_deref() == Some(k))
             && self.insight.as_deref().is_none_or(|i| run.insight_id.as_deref() == Some(i))
+            && self.shadow_of.as_deref().is_none_or(|s| run.shadow_of.as_deref() == Some(s))
             && self.verdict.is_none_or(|v| RunVerdict::of(run.verified) == v)
             && self.since.as_deref().is_none_or(|t| run.created_at.as_str() >= t)
             && self.until.as_deref().is_none_or(|t| run.created_at.as_str() < t)

@@ -186,13 +186,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE insights ADD COLUMN namespace TEXT;
     ALTER TABLE keys ADD COLUMN namespace TEXT;
     "#,
-    // 9: keys that may open the dashboard; runs found by key and by insight; the ledger's totals per day and
+    // 9: keys that may open the dashboard; runs found by key, by insight and by the live run
+    // a shadow check measured; the ledger's totals per day and
     // per model kept up to date by triggers (runs and steps are only ever inserted), so that
     // `stats` reads a few rows instead of every run.
     r#"
     ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX runs_key_name ON runs (key_name);
     CREATE INDEX runs_insight_id ON runs (insight_id);
+    CREATE INDEX runs_shadow_of ON runs (shadow_of);
     CREATE TABLE stats_days (
         day TEXT PRIMARY KEY,
         runs INTEGER NOT NULL,
@@ -609,6 +611,9 @@ pub(crate) fn run_filter_sql(
     }
     if let Some(insight) = &filter.insight {
         compare("insight_id = ?", Some(FilterValue::Text(insight.clone())));
+    }
+    if let Some(live) = &filter.shadow_of {
+        compare("shadow_of = ?", Some(FilterValue::Text(live.clone())));
     }
     match filter.verdict {
         Some(RunVerdict::Passed) => compare("verified = ?", Some(FilterValue::Flag(true))),

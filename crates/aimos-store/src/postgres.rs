@@ -155,13 +155,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE insights ADD COLUMN namespace TEXT;
     ALTER TABLE keys ADD COLUMN namespace TEXT;
     "#,
-    // Version 8: keys that may open the dashboard; runs found by key and by insight; the ledger's totals per
+    // Version 8: keys that may open the dashboard; runs found by key, by insight and by the live
+    // run a shadow check measured; the ledger's totals per
     // day and per model, kept up to date by `record_runs` in the transaction that inserts the
     // runs, so that `stats` reads a few rows instead of every run.
     r#"
     ALTER TABLE keys ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
     CREATE INDEX runs_key_name ON runs (key_name);
     CREATE INDEX runs_insight_id ON runs (insight_id);
+    CREATE INDEX runs_shadow_of ON runs (shadow_of);
     CREATE TABLE stats_days (
         day TEXT PRIMARY KEY,
         runs BIGINT NOT NULL,

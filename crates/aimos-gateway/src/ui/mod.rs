@@ -23,8 +23,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::{Environment, context};
 use serde::{Deserialize, Serialize};
-
-pub use views::Viewer;
+use views::Viewer;
 
 /// What the dashboard shows beyond the store.
 #[derive(Debug, Clone, Default)]
@@ -487,6 +486,7 @@ impl RunsQuery {
             model: set(self.model),
             key: set(self.key),
             insight: set(self.insight),
+            shadow_of: None,
             verdict,
             since: time_bound("since", self.since)?,
             until: time_bound("until", self.until)?,

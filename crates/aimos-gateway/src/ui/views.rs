@@ -262,7 +262,7 @@ pub struct RunPage {
     pub waterfall: Vec<Bar>,
     /// The insight the run stored or followed, when the viewer may see it.
     pub insight: Option<Insight>,
-    /// The shadow check of this run, when one was made.
+    /// The shadow checks of this run, when any were made.
     pub shadows: Vec<RunRow>,
 }
 
@@ -313,13 +313,8 @@ pub fn run(store: &dyn Store, viewer: &Viewer, id: &str) -> Result<Option<RunPag
         Some(id) => store.insight(id)?.filter(|i| viewer.sees(i)),
         None => None,
     };
-    // A shadow names its live run; the newest runs are where it is.
-    let shadows = store
-        .runs(200, 0)?
-        .iter()
-        .filter(|r| r.shadow_of.as_deref() == Some(&run.id))
-        .map(RunRow::of)
-        .collect();
+    let filter = RunFilter { shadow_of: Some(run.id.clone()), ..RunFilter::default() };
+    let shadows = store.runs_matching(&filter, 20, 0)?.iter().map(RunRow::of).collect();
     Ok(Some(RunPage {
         verdict: RunVerdict::of(run.verified).as_str(),
         run,

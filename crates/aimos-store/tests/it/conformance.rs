@@ -252,6 +252,7 @@ pub fn conformance(store: Arc<dyn Store>) {
         aimos_core::RunFilter { since: Some("2026-11-27".into()), ..Default::default() },
         aimos_core::RunFilter { model: Some("nobody".into()), ..Default::default() },
         aimos_core::RunFilter { insight: Some("0001".into()), ..Default::default() },
+        aimos_core::RunFilter { shadow_of: Some("r1".into()), ..Default::default() },
     ];
     let ids = |runs: &[aimos_core::RunRecord]| -> Vec<String> {
         runs.iter().map(|r| r.id.clone()).collect()
@@ -265,6 +266,7 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert_eq!(ids(&store.runs_matching(&filters[1], 10, 0).unwrap()), ["r11"]);
     assert_eq!(ids(&store.runs_matching(&filters[4], 10, 0).unwrap()), ["r11"]);
     assert_eq!(ids(&store.runs_matching(&filters[7], 10, 0).unwrap()), ["r11"]);
+    assert_eq!(ids(&store.runs_matching(&filters[10], 10, 0).unwrap()), ["r-shadow"]);
     let by_key = store.spend_by(aimos_core::SpendBy::Key).unwrap();
     let ops = by_key.iter().find(|s| s.name.as_deref() == Some("ops")).unwrap();
     assert_eq!(ops.last_at.as_deref(), Some("2026-11-26T05:00:01.000Z"), "{by_key:?}");

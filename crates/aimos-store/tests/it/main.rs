@@ -278,7 +278,7 @@ fn stats_kept_by_triggers_equal_the_sums_over_the_runs_after_an_upgrade() {
         conn.execute_batch(
             "DROP TRIGGER stats_days_insert; DROP TRIGGER stats_models_insert; \
              DROP TABLE stats_days; DROP TABLE stats_models; DROP INDEX runs_key_name; \
-             DROP INDEX runs_insight_id; \
+             DROP INDEX runs_insight_id; DROP INDEX runs_shadow_of; \
              ALTER TABLE keys DROP COLUMN admin; PRAGMA user_version = 8;",
         )
         .expect("back to schema 8");
@@ -346,7 +346,7 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
         let conn = rusqlite_connection(&path);
         conn.execute_batch(
             "DROP TRIGGER stats_days_insert; DROP TRIGGER stats_models_insert; \
-             DROP TABLE stats_days; DROP TABLE stats_models; \
+             DROP TABLE stats_days; DROP TABLE stats_models; DROP INDEX runs_shadow_of; \
              DROP TABLE keys; DROP TABLE claims; \
              ALTER TABLE steps DROP COLUMN context_tokens; ALTER TABLE steps DROP COLUMN external; \
              ALTER TABLE steps DROP COLUMN redactions; ALTER TABLE runs DROP COLUMN context_tokens; \
