@@ -5,6 +5,10 @@
 //! With `--expand MODEL`, the model first guesses what the code is called (query expansion,
 //! as `aimos distill --expand` does), and the cost of that is reported too.
 //!
+//! With `--embedding MODEL`, an embedding model re-ranks the words' best chunks by meaning,
+//! as runs do when one is pulled; `RERANK_K` and `RERANK_WEIGHT` override its settings, and
+//! `KINDS=a,b` measures only the task kinds named (the tuning halves, while tuning).
+//!
 //! Misses are listed for every kind except held-out ones: those are there to be measured, not
 //! looked at.
 //!
@@ -13,6 +17,7 @@
 //! python3 scripts/plain-reports.py > /tmp/plain.jsonl
 //! cargo run --release -p aimos-cli --example distill_recall -- /tmp/recall.jsonl /tmp/plain.jsonl
 //! cargo run --release -p aimos-cli --example distill_recall -- --expand qwen2.5-coder-0.5b /tmp/plain.jsonl
+//! cargo run --release -p aimos-cli --example distill_recall -- --embedding minilm-l6 /tmp/recall.jsonl /tmp/plain.jsonl
 //! ```
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -22,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aimos_context::{DistillOptions, Hints, Index, Limits, count_tokens, distill_with};
+use aimos_context::{DistillOptions, Hints, Index, Limits, Rerank, count_tokens, distill_dense};
 use aimos_core::Model;
 
 const BUDGETS: [usize; 3] = [512, 1024, 2048];
@@ -34,7 +39,39 @@ fn main() {
         assert!(at < args.len(), "--expand needs a model name");
         args.remove(at)
     });
-    assert!(!args.is_empty(), "usage: distill_recall [--expand MODEL] SET.jsonl…");
+    let embedding = args.iter().position(|a| a == "--embedding").map(|at| {
+        args.remove(at);
+        assert!(at < args.len(), "--embedding needs a model name");
+        args.remove(at)
+    });
+    assert!(
+        !args.is_empty(),
+        "usage: distill_recall [--expand MODEL] [--embedding MODEL] SET.jsonl…"
+    );
+    let embedder = embedding.as_deref().map(|name| {
+        let options = aimos_local::LoadOptions::default();
+        aimos_local::load_embedder(name, &options, &mut aimos_local::NoProgress).expect("loading")
+    });
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let rerank = embedder.as_deref().map(|embedder| {
+        let mut rerank = Rerank::new(embedder);
+        if let Some(k) = env("RERANK_K") {
+            rerank.candidates = k.parse().expect("RERANK_K is a number");
+        }
+        if let Some(h) = env("RERANK_HEAD") {
+            rerank.head_chars = h.parse().expect("RERANK_HEAD is a number");
+        }
+        if let Some(w) = env("RERANK_WEIGHT") {
+            rerank.weight = w.parse().expect("RERANK_WEIGHT is a number");
+        }
+        println!(
+            "re-ranking {} candidates by meaning ({} characters of each), weight {}",
+            rerank.candidates, rerank.head_chars, rerank.weight
+        );
+        rerank
+    });
+    let kinds_wanted: Option<Vec<String>> =
+        env("KINDS").map(|k| k.split(',').map(str::to_owned).collect());
     let mut tasks: Vec<serde_json::Value> = Vec::new();
     for path in &args {
         let text = std::fs::read_to_string(path).expect("reading the set");
@@ -63,6 +100,9 @@ fn main() {
             Index::open(&[PathBuf::from(&root)], limits, Some(&cache)).unwrap().0
         });
         let kind = task["kind"].as_str().unwrap().to_owned();
+        if kinds_wanted.as_ref().is_some_and(|wanted| !wanted.contains(&kind)) {
+            continue;
+        }
         let problem = task["problem"].as_str().unwrap();
         let hints = match &model {
             Some(model) => {
@@ -83,7 +123,7 @@ fn main() {
         for budget in BUDGETS {
             let options = DistillOptions { budget, redact: true };
             let started = Instant::now();
-            let brief = distill_with(problem, &hints, index, &options, &count_tokens);
+            let brief = distill_dense(problem, &hints, index, &options, &count_tokens, rerank);
             distill_ms.push(started.elapsed().as_secs_f64() * 1000.0);
             assert!(brief.tokens <= budget);
             let hit = brief

@@ -7,12 +7,16 @@
 //! - with `--confirm MODEL`, the model's confirmation of each first candidate, as a run asks
 //!   it: wrong reuses after confirmation, and paraphrases still reused.
 //!
+//! With `--embedding MODEL`, every stored problem is kept with its embedding and candidates are
+//! matched by meaning, as runs do when the model is pulled; `MIN_SIMILARITY` overrides the bar.
+//!
 //! `HALF=tuning` (or `held-out`) measures one half only.
 //!
 //! ```sh
 //! python3 scripts/reuse-pairs.py > /tmp/pairs.jsonl
 //! cargo run --release -p aimos-cli --example reuse_pairs -- /tmp/pairs.jsonl
 //! cargo run --release -p aimos-cli --example reuse_pairs -- --confirm qwen2.5-coder-0.5b /tmp/pairs.jsonl
+//! cargo run --release -p aimos-cli --example reuse_pairs -- --embedding minilm-l6 --confirm qwen2.5-coder-0.5b /tmp/pairs.jsonl
 //! ```
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -43,7 +47,20 @@ fn main() {
         assert!(at < args.len(), "--confirm needs a model name");
         args.remove(at)
     });
-    let path = args.first().expect("usage: reuse_pairs [--confirm MODEL] PAIRS.jsonl");
+    let embedding = args.iter().position(|a| a == "--embedding").map(|at| {
+        args.remove(at);
+        assert!(at < args.len(), "--embedding needs a model name");
+        args.remove(at)
+    });
+    let embedder: Option<Arc<dyn aimos_core::Embed>> = embedding.as_deref().map(|name| {
+        let options = aimos_local::LoadOptions::default();
+        let embedder: Arc<dyn aimos_core::Embed> =
+            aimos_local::load_embedder(name, &options, &mut aimos_local::NoProgress)
+                .expect("loading the embedding model");
+        embedder
+    });
+    let path =
+        args.first().expect("usage: reuse_pairs [--embedding MODEL] [--confirm MODEL] PAIRS.jsonl");
     let pairs: Vec<serde_json::Value> = std::fs::read_to_string(path)
         .expect("reading the pairs")
         .lines()
@@ -56,7 +73,12 @@ fn main() {
     for pair in &pairs {
         let problem = pair["stored"].as_str().unwrap().to_owned();
         if !stored.contains(&problem) {
-            store.put_insight(&insight(&problem)).unwrap();
+            let insight = insight(&problem);
+            store.put_insight(&insight).unwrap();
+            if let Some(embedder) = &embedder {
+                let vector = embedder.embed(&[&problem]).unwrap().pop().unwrap();
+                store.put_insight_embedding(&insight.id, embedder.id(), &vector).unwrap();
+            }
             stored.push(problem);
         }
     }
@@ -70,7 +92,10 @@ fn main() {
         model
     });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let policy = ReusePolicy::default();
+    let mut policy = ReusePolicy::default();
+    if let Some(bar) = std::env::var("MIN_SIMILARITY").ok().filter(|v| !v.is_empty()) {
+        policy.min_similarity = bar.parse().expect("MIN_SIMILARITY is a number");
+    }
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let mut shown = Vec::new();
     for pair in &pairs {
@@ -79,7 +104,7 @@ fn main() {
             continue;
         }
         let (old, new) = (pair["stored"].as_str().unwrap(), pair["new"].as_str().unwrap());
-        let candidates = reuse::find(&store, new, &policy, None).unwrap();
+        let candidates = reuse::find_with(&store, new, &policy, None, embedder.as_deref()).unwrap();
         let tally = tallies.entry(half.to_owned()).or_default();
         let listed = candidates.iter().any(|c| c.insight.problem == old);
         let first = candidates.first();
@@ -120,17 +145,24 @@ fn main() {
         }
         if half == "tuning" && (kind == "paraphrase" && !listed || kind != "paraphrase" && listed) {
             let best = candidates.first().map_or(0.0, |c| c.matched);
-            shown.push(format!(
-                "  {kind}: {new:?} (best match {best:.2}, with its own {:.2})",
-                reuse::match_score(new, old)
-            ));
+            let own = match &embedder {
+                Some(embedder) => {
+                    let v = embedder.embed(&[new, old]).unwrap();
+                    reuse::dense_match(new, old, f64::from(aimos_core::dense::cosine(&v[0], &v[1])))
+                }
+                None => reuse::match_score(new, old),
+            };
+            shown.push(format!("  {kind}: {new:?} (best match {best:.2}, with its own {own:.2})"));
         }
     }
     println!(
-        "{} pairs, {} stored problems; bars: match ≥ {}, success estimate ≥ {}\n",
+        "{} pairs, {} stored problems; bars: {}, success estimate ≥ {}\n",
         pairs.len(),
         stored.len(),
-        policy.min_match,
+        match &embedder {
+            Some(embedder) => format!("cosine of {} ≥ {}", embedder.id(), policy.min_similarity),
+            None => format!("match ≥ {}", policy.min_match),
+        },
         policy.min_success
     );
     println!(

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use aimos_context::{DistillOptions, Index, Limits, RedactPolicy, count_tokens, distill, ingest};
+use aimos_context::{
+    DistillOptions, Hints, Index, Limits, RedactPolicy, Rerank, count_tokens, distill_dense, ingest,
+};
 use aimos_local::{LoadOptions, NoProgress};
 use anyhow::{Result, bail};
 use clap::Args;
@@ -53,6 +55,11 @@ pub struct DistillArgs {
     /// inclusive lines, score, text), tokens, redactions, and the brief as sent
     #[arg(long)]
     json: bool,
+    /// The sentence-embedding model that re-ranks the best excerpts by what the problem means,
+    /// as runs do: a catalog name, a .gguf path, or `off` [default: minilm-l6 when it is
+    /// pulled]. Problems with a stack trace are ranked by their frames and words alone
+    #[arg(long, value_name = "MODEL", env = "AIMOS_EMBEDDING")]
+    embedding: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -78,11 +85,12 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
     let external = is_remote(&smart);
     // The tokenizer loads on one core while the index loads on the other.
     let started = Instant::now();
-    let (tokenizer, opened) = std::thread::scope(|scope| {
+    let (tokenizer, opened, embedder) = std::thread::scope(|scope| {
         let loading = scope.spawn(|| {
             let began = Instant::now();
             (load_tokenizer(&smart), began.elapsed())
         });
+        let embedding = scope.spawn(|| crate::run::embedder(args.embedding.as_deref()));
         let opened = if args.context.iter().any(reads_stdin) || args.no_cache {
             ingest(&args.context, Limits::default())
                 .map(|ingested| (Index::from_documents(&ingested.documents), ingested.skipped, 0))
@@ -96,12 +104,16 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
         // The index's own time, not the wait for the tokenizer after it.
         let indexed = started.elapsed();
         let loaded = loading.join().unwrap_or((None, std::time::Duration::ZERO));
-        (loaded, opened.map(|opened| (opened, indexed)))
+        let embedder = embedding.join().unwrap_or(Ok(None));
+        (loaded, opened.map(|opened| (opened, indexed)), embedder)
     });
     let ((index, skipped, cached), indexed) = opened?;
+    let embedder = embedder?;
     let ((counter, tokenizer), loaded) = (counter_for(&smart, tokenizer.0), tokenizer.1);
     let options = DistillOptions { budget: args.budget, redact: args.redact.applies(external) };
-    let brief = distill(&problem, &index, &options, &|text| counter(text));
+    let rerank = embedder.as_deref().map(Rerank::new);
+    let brief =
+        distill_dense(&problem, &Hints::default(), &index, &options, &|text| counter(text), rerank);
     let total = started.elapsed();
 
     for skip in &skipped {
@@ -138,6 +150,7 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
             "redactions": brief.redactions.count(),
             "redacted": redacted,
             "tokenizer": tokenizer,
+            "embedding": embedder.as_ref().map(|e| e.id()),
             "smart_model": smart,
             "files": index.files().len(),
             "chunks": index.chunk_count(),
@@ -148,7 +161,7 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
     } else {
         print!("{rendered}");
         eprintln!(
-            "\n{} of {} tokens · {} excerpt{} from {} files indexed ({} chunks{}) · counted with {tokenizer} ({:.0} ms to load, beside the index) · {:.0} ms to index, {:.0} ms to the brief",
+            "\n{} of {} tokens · {} excerpt{} from {} files indexed ({} chunks{}) · counted with {tokenizer} ({:.0} ms to load, beside the index){} · {:.0} ms to index, {:.0} ms to the brief",
             brief.tokens,
             args.budget,
             brief.evidence.len(),
@@ -157,6 +170,12 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
             index.chunk_count(),
             if cached > 0 { format!(", {cached} files from the cache") } else { String::new() },
             loaded.as_secs_f64() * 1000.0,
+            match &embedder {
+                Some(embedder) if aimos_context::anchor::frames(&problem).is_empty() => {
+                    format!(" · re-ranked by meaning with {}", embedder.id())
+                }
+                _ => String::new(),
+            },
             indexed.as_secs_f64() * 1000.0,
             total.as_secs_f64() * 1000.0,
         );
@@ -167,6 +186,12 @@ pub fn run(args: DistillArgs) -> Result<ExitCode> {
         } else if !options.redact {
             eprintln!(
                 "not redacted: `{smart}` runs on this machine (--redact all redacts for every model)"
+            );
+        }
+        if embedder.is_none() && args.embedding.is_none() {
+            eprintln!(
+                "ranked by words alone: `aimos models pull {}` adds re-ranking by meaning",
+                aimos_local::DEFAULT_EMBEDDING
             );
         }
     }

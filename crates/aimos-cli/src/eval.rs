@@ -149,7 +149,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
                 target_quality: args.target_quality.or(config.goal.target_quality),
                 max_cost: config.goal.max_cost,
             },
-            ..args.reading.apply(RunOptions::default())
+            ..args.reading.apply(RunOptions::default())?
         },
         attempts: args.attempts,
     });

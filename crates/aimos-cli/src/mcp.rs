@@ -81,7 +81,7 @@ pub fn run(args: McpArgs) -> Result<ExitCode> {
         max_result_tokens: args.max_tokens,
         redact: args.redact,
         ..aimos_core::RunOptions::default()
-    });
+    })?;
     eprintln!("aimos mcp: serving on stdio; roots: {}", settings.roots.describe());
     let tools = AimosTools::new(pipeline, settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -93,6 +93,7 @@ fn models_dir() -> Result<std::path::PathBuf> {
 #[derive(Debug, Serialize)]
 struct Listed {
     name: &'static str,
+    kind: &'static str,
     description: &'static str,
     size_bytes: u64,
     quantization: &'static str,
@@ -110,6 +111,7 @@ fn list(json: bool) -> Result<ExitCode> {
             let path = entry.path_in(&dir);
             Listed {
                 name: entry.name,
+                kind: entry.kind.as_str(),
                 description: entry.description,
                 size_bytes: entry.size,
                 quantization: entry.quantization,
@@ -125,13 +127,14 @@ fn list(json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<20} {:>9}  {:<7} {:<19} {:<8} PATH",
-        "NAME", "SIZE", "QUANT", "LICENSE", "PRESENT"
+        "{:<20} {:<9} {:>9}  {:<7} {:<19} {:<8} PATH",
+        "NAME", "KIND", "SIZE", "QUANT", "LICENSE", "PRESENT"
     );
     for row in &rows {
         println!(
-            "{:<20} {:>9}  {:<7} {:<19} {:<8} {}",
+            "{:<20} {:<9} {:>9}  {:<7} {:<19} {:<8} {}",
             row.name,
+            row.kind,
             human_size(row.size_bytes),
             row.quantization,
             row.license,

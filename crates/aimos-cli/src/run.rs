@@ -152,18 +152,53 @@ pub struct ReadingArgs {
     /// more on the recall benchmark (docs/distill.md); a stronger cheap model may do better
     #[arg(long)]
     pub expand_query: bool,
+    /// The sentence-embedding model that finds stored insights by what problems mean, not only
+    /// by their words, and re-ranks the brief's best excerpts by meaning: a catalog name, a
+    /// .gguf path, or `off` [default: minilm-l6 when it is pulled (`aimos models pull
+    /// minilm-l6`); words alone otherwise]
+    #[arg(long, value_name = "MODEL", env = "AIMOS_EMBEDDING")]
+    pub embedding: Option<String>,
 }
 
 impl ReadingArgs {
-    /// `options` with the brief's budget and the guided executor's reading set from these.
-    pub fn apply(&self, options: RunOptions) -> RunOptions {
-        RunOptions {
+    /// `options` with the brief's budget, the guided executor's reading and the embedding
+    /// model set from these.
+    pub fn apply(&self, options: RunOptions) -> anyhow::Result<RunOptions> {
+        Ok(RunOptions {
             brief_budget: self.budget,
             guided_context: self.guided_context.map(|t| t as usize),
             expand_query: self.expand_query,
+            embedder: embedder(self.embedding.as_deref())?,
             ..options
-        }
+        })
     }
+}
+
+/// The embedding model `choice` names (`off` for none), or the catalog's default when it is
+/// pulled and nothing is named.
+pub fn embedder(
+    choice: Option<&str>,
+) -> anyhow::Result<Option<std::sync::Arc<dyn aimos_core::Embed>>> {
+    use anyhow::Context as _;
+    let options = aimos_local::LoadOptions { pull_if_missing: false, ..Default::default() };
+    let name = match choice.map(str::trim) {
+        Some("off" | "none" | "") => return Ok(None),
+        Some(name) => name,
+        None => {
+            let entry = aimos_local::catalog::find(aimos_local::DEFAULT_EMBEDDING)?;
+            let pulled = aimos_local::catalog_path(&entry)
+                .is_some_and(|path| path.metadata().is_ok_and(|m| m.len() == entry.size));
+            if !pulled {
+                return Ok(None);
+            }
+            aimos_local::DEFAULT_EMBEDDING
+        }
+    };
+    let embedder = aimos_local::load_embedder(name, &options, &mut aimos_local::NoProgress)
+        .with_context(|| {
+            format!("loading the embedding model {name} (`--embedding off` runs without one)")
+        })?;
+    Ok(Some(embedder))
 }
 
 fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {
@@ -271,7 +306,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             max_cost: args.max_cost.or(config.goal.max_cost),
         },
         edit,
-        ..args.reading.apply(RunOptions::default())
+        ..args.reading.apply(RunOptions::default())?
     };
 
     let spinner = Bars::spinner(&format!("running the {} strategy", args.strategy));

@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// the same store writes what a killed process left
     #[arg(long)]
     no_spool: bool,
+    /// The sentence-embedding model that finds stored insights by what problems mean and
+    /// re-ranks the pipeline models' briefs: a catalog name, a .gguf path, or `off` [default:
+    /// minilm-l6 when it is pulled]
+    #[arg(long, value_name = "MODEL", env = "AIMOS_EMBEDDING")]
+    embedding: Option<String>,
     #[command(flatten)]
     dashboard: DashboardArgs,
     #[command(flatten)]
@@ -233,7 +238,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             opened.insert(name.clone(), Arc::clone(model));
         }
     }
-    let policy = aimos_gateway::Policy { goal: config.goal, shadow_rate: config.shadow_rate };
+    let policy = aimos_gateway::Policy {
+        goal: config.goal,
+        shadow_rate: config.shadow_rate,
+        embedder: crate::run::embedder(args.embedding.as_deref())?,
+    };
     let served = Served { config, providers, local, configured, opened: Mutex::new(opened) };
     // Runs are written by a background thread, off the request path, after a local append and
     // sync; closed (and so written out) when the server has stopped.

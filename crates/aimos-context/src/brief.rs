@@ -150,6 +150,49 @@ pub fn distill_with(
     options: &DistillOptions,
     count: &dyn Fn(&str) -> usize,
 ) -> Brief {
+    distill_dense(problem, hints, index, options, count, None)
+}
+
+/// How many of the words' best chunks an embedding model re-ranks, and how much its cosine
+/// weighs against their words' score (both scaled to 0–1).
+#[derive(Clone, Copy)]
+pub struct Rerank<'a> {
+    pub embedder: &'a dyn crate::dense::Embed,
+    pub candidates: usize,
+    pub weight: f32,
+    /// Characters of a chunk the embedding model reads: its path and its head (a
+    /// definition's name, signature and first lines of documentation).
+    pub head_chars: usize,
+}
+
+impl<'a> Rerank<'a> {
+    /// The settings measured best on the recall benchmark's tuning half (docs/distill.md).
+    pub fn new(embedder: &'a dyn crate::dense::Embed) -> Rerank<'a> {
+        Rerank {
+            embedder,
+            candidates: RERANK_CANDIDATES,
+            weight: RERANK_WEIGHT,
+            head_chars: RERANK_HEAD_CHARS,
+        }
+    }
+}
+
+pub const RERANK_CANDIDATES: usize = 24;
+pub const RERANK_WEIGHT: f32 = 0.5;
+
+pub const RERANK_HEAD_CHARS: usize = 160;
+
+/// [`distill_with`], with the words' best chunks re-ranked by how near their heads' meaning is
+/// to the problem's. A problem that carries a stack trace is left to its frames and words,
+/// which name the code exactly. If the embedding model fails, the words' ranking stands.
+pub fn distill_dense(
+    problem: &str,
+    hints: &Hints,
+    index: &Index,
+    options: &DistillOptions,
+    count: &dyn Fn(&str) -> usize,
+    rerank: Option<Rerank<'_>>,
+) -> Brief {
     let mut brief = Brief::default();
     let clean = |text: &str, brief: &mut Brief| -> String {
         if !options.redact {
@@ -178,6 +221,12 @@ pub fn distill_with(
     let mut ranked: Vec<u32> =
         (0..scores.len() as u32).filter(|&i| scores[i as usize] > 0.0).collect();
     ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
+    let mut scores = scores;
+    if let Some(rerank) = rerank
+        && anchor::frames(problem).is_empty()
+    {
+        rerank_by_meaning(problem, index, &mut ranked, &mut scores, &rerank);
+    }
 
     // The map: a tenth of the budget, files in order of their best chunk.
     if index.files().len() > 1 {
@@ -218,6 +267,61 @@ pub fn distill_with(
         + brief.evidence.iter().map(|e| count(&e.text)).sum::<usize>();
     brief.tokens = count(&brief.render());
     fit(brief, budget, count)
+}
+
+/// Re-orders the first `rerank.candidates` of `ranked` by a mix of their words' score and the
+/// cosine between the problem and each chunk's head, then hands them the same scores in the new
+/// order, so that everything after them still ranks below.
+fn rerank_by_meaning(
+    problem: &str,
+    index: &Index,
+    ranked: &mut [u32],
+    scores: &mut [f32],
+    rerank: &Rerank<'_>,
+) {
+    let n = ranked.len().min(rerank.candidates);
+    if n < 2 {
+        return;
+    }
+    let mut texts_cache: HashMap<u32, (std::sync::Arc<str>, Vec<usize>)> = HashMap::new();
+    let heads: Vec<String> = ranked[..n]
+        .iter()
+        .map(|&id| {
+            let c = index.chunk(id);
+            let body = file_text(&mut texts_cache, index, c.file_id)
+                .map(|(text, starts)| {
+                    line_slice(text, starts, c.chunk.start_line, c.chunk.end_line)
+                })
+                .unwrap_or_default();
+            let head: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            let head: String = head.chars().take(rerank.head_chars).collect();
+            format!("{}: {head}", c.file.relative)
+        })
+        .collect();
+    let problem: String = problem.chars().take(2000).collect();
+    let mut inputs: Vec<&str> = vec![&problem];
+    inputs.extend(heads.iter().map(String::as_str));
+    let Ok(vectors) = rerank.embedder.embed(&inputs) else { return };
+    let Some((query, heads)) = vectors.split_first() else { return };
+    if heads.len() != n {
+        return;
+    }
+    let top = scores[ranked[0] as usize].max(f32::MIN_POSITIVE);
+    let mut mixed: Vec<(u32, f32)> = ranked[..n]
+        .iter()
+        .zip(heads)
+        .map(|(&id, head)| {
+            let words = scores[id as usize] / top;
+            let meaning = crate::dense::cosine(query, head).max(0.0);
+            (id, (1.0 - rerank.weight) * words + rerank.weight * meaning)
+        })
+        .collect();
+    mixed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let old: Vec<f32> = ranked[..n].iter().map(|&id| scores[id as usize]).collect();
+    for (at, (id, _)) in mixed.into_iter().enumerate() {
+        ranked[at] = id;
+        scores[id as usize] = old[at];
+    }
 }
 
 /// Drops the least relevant evidence, then the map, until the brief fits (the pieces were
@@ -638,6 +742,77 @@ mod tests {
 
     fn options(budget: usize) -> DistillOptions {
         DistillOptions { budget, redact: true }
+    }
+
+    /// A test double of an embedding model: texts that contain `near` point one way, the
+    /// problem and everything else another; `fail` makes every call an error.
+    struct KeywordEmbedder {
+        near: &'static str,
+        fail: bool,
+    }
+
+    impl crate::dense::Embed for KeywordEmbedder {
+        fn id(&self) -> &str {
+            "test:keyword"
+        }
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+            if self.fail {
+                return Err("gone".into());
+            }
+            // The first text is the problem: it points the way `near` chunks do.
+            Ok(texts
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, t)| {
+                        if i == 0 || t.contains(self.near) {
+                            vec![1.0, 0.0]
+                        } else {
+                            vec![0.0, 1.0]
+                        }
+                    },
+                )
+                .collect())
+        }
+    }
+
+    #[test]
+    fn meaning_re_ranks_the_best_chunks_by_words_and_a_failure_leaves_them() {
+        let docs = vec![
+            doc(
+                "a.py",
+                "def total(values):\n    \"\"\"Sums the totals of the values.\"\"\"\n    return sum(values)\n",
+            ),
+            doc(
+                "b.py",
+                "def accumulate(xs):\n    \"\"\"Adds the values up.\"\"\"\n    return reduce(add, xs, 0)\n",
+            ),
+            doc("c.py", "def unrelated():\n    return None\n"),
+        ];
+        let index = Index::from_documents(&docs);
+        let problem = "the totals of the values are wrong";
+        let first = |rerank: Option<Rerank<'_>>| {
+            let brief = distill_dense(
+                problem,
+                &Hints::default(),
+                &index,
+                &options(1024),
+                &estimate_tokens,
+                rerank,
+            );
+            brief.evidence.first().map(|e| e.path.clone())
+        };
+        // Words alone: a.py shares them.
+        assert_eq!(first(None).as_deref(), Some("a.py"));
+        // b.py shares a word ("values"), and its meaning is the problem's: it comes first.
+        let embedder = KeywordEmbedder { near: "accumulate", fail: false };
+        let rerank = Rerank { candidates: 8, weight: 0.8, ..Rerank::new(&embedder) };
+        assert_eq!(first(Some(rerank)).as_deref(), Some("b.py"));
+        // Only the words' best chunks are re-ranked.
+        let narrow = Rerank { candidates: 1, ..rerank };
+        assert_eq!(first(Some(narrow)).as_deref(), Some("a.py"));
+        let broken = KeywordEmbedder { near: "accumulate", fail: true };
+        assert_eq!(first(Some(Rerank::new(&broken))).as_deref(), Some("a.py"));
     }
 
     fn corpus() -> Vec<Document> {

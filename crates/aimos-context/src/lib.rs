@@ -16,13 +16,17 @@ pub mod anchor;
 pub mod brief;
 mod cache;
 pub mod chunk;
+pub mod dense;
 pub mod edit;
 pub mod index;
 pub mod redact;
 mod walk;
 pub mod workspace;
 
-pub use brief::{Brief, DistillOptions, Evidence, Hints, distill, distill_with, fit_problem};
+pub use brief::{
+    Brief, DistillOptions, Evidence, Hints, Rerank, distill, distill_dense, distill_with,
+    fit_problem,
+};
 pub use chunk::{Chunk, ChunkKind, Chunker, Language};
 pub use index::{File, Index, OpenReport};
 pub use redact::{RedactPolicy, Redacted, redact};

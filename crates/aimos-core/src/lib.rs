@@ -25,6 +25,7 @@ pub mod testing;
 pub mod verify;
 mod yes_no;
 
+pub use aimos_context::dense::{self, Embed};
 pub use chat::{
     ChatEvent, ChatRequest, ChatResponse, FinishReason, Message, ResponseFormat, Role, Timings,
     Tool, ToolCall, ToolChoice, Usage,

@@ -44,17 +44,29 @@ impl FromStr for ReuseCheck {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReusePolicy {
     pub check: ReuseCheck,
-    /// Least match between the problems ([`match_score`]: 1 for the same problem).
+    /// Least match between the problems by their words ([`match_score`]: 1 for the same
+    /// problem), when no embedding model is at hand.
     pub min_match: f64,
+    /// Least cosine between the problems' sentence embeddings, when an embedding model is at
+    /// hand (it then replaces `min_match`).
+    pub min_similarity: f64,
     /// Least estimated chance that the insight's advice succeeds.
     pub min_success: f64,
 }
 
 impl Default for ReusePolicy {
     fn default() -> Self {
-        ReusePolicy { check: ReuseCheck::Cheap, min_match: 0.25, min_success: 0.6 }
+        ReusePolicy {
+            check: ReuseCheck::Cheap,
+            min_match: 0.25,
+            min_similarity: MIN_SIMILARITY,
+            min_success: 0.6,
+        }
     }
 }
+
+/// The default bar on the cosine of two problems' embeddings.
+pub const MIN_SIMILARITY: f64 = 0.5;
 
 /// How closely two problems match, from 0 to 1: 1 for the same text (ignoring case and
 /// spacing); 0 when they name different things (see [`names_differ`]); otherwise the cosine
@@ -291,16 +303,88 @@ pub fn find(
     policy: &ReusePolicy,
     namespace: Option<&str>,
 ) -> Result<Vec<Candidate>, StoreError> {
+    find_with(store, problem, policy, namespace, None)
+}
+
+/// [`find`], and with an embedding model also the stored insights whose problems mean the most
+/// nearly the same, matched by the cosine of their embeddings instead of shared words. Should
+/// the model fail, the words decide, as without one.
+pub fn find_with(
+    store: &dyn Store,
+    problem: &str,
+    policy: &ReusePolicy,
+    namespace: Option<&str>,
+    embedder: Option<&dyn crate::dense::Embed>,
+) -> Result<Vec<Candidate>, StoreError> {
     let mut stored = store.insights_by_fingerprint(&crate::pipeline::fingerprint(problem))?;
     for insight in store.insights(Some(problem), 20, 0)? {
         if !stored.iter().any(|s| s.id == insight.id) {
             stored.push(insight);
         }
     }
+    let vector = embedder.and_then(|embedder| {
+        let mut vectors = embedder.embed(&[problem]).ok()?;
+        vectors.pop().map(|v| (embedder, v))
+    });
+    let Some((embedder, vector)) = vector else {
+        stored.retain(|insight| insight.visible_to(namespace));
+        let calibrations = store.calibrations()?;
+        return Ok(candidates(problem, stored, policy, &calibrations));
+    };
+    let mut similar: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    for (insight, similarity) in store.nearest_insights(embedder.id(), &vector, 20)? {
+        similar.insert(insight.id.clone(), f64::from(similarity));
+        if !stored.iter().any(|s| s.id == insight.id) {
+            stored.push(insight);
+        }
+    }
     // Another namespace's insights are not this run's to see.
     stored.retain(|insight| insight.visible_to(namespace));
+    // Those found by their words alone are compared by meaning too.
+    let unscored: Vec<&str> = stored
+        .iter()
+        .filter(|s| !similar.contains_key(&s.id))
+        .map(|s| s.problem.as_str())
+        .collect();
+    if !unscored.is_empty()
+        && let Ok(vectors) = embedder.embed(&unscored)
+    {
+        let ids = stored.iter().filter(|s| !similar.contains_key(&s.id)).map(|s| s.id.clone());
+        let scored: Vec<(String, f64)> = ids
+            .zip(vectors)
+            .map(|(id, v)| (id, f64::from(crate::dense::cosine(&v, &vector))))
+            .collect();
+        similar.extend(scored);
+    }
     let calibrations = store.calibrations()?;
-    Ok(candidates(problem, stored, policy, &calibrations))
+    let mut out: Vec<Candidate> = stored
+        .into_iter()
+        .filter(|insight| insight.invalidated.is_none())
+        .filter_map(|insight| {
+            let matched = dense_match(problem, &insight.problem, *similar.get(&insight.id)?);
+            Some(Candidate {
+                matched,
+                success: success_estimate(&insight, calibration_for(&insight, &calibrations)),
+                insight,
+            })
+        })
+        .filter(|c| c.matched >= policy.min_similarity && c.success >= policy.min_success)
+        .collect();
+    out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
+    Ok(out)
+}
+
+/// How closely two problems match by meaning: 1 for the same text, 0 when they name different
+/// things ([`names_differ`]), otherwise the cosine of their embeddings.
+pub fn dense_match(new: &str, stored: &str, similarity: f64) -> f64 {
+    let normal = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    if normal(new) == normal(stored) {
+        return 1.0;
+    }
+    if names_differ(new, stored).is_some() {
+        return 0.0;
+    }
+    similarity.clamp(0.0, 1.0)
 }
 
 /// The reuse check's question: does this advice apply?
@@ -479,6 +563,92 @@ mod tests {
         assert!(briefs_differ(a, b));
         assert!(!briefs_differ(a, a));
         assert!(!briefs_differ(a, "Problem:\nx\n"));
+    }
+
+    /// A test double of an embedding model: each text known to it gets its concept's vector,
+    /// any other text a vector orthogonal to all of them; `fail` makes every call an error.
+    struct ConceptEmbedder {
+        concepts: Vec<(&'static str, [f32; 3])>,
+        fail: bool,
+    }
+
+    impl crate::dense::Embed for ConceptEmbedder {
+        fn id(&self) -> &str {
+            "test:concepts"
+        }
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+            if self.fail {
+                return Err("the model is gone".into());
+            }
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let found = self.concepts.iter().find(|(text, _)| text == t);
+                    let mut v = found.map_or(vec![0.0, 0.0, 1.0], |(_, v)| v.to_vec());
+                    crate::dense::normalize(&mut v);
+                    v
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn embeddings_find_a_paraphrase_that_shares_no_words_and_never_a_near_miss() {
+        use crate::dense::Embed;
+        let stored = "an image over 10 MB is rejected by the upload";
+        let paraphrase = "Big pictures, more than ten megabytes, get refused";
+        let near_miss = "an image over 20 MB is rejected by the upload";
+        let unrelated = "the parser rejects a trailing comma";
+        let embedder = ConceptEmbedder {
+            concepts: vec![
+                (stored, [1.0, 0.1, 0.0]),
+                (paraphrase, [1.0, 0.0, 0.0]),
+                (near_miss, [1.0, 0.1, 0.0]),
+                (unrelated, [0.0, 1.0, 0.0]),
+            ],
+            fail: false,
+        };
+        let store = crate::testing::MemoryStore::default();
+        let kept = insight(stored, 0.9, 2, 0);
+        store.put_insight(&kept).expect("put");
+        let vector = embedder.embed(&[stored]).expect("vector").remove(0);
+        store.put_insight_embedding(&kept.id, embedder.id(), &vector).expect("put vector");
+        let policy = ReusePolicy::default();
+
+        // Words alone miss the paraphrase; meaning finds it.
+        assert_eq!(match_score(paraphrase, stored), 0.0);
+        let found = find_with(&store, paraphrase, &policy, None, Some(&embedder)).expect("find");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].matched > 0.99, "{}", found[0].matched);
+        // The same words about another size are another problem, however near in meaning.
+        assert!(
+            find_with(&store, near_miss, &policy, None, Some(&embedder)).expect("find").is_empty()
+        );
+        assert!(
+            find_with(&store, unrelated, &policy, None, Some(&embedder)).expect("find").is_empty()
+        );
+        // A model that fails leaves the words to decide.
+        let broken = ConceptEmbedder { concepts: vec![], fail: true };
+        assert!(
+            find_with(&store, paraphrase, &policy, None, Some(&broken)).expect("find").is_empty()
+        );
+        let same = find_with(&store, stored, &policy, None, Some(&broken)).expect("find");
+        assert_eq!(same.len(), 1);
+        // Another model's vectors are not compared with this one's.
+        let other = ConceptEmbedder { concepts: embedder.concepts.clone(), fail: false };
+        struct Renamed(ConceptEmbedder);
+        impl crate::dense::Embed for Renamed {
+            fn id(&self) -> &str {
+                "test:other"
+            }
+            fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+                self.0.embed(texts)
+            }
+        }
+        let renamed = Renamed(other);
+        // Found by its words, and compared by embedding its problem afresh.
+        let again = find_with(&store, paraphrase, &policy, None, Some(&renamed)).expect("find");
+        assert_eq!(again.len(), 1);
     }
 }
 

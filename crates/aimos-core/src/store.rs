@@ -32,6 +32,24 @@ pub trait Store: Send + Sync {
     /// Insights made from problems with this fingerprint, newest first (at most 20).
     fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError>;
 
+    /// Keeps `vector`, made by the embedding model `model`, as the meaning of the insight's
+    /// problem (replacing any earlier one). False if there is no such insight.
+    fn put_insight_embedding(
+        &self,
+        id: &str,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<bool, StoreError>;
+
+    /// The `limit` insights in recall whose problems' vectors by `model` are nearest to
+    /// `vector` (unit vectors compared by their dot product), best first, with that cosine.
+    fn nearest_insights(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<(Insight, f32)>, StoreError>;
+
     /// Takes an insight out of recall (it keeps failing, or a better one superseded it); it is
     /// kept, with the reason, for audit. False if there is no such insight or it was already
     /// invalidated.

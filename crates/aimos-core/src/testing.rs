@@ -108,6 +108,8 @@ pub struct MemoryStore {
     pub claims: Mutex<std::collections::HashMap<String, String>>,
     pub outcomes: Mutex<Vec<Outcome>>,
     pub calibrations: Mutex<Vec<crate::store::Calibration>>,
+    /// Vectors by insight id, with the model that made them.
+    pub embeddings: Mutex<std::collections::HashMap<String, (String, Vec<f32>)>>,
 }
 
 impl Store for MemoryStore {
@@ -146,6 +148,41 @@ impl Store for MemoryStore {
     }
     fn stats(&self) -> Result<crate::store::Stats, StoreError> {
         Ok(crate::store::Stats::default())
+    }
+    fn put_insight_embedding(
+        &self,
+        id: &str,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<bool, StoreError> {
+        if self.insight(id)?.is_none() {
+            return Ok(false);
+        }
+        let entry = (model.to_owned(), vector.to_vec());
+        self.embeddings.lock().expect("lock").insert(id.to_owned(), entry);
+        Ok(true)
+    }
+    fn nearest_insights(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<(Insight, f32)>, StoreError> {
+        let embeddings = self.embeddings.lock().expect("lock");
+        let mut out: Vec<(Insight, f32)> = self
+            .insights
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|i| i.invalidated.is_none())
+            .filter_map(|i| {
+                let (m, v) = embeddings.get(&i.id)?;
+                (m == model).then(|| (i.clone(), crate::dense::cosine(v, vector)))
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out.truncate(limit);
+        Ok(out)
     }
     fn insights_by_fingerprint(&self, fingerprint: &str) -> Result<Vec<Insight>, StoreError> {
         let mut found: Vec<Insight> = self

@@ -86,6 +86,7 @@ pub async fn consult(
             tags: body.metadata.clone().unwrap_or_default(),
         },
         namespace: key.as_ref().and_then(|k| k.namespace.clone()),
+        embedder: state.policy.embedder.clone(),
         ..RunOptions::default()
     };
     if body.reuse == Some(false) {

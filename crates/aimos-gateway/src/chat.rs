@@ -462,6 +462,7 @@ async fn pipeline(
         goal: call.state.policy.goal,
         attribution: call.attribution.clone(),
         namespace: call.key.as_ref().and_then(|k| k.namespace.clone()),
+        embedder: call.state.policy.embedder.clone(),
         ..RunOptions::default()
     };
     let pipeline = Arc::clone(&call.state.pipeline);

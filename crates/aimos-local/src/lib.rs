@@ -7,6 +7,8 @@
 //! This crate stores nothing but model files and serves nothing over HTTP.
 
 pub mod catalog;
+mod convert;
+mod embed;
 mod engine;
 mod gate;
 mod grammar;
@@ -23,7 +25,10 @@ use std::sync::Arc;
 
 use aimos_core::Price;
 
+pub use catalog::{Assembly, DEFAULT_EMBEDDING, ModelKind};
 pub use catalog::{CatalogEntry, UnknownModel};
+pub use convert::BertShape;
+pub use embed::Embedder;
 pub use engine::{DEFAULT_CONTEXT_WINDOW, GgufModel, LoadError, LocalOptions, Tokenizer, bench};
 pub use gate::COMPUTE_LOCK_ENV;
 pub use grammar::{cut_at, json_schema_to_gbnf};
@@ -35,6 +40,7 @@ pub const PREFIX: &str = "local:";
 
 /// What a model name refers to.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "made once per model name; boxing buys nothing")]
 pub enum ModelRef {
     /// A catalog model, fetched into the models folder.
     Catalog(CatalogEntry),
@@ -84,6 +90,25 @@ pub enum ResolveError {
     Pull(#[from] PullError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(
+        "`{name}` is {actual} model, and this needs {wanted} model; `aimos models list` shows each model's kind"
+    )]
+    WrongKind { name: String, actual: &'static str, wanted: &'static str },
+}
+
+fn check_kind(model: &ModelRef, wanted: ModelKind) -> Result<(), ResolveError> {
+    let a = |kind: ModelKind| match kind {
+        ModelKind::Chat => "a chat",
+        ModelKind::Embedding => "an embedding",
+    };
+    match model {
+        ModelRef::Catalog(entry) if entry.kind != wanted => Err(ResolveError::WrongKind {
+            name: entry.name.to_owned(),
+            actual: a(entry.kind),
+            wanted: a(wanted),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Options for [`load`].
@@ -161,9 +186,37 @@ pub fn load(
     progress: &mut dyn PullProgress,
 ) -> Result<Arc<GgufModel>, ResolveError> {
     let model = ModelRef::parse(name)?;
+    check_kind(&model, ModelKind::Chat)?;
     let path = ensure_file(&model, options, progress)?;
     let price = options.price.unwrap_or_else(|| model.price());
     Ok(GgufModel::load_shared(&path, &model.id(), price, &options.run)?)
+}
+
+/// Loads the embedding model `name` refers to (a catalog name such as [`DEFAULT_EMBEDDING`] or
+/// a `.gguf` path), shared with any other user of the same file in this process.
+pub fn load_embedder(
+    name: &str,
+    options: &LoadOptions,
+    progress: &mut dyn PullProgress,
+) -> Result<Arc<Embedder>, ResolveError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, Weak};
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Weak<Embedder>>>> = OnceLock::new();
+    let model = ModelRef::parse(name)?;
+    check_kind(&model, ModelKind::Embedding)?;
+    let path = ensure_file(&model, options, progress)?;
+    let mut loaded = LOADED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(embedder) = loaded.get(&path).and_then(Weak::upgrade) {
+        return Ok(embedder);
+    }
+    let threads = options.run.threads.unwrap_or_else(threads::physical_cores);
+    let embedder = Arc::new(Embedder::load(&path, &model.id(), threads)?);
+    loaded.retain(|_, weak| weak.strong_count() > 0);
+    loaded.insert(path, Arc::downgrade(&embedder));
+    Ok(embedder)
 }
 
 /// The tokenizer of the model `name` refers to, read without its weights (and pulled first

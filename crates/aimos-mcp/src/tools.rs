@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aimos_context::{DistillOptions, Document, Index, distill, ingest};
+use aimos_context::{DistillOptions, Document, Index, ingest};
 use aimos_core::pipeline::EditOptions;
 use aimos_core::{CommandVerifier, Pipeline, Strategy, Task, Verifier, error_chain};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
@@ -239,12 +239,20 @@ async fn distill_brief(
     let (documents, skipped) = material(settings, &args.paths, args.context)?;
     let smart = Arc::clone(&pipeline.smart);
     let redact = settings.run.redact.applies(smart.info().external);
+    let embedder = settings.run.embedder.clone();
     let brief = tokio::task::spawn_blocking(move || {
         let index = Index::from_documents(&documents);
         let counter = |text: &str| {
             smart.count_tokens(text).unwrap_or_else(|| aimos_context::count_tokens(text))
         };
-        let brief = distill(&problem, &index, &DistillOptions { budget, redact }, &counter);
+        let brief = aimos_context::distill_dense(
+            &problem,
+            &aimos_context::Hints::default(),
+            &index,
+            &DistillOptions { budget, redact },
+            &counter,
+            embedder.as_deref().map(aimos_context::Rerank::new),
+        );
         (brief, index.files().len())
     })
     .await

@@ -44,7 +44,7 @@ pub fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
 }
 
 /// The newest schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1: insights with full-text search, runs, steps, outcomes.
@@ -246,6 +246,10 @@ const MIGRATIONS: &[&str] = &[
             context_tokens_total = context_tokens_total + excluded.context_tokens_total,
             redactions = redactions + excluded.redactions;
     END;
+    "#,
+    // Version 10: which embedding model made an insight's vector (`embedding`).
+    r#"
+    ALTER TABLE insights ADD COLUMN embedding_model TEXT;
     "#,
 ];
 
@@ -844,6 +848,56 @@ impl Store for SqliteStore {
             .map_err(self.err())?;
         let rows = statement.query_map([fingerprint], mapped(rows::insight)).map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    fn put_insight_embedding(
+        &self,
+        id: &str,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .connection()
+            .execute(
+                "UPDATE insights SET embedding = ?2, embedding_model = ?3 WHERE id = ?1",
+                params![id, aimos_core::dense::to_bytes(vector), model],
+            )
+            .map_err(self.err())?;
+        Ok(changed > 0)
+    }
+
+    fn nearest_insights(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<(Insight, f32)>, StoreError> {
+        let conn = self.connection();
+        let mut statement = conn
+            .prepare(
+                "SELECT id, embedding FROM insights \
+                 WHERE embedding_model = ?1 AND invalidated_at IS NULL",
+            )
+            .map_err(self.err())?;
+        let scored = statement
+            .query_map([model], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))
+            .map_err(self.err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        let best = rows::nearest(scored, vector, limit);
+        let mut out = Vec::with_capacity(best.len());
+        for (id, similarity) in best {
+            let found = conn
+                .query_row(
+                    &format!("SELECT {INSIGHT_SELECT} FROM insights WHERE id = ?1"),
+                    [&id],
+                    mapped(rows::insight),
+                )
+                .optional()
+                .map_err(self.err())?;
+            out.extend(found.map(|insight| (insight, similarity)));
+        }
+        Ok(out)
     }
 
     fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {

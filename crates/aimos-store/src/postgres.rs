@@ -18,7 +18,7 @@ use postgres::{Client, Row};
 use std::time::Duration;
 
 /// The newest PostgreSQL schema this build reads and writes.
-pub const PG_SCHEMA_VERSION: i64 = 8;
+pub const PG_SCHEMA_VERSION: i64 = 9;
 
 /// Connections in the pool (`AIMOS_PG_POOL` overrides).
 const DEFAULT_POOL: usize = 4;
@@ -193,6 +193,11 @@ const MIGRATIONS: &[&str] = &[
                coalesce(sum(r.context_tokens) FILTER (WHERE s.external), 0),
                coalesce(sum(s.redactions) FILTER (WHERE s.external), 0)
         FROM steps s JOIN runs r ON r.id = s.run_id WHERE s.model IS NOT NULL GROUP BY s.model;
+    "#,
+    // Version 9: the meaning of an insight's problem as a vector, and the model that made it.
+    r#"
+    ALTER TABLE insights ADD COLUMN embedding BYTEA;
+    ALTER TABLE insights ADD COLUMN embedding_model TEXT;
     "#,
 ];
 
@@ -835,6 +840,56 @@ impl Store for PgStore {
                 &[&fingerprint],
             )?;
             all(&found, rows::insight)
+        })
+    }
+
+    fn put_insight_embedding(
+        &self,
+        id: &str,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<bool, StoreError> {
+        let (id, model) = (id.to_owned(), model.to_owned());
+        let bytes = aimos_core::dense::to_bytes(vector);
+        self.with(move |client| {
+            let changed = client.execute(
+                "UPDATE insights SET embedding = $2, embedding_model = $3 WHERE id = $1",
+                &[&id, &bytes, &model],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn nearest_insights(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<(Insight, f32)>, StoreError> {
+        let model = model.to_owned();
+        let vector = vector.to_vec();
+        self.with(move |client| {
+            let found = client.query(
+                "SELECT id, embedding FROM insights \
+                 WHERE embedding_model = $1 AND invalidated_at IS NULL",
+                &[&model],
+            )?;
+            let scored: Vec<(String, Vec<u8>)> =
+                found.iter().map(|row| (row.get(0), row.get(1))).collect();
+            let best = rows::nearest(scored, &vector, limit);
+            let ids: Vec<String> = best.iter().map(|(id, _)| id.clone()).collect();
+            let found = client.query(
+                &format!("SELECT {INSIGHT_SELECT} FROM insights WHERE id = ANY($1)"),
+                &[&ids],
+            )?;
+            let mut insights = all(&found, rows::insight)?;
+            let mut out = Vec::with_capacity(best.len());
+            for (id, similarity) in best {
+                if let Some(at) = insights.iter().position(|i| i.id == id) {
+                    out.push((insights.swap_remove(at), similarity));
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -251,6 +251,24 @@ impl Store for LedgerQueue {
         self.inner.insights_by_fingerprint(fingerprint)
     }
 
+    fn put_insight_embedding(
+        &self,
+        id: &str,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<bool, StoreError> {
+        self.inner.put_insight_embedding(id, model, vector)
+    }
+
+    fn nearest_insights(
+        &self,
+        model: &str,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<(Insight, f32)>, StoreError> {
+        self.inner.nearest_insights(model, vector, limit)
+    }
+
     fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.inner.claim(key, holder, ttl)
     }

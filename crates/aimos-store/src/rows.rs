@@ -117,6 +117,25 @@ macro_rules! insight_columns {
 pub(crate) const INSIGHT_COLUMNS: &str = insight_columns!();
 
 /// The columns an insight is read from, in [`insight`]'s order (both backends).
+/// The `limit` ids whose stored vectors are nearest `vector`, best first; vectors of another
+/// length (another model's) are skipped.
+pub(crate) fn nearest(
+    scored: Vec<(String, Vec<u8>)>,
+    vector: &[f32],
+    limit: usize,
+) -> Vec<(String, f32)> {
+    let mut best: Vec<(String, f32)> = scored
+        .into_iter()
+        .filter_map(|(id, bytes)| {
+            let stored = aimos_core::dense::from_bytes(&bytes)?;
+            (stored.len() == vector.len()).then(|| (id, aimos_core::dense::cosine(&stored, vector)))
+        })
+        .collect();
+    best.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    best.truncate(limit);
+    best
+}
+
 pub(crate) const INSIGHT_SELECT: &str =
     concat!(insight_columns!(), ", invalidated_at, invalidated_reason, namespace");
 

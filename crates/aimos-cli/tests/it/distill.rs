@@ -178,3 +178,58 @@ fn a_second_brief_over_the_same_tree_comes_from_the_cache_and_sees_edits() {
     let (edited, _) = distill();
     assert!(edited["brief"].as_str().unwrap().contains("mean_price"), "{edited}");
 }
+
+#[test]
+fn an_embedding_model_re_ranks_a_plain_report_and_leaves_a_traceback_to_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("proj");
+    project(&root);
+    let model = crate::embedding_model();
+    let distill = |problem: &str, embedding: &str| {
+        let (output, stdout, stderr) = crate::run(
+            aimos()
+                .args(["distill", "--json", "--budget", "400", "--smart", "openai:gpt-4.1"])
+                .args(["--embedding", embedding, "--context"])
+                .arg(&root)
+                .arg(problem),
+        );
+        assert!(output.status.success(), "{stderr}");
+        let brief: Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        brief
+    };
+    let report = "The basket's mean price comes out as a division error when nothing was bought.";
+    let brief = distill(report, model);
+    assert_eq!(brief["embedding"], "local:minilm-l6", "{brief}");
+    let paths: Vec<&str> =
+        brief["evidence"].as_array().unwrap().iter().filter_map(|e| e["path"].as_str()).collect();
+    assert!(paths.contains(&"shop/cart.py"), "{paths:?}");
+    let (_, _, stderr) = crate::run(
+        aimos()
+            .args(["distill", "--budget", "400", "--smart", "openai:gpt-4.1"])
+            .args(["--embedding", model, "--context"])
+            .arg(&root)
+            .arg(report),
+    );
+    assert!(stderr.contains("re-ranked by meaning with local:minilm-l6"), "{stderr}");
+    let (_, _, stderr) = crate::run(
+        aimos()
+            .args(["distill", "--budget", "400", "--smart", "openai:gpt-4.1"])
+            .args(["--embedding", model, "--context"])
+            .arg(&root)
+            .arg(traceback(&root)),
+    );
+    assert!(!stderr.contains("re-ranked"), "a traceback keeps its frames' order: {stderr}");
+    // Off is off; a model that is not there says how to get it, or how to go without.
+    assert_eq!(distill(report, "off")["embedding"], Value::Null);
+    let stderr = failure(
+        aimos()
+            .args(["distill", "--embedding", "no-such-model", "--context"])
+            .arg(&root)
+            .arg(report),
+    );
+    assert!(
+        stderr.contains("unknown model `no-such-model`") && stderr.contains("--embedding off"),
+        "{stderr}"
+    );
+}

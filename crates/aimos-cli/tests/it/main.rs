@@ -19,10 +19,15 @@ use std::sync::OnceLock;
 
 pub const TEST_MODEL: &str = "smollm2-135m";
 
-/// A command for the `aimos` binary built with these tests.
+/// A command for the `aimos` binary built with these tests. It uses no embedding model unless a
+/// test names one (`AIMOS_EMBEDDING`), whatever the user's models folder holds.
 pub fn aimos() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aimos"));
-    command.stdin(Stdio::null()).env_remove("AIMOS_MODEL").env_remove("AIMOS_LOG");
+    command
+        .stdin(Stdio::null())
+        .env_remove("AIMOS_MODEL")
+        .env_remove("AIMOS_LOG")
+        .env("AIMOS_EMBEDDING", "off");
     command
 }
 
@@ -61,6 +66,15 @@ pub fn test_model_file() -> &'static Path {
         let path = success(aimos().args(["models", "path", TEST_MODEL]));
         PathBuf::from(path.trim())
     })
+}
+
+/// The embedding model in the user's models folder, pulled once if needed; returns its name.
+pub fn embedding_model() -> &'static str {
+    static PULLED: OnceLock<()> = OnceLock::new();
+    PULLED.get_or_init(|| {
+        success(aimos().args(["models", "pull", "minilm-l6"]));
+    });
+    "minilm-l6"
 }
 
 /// The Python of the test environment `scripts/test-env.sh` prepares.

@@ -477,6 +477,52 @@ fn a_second_run_of_a_solved_problem_reuses_its_insight_without_the_smart_model()
 }
 
 #[test]
+fn with_an_embedding_model_a_problem_told_in_other_words_reuses_the_insight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(&dir.path().join("project"));
+    let store = dir.path().join("aimos.db");
+    let run = |problem: &str, extra: &[&str]| -> Value {
+        let out = success(
+            run_command(&store, &dir.path().join("project"))
+                .env("AIMOS_EMBEDDING", crate::embedding_model())
+                .arg("--json")
+                .args(extra)
+                .arg(problem),
+        );
+        serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
+    };
+    let first = run(PROBLEM, &["--reuse-threshold", "0"]);
+    assert_eq!(step_kinds(&first), ["distill", "consult", "execute"]);
+    let note = first["steps"][0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("re-ranked by meaning with local:minilm-l6"), "{note}");
+    // Other words, the same problem: found by meaning, with no word of the report in common
+    // but `peek()`.
+    let paraphrase = "Calling peek() on our stack crashes because it reads one slot past the end.";
+    let second = run(paraphrase, &["--reuse-threshold", "0", "--reuse-check", "off"]);
+    assert_eq!(step_kinds(&second), ["distill", "recall", "execute"], "{second}");
+    assert_eq!(second["insight_id"], first["insight_id"]);
+    // The same words about another method are another problem.
+    let near_miss = PROBLEM.replace("peek()", "pop()");
+    let third = run(&near_miss, &["--reuse-threshold", "0", "--reuse-check", "off"]);
+    assert_eq!(step_kinds(&third), ["distill", "consult", "execute"], "{third}");
+    // Without the model, words alone do not find the paraphrase.
+    let words = success(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--json", "--reuse-threshold", "0", "--reuse-check", "off"])
+            .arg(paraphrase),
+    );
+    let words: Value = serde_json::from_str(&words).unwrap();
+    assert_eq!(step_kinds(&words), ["distill", "consult", "execute"], "{words}");
+    // A model that is not there is an error that says what to do.
+    let stderr = failure(
+        run_command(&store, &dir.path().join("project"))
+            .args(["--embedding", "no-such-model"])
+            .arg(PROBLEM),
+    );
+    assert!(stderr.contains("--embedding off"), "{stderr}");
+}
+
+#[test]
 fn auto_learns_from_verified_runs_and_stats_show_quality_shadow_checks_and_calibration() {
     let dir = tempfile::tempdir().expect("tempdir");
     project(&dir.path().join("project"));

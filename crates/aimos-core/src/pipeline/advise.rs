@@ -71,7 +71,7 @@ impl Pipeline {
         };
         let consulted = match recalled {
             Some(recalled) => recalled,
-            None => self.consult_phase(task, brief, options.namespace.as_deref(), record).await?,
+            None => self.consult_phase(task, brief, options, record).await?,
         };
         // The smart model alone would have read the whole context and answered about as long
         // as the advice.

@@ -52,8 +52,7 @@ impl Pipeline {
         );
         let brief = self.distill_phase(&escalated, material, options, record).await?;
         let escalated = Task { problem: escalated, context: Vec::new() };
-        let consulted =
-            self.consult_phase(&escalated, brief, options.namespace.as_deref(), record).await?;
+        let consulted = self.consult_phase(&escalated, brief, options, record).await?;
         let second = Execution {
             guidance: Some(&consulted.guidance),
             ..Execution::new("cheap", &*self.cheap, task, material.view(options, true))

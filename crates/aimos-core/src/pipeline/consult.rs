@@ -4,7 +4,7 @@
 
 use super::distill::Distilled;
 use super::recall::Claimed;
-use super::{Pipeline, PipelineError, Task, fingerprint};
+use super::{Pipeline, PipelineError, RunOptions, Task, fingerprint};
 use crate::chat::{ChatRequest, ChatResponse, Message, ResponseFormat};
 use crate::ids::{new_id, now_rfc3339};
 use crate::insight::{Insight, InsightDraft};
@@ -33,9 +33,10 @@ impl Pipeline {
         &self,
         task: &Task,
         brief: Distilled,
-        namespace: Option<&str>,
+        options: &RunOptions,
         record: &mut RunRecord,
     ) -> Result<Consulted, PipelineError> {
+        let namespace = options.namespace.as_deref();
         let claimed = self.claim_or_wait(&task.problem, &brief.text, namespace, record).await?;
         let (insight, rates) = match claimed {
             Claimed::Recalled(insight) => (*insight, None),
@@ -49,6 +50,9 @@ impl Pipeline {
                     step.redactions = brief.redactions;
                 }
                 let (insight, rates) = outcome?;
+                if let Some(embedder) = &options.embedder {
+                    self.remember_meaning(&insight, &**embedder)?;
+                }
                 (insight, Some(rates))
             }
         };
@@ -59,6 +63,19 @@ impl Pipeline {
             brief: brief.text,
             context_tokens: brief.context_tokens,
         })
+    }
+
+    /// Stores the embedding of the insight's problem, by which later problems that mean the
+    /// same find it. An embedding model that fails leaves the insight to be found by its words.
+    fn remember_meaning(
+        &self,
+        insight: &Insight,
+        embedder: &dyn crate::dense::Embed,
+    ) -> Result<(), PipelineError> {
+        if let Ok(Some(vector)) = embedder.embed(&[&insight.problem]).map(|mut v| v.pop()) {
+            self.store.put_insight_embedding(&insight.id, embedder.id(), &vector)?;
+        }
+        Ok(())
     }
 
     /// Asks the smart model about `brief`, retrying once with the reason an answer was invalid;

@@ -31,7 +31,7 @@ impl Pipeline {
         let recall = if options.reuse.check == ReuseCheck::Never {
             None
         } else {
-            self.reuse_candidates(&task.problem, &options.reuse, options.namespace.as_deref())?
+            self.reuse_candidates(&task.problem, options)?
                 .first()
                 .map(|c| policy::RecallMatch { matched: c.matched, success: c.success })
         };

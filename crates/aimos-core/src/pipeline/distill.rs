@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use aimos_context::{Brief, DistillOptions, Hints, distill_with};
+use aimos_context::{Brief, DistillOptions, Hints, Rerank, distill_dense};
 
 use super::{
     Material, Pipeline, PipelineError, RunOptions, count, digest, ms, redact_request,
@@ -47,8 +47,16 @@ impl Pipeline {
             } else {
                 (Hints::default(), None)
             };
-        let brief = self.brief(problem, &hints, material, options.brief_budget, redacting);
+        let embedder = options.embedder.as_deref();
+        let brief =
+            self.brief(problem, &hints, material, options.brief_budget, redacting, embedder);
         let mut note = format!("{}{}", brief.note(), redaction_note(&brief.redactions));
+        if let Some(embedder) = embedder
+            && material.index.chunk_count() > 1
+            && aimos_context::anchor::frames(problem).is_empty()
+        {
+            note.push_str(&format!("; excerpts re-ranked by meaning with {}", embedder.id()));
+        }
         if call.is_some() {
             note.push_str(&format!("; {} guessed by the cheap model", expand::describe(&hints)));
         }
@@ -81,10 +89,16 @@ impl Pipeline {
         material: &Material,
         budget: usize,
         redact: bool,
+        embedder: Option<&dyn crate::dense::Embed>,
     ) -> Brief {
-        distill_with(problem, hints, &material.index, &DistillOptions { budget, redact }, &|text| {
-            count(&*self.smart, text)
-        })
+        distill_dense(
+            problem,
+            hints,
+            &material.index,
+            &DistillOptions { budget, redact },
+            &|text| count(&*self.smart, text),
+            embedder.map(Rerank::new),
+        )
     }
 }
 

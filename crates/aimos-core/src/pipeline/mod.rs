@@ -95,6 +95,9 @@ pub struct RunOptions {
     /// message), the cheap model guesses what the code is called and the distiller searches
     /// for its guesses too; the call's tokens are on the `distill` step.
     pub expand_query: bool,
+    /// A sentence-embedding model: stored insights are then found by what their problems
+    /// mean, not only by the words they share, and new insights are stored with their meaning.
+    pub embedder: Option<Arc<dyn crate::dense::Embed>>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -113,6 +116,7 @@ impl std::fmt::Debug for RunOptions {
             .field("attribution", &self.attribution)
             .field("namespace", &self.namespace)
             .field("expand_query", &self.expand_query)
+            .field("embedder", &self.embedder.as_ref().map(|e| e.id().to_owned()))
             .finish()
     }
 }
@@ -133,6 +137,7 @@ impl Default for RunOptions {
             attribution: crate::run::Attribution::default(),
             namespace: None,
             expand_query: false,
+            embedder: None,
         }
     }
 }
@@ -308,9 +313,7 @@ impl Pipeline {
             };
             consulted = Some(match recalled {
                 Some(recalled) => recalled,
-                None => {
-                    self.consult_phase(task, brief, options.namespace.as_deref(), record).await?
-                }
+                None => self.consult_phase(task, brief, options, record).await?,
             });
         }
         let (executor, role) = match options.strategy {

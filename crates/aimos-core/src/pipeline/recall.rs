@@ -13,7 +13,7 @@ use super::{
 };
 use crate::ids::now_rfc3339;
 use crate::insight::Insight;
-use crate::reuse::{self, Candidate, ReuseCheck, ReusePolicy};
+use crate::reuse::{self, Candidate, ReuseCheck};
 use crate::run::{RunRecord, Step, StepKind};
 
 /// How long a claim to consult lasts: longer than any consultation, so that only a holder
@@ -45,7 +45,7 @@ impl Pipeline {
         // A stored insight whose brief quotes other files than this one's was about other code,
         // however alike the two problems read.
         let Some(best) = self
-            .reuse_candidates(&task.problem, &options.reuse, options.namespace.as_deref())?
+            .reuse_candidates(&task.problem, options)?
             .into_iter()
             .find(|c| !reuse::briefs_differ(&brief.text, &c.insight.brief))
         else {
@@ -108,10 +108,15 @@ impl Pipeline {
     pub(super) fn reuse_candidates(
         &self,
         problem: &str,
-        policy: &ReusePolicy,
-        namespace: Option<&str>,
+        options: &RunOptions,
     ) -> Result<Vec<Candidate>, PipelineError> {
-        Ok(reuse::find(&*self.store, problem, policy, namespace)?)
+        Ok(reuse::find_with(
+            &*self.store,
+            problem,
+            &options.reuse,
+            options.namespace.as_deref(),
+            options.embedder.as_deref(),
+        )?)
     }
 
     /// Claims the consultation on `brief` for this run, unless another run (in this process or

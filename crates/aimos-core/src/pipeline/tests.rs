@@ -41,6 +41,7 @@ fn a_run_waits_for_another_consulting_on_the_same_brief_and_recalls_its_insight(
             &material,
             RunOptions::default().brief_budget,
             false,
+            None,
         )
         .render();
     let key = format!("consult:{}", digest(&brief));

@@ -5,6 +5,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used)]
 
+mod embed;
 mod engine;
 mod errors;
 mod speed;

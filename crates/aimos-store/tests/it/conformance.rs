@@ -100,6 +100,29 @@ pub fn conformance(store: Arc<dyn Store>) {
     assert_eq!(kept.invalidated.as_ref().map(|i| i.reason.as_str()), Some("keeps failing"));
     assert!(store.insight("0001").unwrap().unwrap().invalidated.is_none());
 
+    // Meanings: nearest first by cosine, only the asking model's, never an invalidated insight.
+    let unit = |x: f32, y: f32| {
+        let mut v = vec![x, y, 0.0];
+        aimos_core::dense::normalize(&mut v);
+        v
+    };
+    assert!(store.put_insight_embedding("0001", "local:e", &unit(1.0, 0.0)).unwrap());
+    assert!(store.put_insight_embedding("0002", "local:e", &unit(1.0, 0.1)).unwrap());
+    assert!(store.put_insight_embedding("0003", "local:e", &unit(0.2, 1.0)).unwrap());
+    assert!(store.put_insight_embedding("0004", "local:other", &unit(1.0, 0.0)).unwrap());
+    assert!(!store.put_insight_embedding("missing", "local:e", &unit(1.0, 0.0)).unwrap());
+    let near = store.nearest_insights("local:e", &unit(1.0, 0.05), 5).unwrap();
+    let seen: Vec<&str> = near.iter().map(|(i, _)| i.id.as_str()).collect();
+    assert_eq!(seen, ["0001", "0003"], "0002 is invalidated, 0004 another model's");
+    assert!((near[0].1 - 0.9988).abs() < 1e-3, "{}", near[0].1);
+    assert_eq!(near[0].0, store.insight("0001").unwrap().unwrap());
+    assert_eq!(store.nearest_insights("local:e", &unit(1.0, 0.0), 1).unwrap().len(), 1);
+    // A newer vector replaces the older one.
+    assert!(store.put_insight_embedding("0003", "local:e", &unit(1.0, 0.0)).unwrap());
+    let near = store.nearest_insights("local:e", &unit(1.0, 0.0), 1).unwrap();
+    assert!((near[0].1 - 1.0).abs() < 1e-5);
+    assert!(store.nearest_insights("local:none", &unit(1.0, 0.0), 5).unwrap().is_empty());
+
     // A shadow run keeps its link to the live run it measured.
     let mut shadow = run("r-shadow", None);
     shadow.shadow_of = Some("r1".into());

@@ -262,6 +262,30 @@ fn stats_sum_runs_by_day_and_model() {
     assert_eq!(stats.exposure[0].context_tokens_total, 40_000);
 }
 
+/// Insights stored before meanings were kept have none after the upgrade, and can be given one.
+#[test]
+fn insights_from_before_embeddings_upgrade_without_one_and_take_one_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("aimos.db");
+    let old = insight("older", "a problem from before", "its diagnosis");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.put_insight(&old).expect("put");
+        rusqlite_connection(&path)
+            .execute_batch(
+                "ALTER TABLE insights DROP COLUMN embedding_model; PRAGMA user_version = 9;",
+            )
+            .expect("back to schema 9");
+    }
+    let store = SqliteStore::open(&path).expect("upgrade");
+    assert_eq!(store.insight("older").expect("read"), Some(old.clone()));
+    assert!(store.nearest_insights("local:e", &[1.0, 0.0], 5).expect("near").is_empty());
+    assert!(store.put_insight_embedding("older", "local:e", &[1.0, 0.0]).expect("put vector"));
+    let near = store.nearest_insights("local:e", &[1.0, 0.0], 5).expect("near");
+    assert_eq!(near.len(), 1);
+    assert_eq!(near[0].0, old);
+}
+
 /// A store written before the totals were kept per day and per model gets them summed from its
 /// runs when it opens, and they then grow with every run as a fresh store's do.
 #[test]
@@ -279,7 +303,8 @@ fn stats_kept_by_triggers_equal_the_sums_over_the_runs_after_an_upgrade() {
             "DROP TRIGGER stats_days_insert; DROP TRIGGER stats_models_insert; \
              DROP TABLE stats_days; DROP TABLE stats_models; DROP INDEX runs_key_name; \
              DROP INDEX runs_insight_id; DROP INDEX runs_shadow_of; \
-             ALTER TABLE keys DROP COLUMN admin; PRAGMA user_version = 8;",
+             ALTER TABLE keys DROP COLUMN admin; ALTER TABLE insights DROP COLUMN embedding_model; \
+             PRAGMA user_version = 8;",
         )
         .expect("back to schema 8");
     }
@@ -359,6 +384,7 @@ fn a_version_1_file_gains_the_later_tables_and_keeps_its_insights() {
              ALTER TABLE runs DROP COLUMN key_name; ALTER TABLE runs DROP COLUMN user_name; \
              ALTER TABLE runs DROP COLUMN tags; DROP TABLE rate_events; \
              ALTER TABLE insights DROP COLUMN namespace; \
+             ALTER TABLE insights DROP COLUMN embedding_model; \
              PRAGMA user_version = 1;",
         )
         .expect("downgrade");

@@ -41,6 +41,17 @@ impl Store for SlowRuns {
     fn insights_by_fingerprint(&self, f: &str) -> Result<Vec<Insight>, StoreError> {
         self.0.insights_by_fingerprint(f)
     }
+    fn put_insight_embedding(&self, id: &str, m: &str, v: &[f32]) -> Result<bool, StoreError> {
+        self.0.put_insight_embedding(id, m, v)
+    }
+    fn nearest_insights(
+        &self,
+        m: &str,
+        v: &[f32],
+        n: usize,
+    ) -> Result<Vec<(Insight, f32)>, StoreError> {
+        self.0.nearest_insights(m, v, n)
+    }
     fn claim(&self, k: &str, h: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.0.claim(k, h, ttl)
     }
