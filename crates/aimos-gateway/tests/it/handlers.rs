@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use aimos_gateway::Limits;
@@ -390,6 +391,42 @@ async fn a_budget_and_a_rate_limit_hold_under_concurrent_requests() {
 
     // Six at once against 3 a minute: exactly three pass.
     assert_eq!(wave(limited, 6).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_embedding_model_the_gateway_stores_what_an_insight_means() {
+    use aimos_core::Embed;
+    let embedder = aimos_local::load_embedder(
+        "minilm-l6",
+        &aimos_local::LoadOptions::default(),
+        &mut aimos_local::NoProgress,
+    )
+    .unwrap();
+    let policy = aimos_gateway::Policy {
+        embedder: Some(Arc::clone(&embedder) as Arc<dyn Embed>),
+        ..aimos_gateway::Policy::default()
+    };
+    let f = crate::fixture_with(Limits::default(), policy);
+    let request = json!({
+        "problem": "Why does add(2, 3) return -1?",
+        "context": [{"path": "calc.py", "text": "def add(a, b):\n    return a - b\n"}],
+        "budget": 256,
+    });
+    let (status, _, body) = call(&f.router, "POST", "/v1/aimos/consult", None, Some(request)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let advice: Value = serde_json::from_str(&body).unwrap();
+    // The problem told in other words is near the stored one by meaning, and a reuse would
+    // find it among its candidates.
+    let paraphrase = "Calling add(2, 3) gives minus one instead of the sum; why?";
+    let vector = embedder.embed(&[paraphrase]).unwrap().remove(0);
+    let near = f.store.nearest_insights("local:minilm-l6", &vector, 1).unwrap();
+    assert_eq!(near.len(), 1);
+    assert_eq!(advice["insight_id"], near[0].0.id.as_str(), "{advice}");
+    let policy = aimos_core::ReusePolicy { min_success: 0.0, ..Default::default() };
+    let found =
+        aimos_core::reuse::find_with(&*f.store, paraphrase, &policy, None, Some(&*embedder))
+            .unwrap();
+    assert!(found.iter().any(|c| c.insight.id == near[0].0.id), "similarity {}", near[0].1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

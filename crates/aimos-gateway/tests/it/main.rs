@@ -40,6 +40,10 @@ pub struct Fixture {
 }
 
 pub fn fixture(limits: Limits) -> Fixture {
+    fixture_with(limits, aimos_gateway::Policy::default())
+}
+
+pub fn fixture_with(limits: Limits, policy: aimos_gateway::Policy) -> Fixture {
     let options = LoadOptions {
         run: LocalOptions { context_window: Some(2048), ..LocalOptions::default() },
         ..LoadOptions::default()
@@ -57,7 +61,7 @@ pub fn fixture(limits: Limits) -> Fixture {
         models: Arc::new(OneModel(model)),
         pipeline: Arc::new(pipeline),
         limits,
-        policy: aimos_gateway::Policy::default(),
+        policy,
         mcp: Some(aimos_gateway::Mcp { roots: aimos_mcp::Roots::none(), loopback_only: false }),
         dashboard: Default::default(),
         tasks: aimos_gateway::Tasks::default(),
