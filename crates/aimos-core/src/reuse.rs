@@ -73,14 +73,20 @@ pub const MIN_SIMILARITY: f64 = 0.5;
 /// of their sets of stemmed search terms, so that a problem told in other words, in another
 /// order, still matches the words it shares.
 pub fn match_score(new: &str, stored: &str) -> f64 {
+    anchored(new, stored, || term_match(new, stored))
+}
+
+/// 1 for the same text (ignoring case and spacing), 0 when the two name different things,
+/// otherwise `likeness`.
+fn anchored(new: &str, stored: &str, likeness: impl FnOnce() -> f64) -> f64 {
     let normal = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
     if normal(new) == normal(stored) {
-        return 1.0;
+        1.0
+    } else if names_differ(new, stored).is_some() {
+        0.0
+    } else {
+        likeness()
     }
-    if names_differ(new, stored).is_some() {
-        return 0.0;
-    }
-    term_match(new, stored)
 }
 
 /// Why two problems are different problems however many words they share, if they are:
@@ -377,14 +383,7 @@ pub fn find_with(
 /// How closely two problems match by meaning: 1 for the same text, 0 when they name different
 /// things ([`names_differ`]), otherwise the cosine of their embeddings.
 pub fn dense_match(new: &str, stored: &str, similarity: f64) -> f64 {
-    let normal = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-    if normal(new) == normal(stored) {
-        return 1.0;
-    }
-    if names_differ(new, stored).is_some() {
-        return 0.0;
-    }
-    similarity.clamp(0.0, 1.0)
+    anchored(new, stored, || similarity.clamp(0.0, 1.0))
 }
 
 /// The reuse check's question: does this advice apply?
