@@ -5,7 +5,9 @@
 #
 #   RATES="500 1000 2000" SECONDS_EACH=10 scripts/bench-gateway.sh
 #   SPOOL=off scripts/bench-gateway.sh      # the same without the ledger's spool (--no-spool)
+#   SPOOL=sync scripts/bench-gateway.sh     # every answer waits for its run's fdatasync (--sync-spool)
 #   PIN=on scripts/bench-gateway.sh         # load generator on CPU 0, the rest on the others
+#   AIMOS=/path/to/aimos scripts/bench-gateway.sh   # another build's gateway, for a before/after
 #
 # PIN=on keeps the load generator's scheduling delays apart from the gateway's. On a 2-core
 # machine that leaves one core to the gateway and the upstream, which saturates at 2,000
@@ -44,8 +46,9 @@ TOML
 "${serve[@]}" ./target/release/examples/fixed_upstream "$UPSTREAM" & upstream_pid=$!
 spool=()
 [ "${SPOOL:-on}" = off ] && spool=(--no-spool)
+[ "${SPOOL:-on}" = sync ] && spool=(--sync-spool)
 echo "spool: ${SPOOL:-on}"
-AIMOS_LOG=warn "${serve[@]}" ./target/release/aimos serve --bind "$GATEWAY" --config "$work/aimos.toml" \
+AIMOS_LOG=warn "${serve[@]}" "${AIMOS:-./target/release/aimos}" serve --bind "$GATEWAY" --config "$work/aimos.toml" \
   --store "$work/aimos.db" "${spool[@]}" 2>"$work/gateway.log" & gateway_pid=$!
 for _ in $(seq 50); do
   curl -sf "http://$GATEWAY/readyz" >/dev/null && curl -sf "http://$UPSTREAM/v1/models" >/dev/null && break

@@ -51,13 +51,18 @@ pub struct ServeArgs {
     /// commands: `fix` returns unchecked patches
     #[arg(long = "mcp-root", value_name = "DIR")]
     mcp_roots: Vec<std::path::PathBuf>,
-    /// Serve without the ledger's local spool: answers do not wait for their run to be recorded
-    /// (about 0.5 ms less at p50 here), but the runs still queued for the ledger are lost if the
-    /// process is killed. By default every answered run is on disk before its answer goes out
-    /// (beside a SQLite store, or under $AIMOS_HOME/spool for PostgreSQL), and the next start on
-    /// the same store writes what a killed process left
-    #[arg(long)]
+    /// Serve without the ledger's local spool: the runs still queued for the ledger are lost if
+    /// the process is killed. By default every answered run is written to the spool (beside a
+    /// SQLite store, or under $AIMOS_HOME/spool for PostgreSQL) before its answer goes out, and
+    /// the next start on the same store writes what a killed process left
+    #[arg(long, conflicts_with = "sync_spool")]
     no_spool: bool,
+    /// Make every answer also wait until its run is synced to the disk (fdatasync), so that a
+    /// power loss or a kernel crash loses no answered run either. Without it, a run in the
+    /// spool is safe from the process being killed, and a power loss can lose the few
+    /// milliseconds of runs not yet written to the store
+    #[arg(long)]
+    sync_spool: bool,
     /// The sentence-embedding model that finds stored insights by what problems mean and
     /// re-ranks the pipeline models' briefs: a catalog name, a .gguf path, or `off` [default:
     /// minilm-l6 when it is pulled]
@@ -167,9 +172,13 @@ impl ModelSource for Served {
         names
     }
 
+    fn opened(&self, name: &str) -> Option<Arc<dyn Model>> {
+        self.opened.lock().unwrap_or_else(|p| p.into_inner()).get(name).map(Arc::clone)
+    }
+
     fn open(&self, name: &str) -> Result<Option<Arc<dyn Model>>, String> {
-        if let Some(model) = self.opened.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return Ok(Some(Arc::clone(model)));
+        if let Some(model) = self.opened(name) {
+            return Ok(Some(model));
         }
         let servable = if is_remote(name) {
             self.providers.is_remote(name)
@@ -244,15 +253,20 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         embedder: crate::run::embedder(args.embedding.as_deref())?,
     };
     let served = Served { config, providers, local, configured, opened: Mutex::new(opened) };
-    // Runs are written by a background thread, off the request path, after a local append and
-    // sync; closed (and so written out) when the server has stopped.
+    // Runs are written by a background thread, off the request path, after a local append (and
+    // with --sync-spool, a sync); closed (and so written out) when the server has stopped.
     let capacity = aimos_store::queue::DEFAULT_CAPACITY;
     let ledger = if args.no_spool {
         aimos_store::LedgerQueue::new(store, capacity)
     } else {
+        let sync = if args.sync_spool {
+            aimos_store::SpoolSync::Synced
+        } else {
+            aimos_store::SpoolSync::Written
+        };
         let root = aimos_store::spool_root(&location.to_string_lossy())
             .context("no folder for the ledger's spool: set AIMOS_HOME, or pass --no-spool")?;
-        let (ledger, replayed) = aimos_store::LedgerQueue::spooled(store, capacity, &root)
+        let (ledger, replayed) = aimos_store::LedgerQueue::spooled(store, capacity, &root, sync)
             .context("opening the ledger's spool (--no-spool serves without one)")?;
         if replayed.written + replayed.present + replayed.torn > 0 {
             eprintln!(
@@ -280,6 +294,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             // Without a spool, waiting for the queue would make answers slower and no run
             // safer.
             record_before_answer: !args.no_spool,
+            // The ledger's queue takes a run with a write to the spool file and a send, so the
+            // request's own worker calls it; a sync to the disk is left to the blocking pool.
+            record_inline: !args.sync_spool,
             ..Limits::default()
         },
         policy,

@@ -41,7 +41,7 @@ struct Call {
 
 impl Call {
     /// Records a pass-through answer in the ledger as a `direct` run, before the answer goes
-    /// out (a spooled ledger makes that a local append and sync).
+    /// out (a spooled ledger makes that a local append).
     async fn record_direct(&self, model: &dyn Model, response: &ChatResponse, cost: f64) {
         let run = RunRecord::direct(
             &self.problem,
@@ -161,13 +161,9 @@ async fn start(
     if let Some(strategy) = strategy {
         return pipeline(call, chat, request.stream, strategy).await.map_err(fail);
     }
-    let models = Arc::clone(&state.models);
-    let name = request.model.clone();
-    let opened = tokio::task::spawn_blocking(move || models.open(&name))
+    let opened = crate::open_model(state, &request.model)
         .await
-        .map_err(|err| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", err.to_string())
-        })
+        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", err))
         .map_err(fail)?;
     let model = match opened {
         Ok(Some(model)) => model,

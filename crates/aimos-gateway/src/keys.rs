@@ -101,17 +101,34 @@ impl Keys {
         Keys { store, any: Mutex::new(None) }
     }
 
+    /// Whether any unrevoked key exists, as read within [`ANY_KEYS_TTL`], if it was.
+    fn any_keys_recently(&self) -> Option<bool> {
+        let any = self.any.lock().unwrap_or_else(|p| p.into_inner());
+        any.filter(|(at, _)| at.elapsed() < ANY_KEYS_TTL).map(|(_, value)| value)
+    }
+
     fn any_keys(&self) -> Result<bool, ApiError> {
-        let mut any = self.any.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, value)) = *any
-            && at.elapsed() < ANY_KEYS_TTL
-        {
+        if let Some(value) = self.any_keys_recently() {
             return Ok(value);
         }
         let keys = self.store.keys().map_err(|err| ApiError::from_store(&err))?;
         let value = keys.iter().any(|k| k.revoked_at.is_none());
-        *any = Some((Instant::now(), value));
+        *self.any.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), value));
         Ok(value)
+    }
+
+    /// [`Keys::authorize`] where it needs nothing from the store: a request that sends no key
+    /// to a gateway that needs none (as read within the last [`ANY_KEYS_TTL`]) goes through.
+    /// `None` when the store must be asked: a key sent is always looked up, so that it is
+    /// charged from its first request.
+    pub fn authorize_now(
+        &self,
+        headers: &HeaderMap,
+    ) -> Option<Result<Option<KeyRecord>, ApiError>> {
+        if secret(headers).is_some() || self.any_keys_recently()? {
+            return None;
+        }
+        Some(Ok(None))
     }
 
     /// The key a request carries, checked: `None` when the gateway is open and none was sent.
@@ -122,15 +139,7 @@ impl Keys {
         headers: &HeaderMap,
         spending: bool,
     ) -> Result<Option<KeyRecord>, ApiError> {
-        // OpenAI's SDKs send `Authorization: Bearer KEY`, Anthropic's `x-api-key: KEY`.
-        let secret = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let Some(secret) = secret else {
+        let Some(secret) = secret(headers) else {
             if self.any_keys()? {
                 return Err(unauthorized(
                     "no API key: send one as `Authorization: Bearer KEY` or `x-api-key: KEY` (`aimos keys create` makes one)",
@@ -204,12 +213,15 @@ impl Keys {
     }
 }
 
-/// [`Keys::authorize`] on the blocking pool: it may read the store.
+/// [`Keys::authorize`], on the blocking pool where it may read the store.
 pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     spending: bool,
 ) -> Result<Option<KeyRecord>, ApiError> {
+    if let Some(answer) = state.keys.authorize_now(headers) {
+        return answer;
+    }
     let (state, headers) = (Arc::clone(state), headers.clone());
     blocking(move || state.keys.authorize(&headers, spending)).await
 }
@@ -225,6 +237,18 @@ pub(crate) async fn charge(state: &AppState, key: &KeyRecord, usd: f64) {
         Ok(())
     })
     .await;
+}
+
+/// The key a request sends: OpenAI's SDKs send `Authorization: Bearer KEY`, Anthropic's
+/// `x-api-key: KEY`.
+fn secret(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -245,5 +269,35 @@ mod tests {
         assert!(!same_secret(hash.as_bytes(), &hash.as_bytes()[..63]));
         assert!(!same_secret(hash.to_uppercase().as_bytes(), hash.as_bytes()));
         assert!(same_secret(b"", b""));
+    }
+
+    fn headers(secret: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(secret) = secret {
+            headers.insert("authorization", format!("Bearer {secret}").parse().expect("header"));
+        }
+        headers
+    }
+
+    /// A request without a key, to a gateway whose store said (within the last 2 s) that it
+    /// needs none, goes through from memory; a request with a key is always looked up, so a
+    /// key made a moment ago is charged from its first request.
+    #[test]
+    fn only_keyless_requests_to_an_open_gateway_are_answered_from_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> =
+            Arc::new(aimos_store::SqliteStore::open(&dir.path().join("a.db")).expect("opens"));
+        let keys = Keys::new(Arc::clone(&store));
+        assert!(keys.authorize_now(&headers(None)).is_none(), "nothing read yet");
+        assert!(keys.authorize(&headers(None), true).expect("open").is_none());
+        assert!(matches!(keys.authorize_now(&headers(None)), Some(Ok(None))));
+        let (_, secret) = create(&*store, "new", None, None).expect("creates");
+        assert!(keys.authorize_now(&headers(Some(&secret))).is_none());
+        let key = keys.authorize(&headers(Some(&secret)), true).expect("valid");
+        assert_eq!(key.map(|k| k.name).as_deref(), Some("new"));
+
+        let keys = Keys::new(Arc::clone(&store));
+        assert!(keys.authorize(&headers(None), true).is_err(), "a key is needed now");
+        assert!(keys.authorize_now(&headers(None)).is_none(), "the store refuses it");
     }
 }

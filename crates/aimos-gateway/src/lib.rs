@@ -67,6 +67,25 @@ pub trait ModelSource: Send + Sync {
     /// The model called `name`, opened (or loaded) on first use; `Ok(None)` when the name is
     /// not one this gateway serves. May block while a model loads.
     fn open(&self, name: &str) -> Result<Option<Arc<dyn Model>>, String>;
+
+    /// The model called `name` if it is already open, found without blocking; `None` sends
+    /// the request to [`ModelSource::open`] on the blocking pool.
+    fn opened(&self, _name: &str) -> Option<Arc<dyn Model>> {
+        None
+    }
+}
+
+/// [`ModelSource::open`], answered on the request's own worker when the model is already open,
+/// else on the blocking pool (opening may load weights); a failed join is `Err(message)`.
+pub(crate) async fn open_model(
+    state: &AppState,
+    name: &str,
+) -> Result<Result<Option<Arc<dyn Model>>, String>, String> {
+    if let Some(model) = state.models.opened(name) {
+        return Ok(Ok(Some(model)));
+    }
+    let (models, name) = (Arc::clone(&state.models), name.to_owned());
+    tokio::task::spawn_blocking(move || models.open(&name)).await.map_err(|err| err.to_string())
 }
 
 /// Limits on what one request may take.
@@ -88,6 +107,10 @@ pub struct Limits {
     /// `record_run` makes the run durable (a spooled ledger queue); otherwise the run is
     /// recorded beside the answer, off the request path.
     pub record_before_answer: bool,
+    /// Whether the store's `record_run` returns without waiting on the disk or the network (a
+    /// ledger queue whose spool is not synced for each run), so that the request's own async
+    /// worker calls it rather than handing it to the blocking pool and back.
+    pub record_inline: bool,
 }
 
 impl Default for Limits {
@@ -100,6 +123,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
             record_before_answer: true,
+            record_inline: false,
         }
     }
 }
@@ -209,9 +233,10 @@ where
 }
 
 /// Records a pass-through run: before the answer when [`Limits::record_before_answer`] (a
-/// spooled ledger returns once the run is on disk), else beside it, as tracked work.
+/// spooled ledger returns once the run is safe) or when recording costs next to nothing
+/// ([`Limits::record_inline`]), else beside it, as tracked work.
 pub(crate) async fn record_answered(state: &AppState, run: aimos_core::RunRecord) {
-    if state.limits.record_before_answer {
+    if state.limits.record_before_answer || state.limits.record_inline {
         record(state, run).await;
     } else {
         let recording = Arc::clone(state);
@@ -219,8 +244,15 @@ pub(crate) async fn record_answered(state: &AppState, run: aimos_core::RunRecord
     }
 }
 
-/// Records a run in the ledger off the async workers; a failure is logged, never the request's.
+/// Records a run in the ledger, off the async workers unless [`Limits::record_inline`]; a
+/// failure is logged, never the request's.
 pub(crate) async fn record(state: &AppState, run: aimos_core::RunRecord) {
+    if state.limits.record_inline {
+        if let Err(err) = state.store.record_run(&run) {
+            tracing::error!(error = %err, "could not record a run");
+        }
+        return;
+    }
     let store = Arc::clone(&state.store);
     let recorded =
         blocking(move || store.record_run(&run).map_err(|err| error::ApiError::from_store(&err)))

@@ -320,12 +320,9 @@ async fn run_model(
     chat: ChatRequest,
     tx: mpsc::UnboundedSender<Piece>,
 ) -> Result<bool, ApiError> {
-    let models = Arc::clone(&state.models);
-    let lookup = name.to_owned();
-    let opened =
-        tokio::task::spawn_blocking(move || models.open(&lookup)).await.map_err(|err| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", err.to_string())
-        })?;
+    let opened = crate::open_model(state, name)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", err))?;
     let model = match opened {
         Ok(Some(model)) => model,
         Ok(None) => {

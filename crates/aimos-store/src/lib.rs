@@ -21,6 +21,7 @@ pub mod queue;
 mod rows;
 mod spool;
 pub use queue::{LedgerQueue, Replayed};
+pub use spool::SpoolSync;
 
 #[cfg(feature = "postgres")]
 mod pgconn;

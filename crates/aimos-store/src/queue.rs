@@ -2,9 +2,12 @@
 //! writes in batches; everything else goes straight to the store underneath.
 //!
 //! What a crash can lose: with a spool ([`LedgerQueue::spooled`]), nothing. `record_run`
-//! returns only once the run is appended to a local file and synced to disk; a process killed
-//! with runs still queued leaves them there, and the next process on the same store writes the
-//! ones the store does not have. Without a spool, the runs still queued (at most the queue's
+//! returns only once the run is appended to a local file (and, with [`SpoolSync::Synced`],
+//! synced to disk); a process killed with runs still queued leaves them there, and the next
+//! process on the same store writes the ones the store does not have. With
+//! [`SpoolSync::Written`] a power loss can lose the runs answered in the few milliseconds
+//! before their batch reaches the store: the writer syncs the spool as soon as a write to the
+//! store fails, so runs held back by a failing store are on disk. Without a spool, the runs still queued (at most the queue's
 //! capacity plus the batch being written). A full queue makes `record_run` wait (it never
 //! drops a run), and [`LedgerQueue::close`] writes everything queued before it returns: a
 //! graceful shutdown loses nothing. Insights are never queued: a paid-for consultation is
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use aimos_core::{Insight, KeyRecord, Outcome, RunRecord, Stats, Store, StoreError};
 
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolSync};
 
 /// Runs queued by default: enough for a few seconds of a busy gateway while the store stalls
 /// (a SQLite checkpoint, a PostgreSQL failover), at a few kilobytes each.
@@ -61,14 +64,15 @@ impl LedgerQueue {
     }
 
     /// Queues run records for `inner` with a spool under `root` (one folder per store), so
-    /// that a run accepted survives the process being killed; first writes what spools of
-    /// processes that are gone still hold.
+    /// that a run accepted survives the process being killed (and with [`SpoolSync::Synced`],
+    /// a power loss); first writes what spools of processes that are gone still hold.
     pub fn spooled(
         inner: Arc<dyn Store>,
         capacity: usize,
         root: &std::path::Path,
+        sync: SpoolSync,
     ) -> Result<(LedgerQueue, Replayed), StoreError> {
-        let (spool, orphans) = Spool::open(root)?;
+        let (spool, orphans) = Spool::open(root, sync)?;
         let queue = LedgerQueue::start(inner, capacity, Some(Arc::new(spool)));
         let mut replayed = Replayed { torn: orphans.torn, ..Replayed::default() };
         let mut missing = Vec::new();
@@ -162,8 +166,19 @@ fn write(
         }
         // One transaction for the batch: one sync to disk however many runs it holds.
         let mut pause = Duration::from_millis(100);
+        let mut synced = false;
         while let Err(err) = store.record_runs(&runs) {
             tracing::error!(runs = runs.len(), error = %err, "cannot write runs to the ledger; retrying");
+            // The runs wait in the spool for as long as the store fails: on the disk, not
+            // only in the kernel's cache.
+            if let Some(spool) = spool
+                && !synced
+            {
+                match spool.sync() {
+                    Ok(()) => synced = true,
+                    Err(err) => tracing::error!(error = %err, "cannot sync the ledger's spool"),
+                }
+            }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_secs(10));
         }

@@ -1,14 +1,20 @@
-//! The ledger's spool: every run the queue accepts is first appended to a local file and
-//! synced to disk, so that a process killed with its queue full loses nothing; the next process
-//! on the same store replays what its predecessor had not written.
+//! The ledger's spool: every run the queue accepts is first appended to a local file, so that a
+//! process killed with its queue full loses nothing; the next process on the same store replays
+//! what its predecessor had not written.
 //!
 //! Layout: a root folder per store, and in it one folder per process, holding a `lock` file
 //! (locked for the life of the process; the operating system releases it when the process dies,
 //! however it dies) and numbered segments of JSON lines, one run per line. A segment is deleted
 //! once every run in it is in the store; a quiet spool is emptied in place.
 //!
-//! Syncing is a group commit: callers append under a lock, then one of them syncs the file for
-//! everyone who appended before it, so concurrent requests share one `fdatasync`.
+//! What "appended" promises is the spool's [`SpoolSync`]. With [`SpoolSync::Written`] (the
+//! default) a run is safe once its line is in the file: the kernel holds it, and no way of
+//! killing the process loses it. A power loss or a kernel crash can still lose what was not yet
+//! on the disk, so the ledger's thread syncs the spool whenever a write to the store fails
+//! (a store that takes the runs has them on its own disk). With [`SpoolSync::Synced`] every
+//! append waits for the file to be on the disk too. Syncing is a group commit: callers append
+//! under a lock, then one of them syncs the file for everyone who appended before it, so
+//! concurrent requests share one `fdatasync`.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -22,9 +28,22 @@ use aimos_core::{RunRecord, StoreError};
 /// Lines in a segment before the next one starts.
 const SEGMENT_LINES: usize = 4096;
 
+/// When an appended run counts as safe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SpoolSync {
+    /// Once its line is written into the spool file: safe from the process being killed, at
+    /// the cost of one `write`.
+    #[default]
+    Written,
+    /// Once the spool file is synced to the disk (`fdatasync`): safe from a power loss too, at
+    /// the cost of waiting for the disk.
+    Synced,
+}
+
 /// A process's spool.
 pub struct Spool {
     dir: PathBuf,
+    sync: SpoolSync,
     /// Held for the life of the spool: a live process's folder is never replayed.
     _lock: File,
     segments: Mutex<Segments>,
@@ -96,7 +115,7 @@ impl Orphans {
 impl Spool {
     /// Opens a new spool for this process under `root`, and takes the spools of processes that
     /// are gone.
-    pub fn open(root: &Path) -> Result<(Spool, Orphans), StoreError> {
+    pub fn open(root: &Path, sync: SpoolSync) -> Result<(Spool, Orphans), StoreError> {
         std::fs::create_dir_all(root).map_err(|err| failed(root, "cannot create", err))?;
         let orphans = orphans(root)?;
         let started = std::time::SystemTime::now()
@@ -111,6 +130,7 @@ impl Spool {
         let current = Arc::new(open_segment(&dir, 0)?);
         let spool = Spool {
             dir,
+            sync,
             _lock: lock,
             segments: Mutex::new(Segments {
                 current,
@@ -130,7 +150,7 @@ impl Spool {
         &self.dir
     }
 
-    /// Appends `run` and returns once it is on disk.
+    /// Appends `run` and returns once it is safe as the spool's [`SpoolSync`] says.
     pub fn append(&self, run: &RunRecord) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(run).map_err(|err| failed(&self.dir, "encoding", err))?;
         line.push(b'\n');
@@ -159,6 +179,20 @@ impl Spool {
             segments.holder.insert(run.id.clone(), number);
             self.appended.fetch_add(1, Ordering::SeqCst) + 1
         };
+        match self.sync {
+            SpoolSync::Written => Ok(()),
+            SpoolSync::Synced => self.sync_through(sequence),
+        }
+    }
+
+    /// Syncs everything appended so far to the disk.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.sync_through(self.appended.load(Ordering::SeqCst))
+    }
+
+    /// Returns once the first `sequence` lines appended are on the disk, syncing them unless
+    /// another caller's sync already covered them.
+    fn sync_through(&self, sequence: u64) -> Result<(), StoreError> {
         let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
         if *synced >= sequence {
             return Ok(());
@@ -289,14 +323,14 @@ mod tests {
     #[test]
     fn runs_not_yet_written_are_replayed_once_their_process_is_gone() {
         let root = tempfile::tempdir().expect("tempdir");
-        let (spool, orphans) = Spool::open(root.path()).expect("opens");
+        let (spool, orphans) = Spool::open(root.path(), SpoolSync::Written).expect("opens");
         assert!(orphans.runs.is_empty());
         for id in ["a", "b", "c"] {
             spool.append(&run(id)).expect("appends");
         }
         spool.written("b");
         // A live spool is never taken.
-        let (other, orphans) = Spool::open(root.path()).expect("opens");
+        let (other, orphans) = Spool::open(root.path(), SpoolSync::Written).expect("opens");
         assert!(orphans.runs.is_empty(), "{:?}", orphans.runs);
         drop(other);
         // Its process is gone (the lock is released without the clean-up a drop does), with
@@ -306,7 +340,7 @@ mod tests {
         let mut segment =
             OpenOptions::new().append(true).open(segment_path(&dir, 0)).expect("segment");
         segment.write_all(b"{\"id\": \"d\", \"creat").expect("write");
-        let (_next, orphans) = Spool::open(root.path()).expect("opens");
+        let (_next, orphans) = Spool::open(root.path(), SpoolSync::Written).expect("opens");
         let ids: Vec<&str> = orphans.runs.iter().map(|r| r.id.as_str()).collect();
         // `b` was written before the crash, but the spool cannot know: replay skips what the
         // store has.
@@ -319,7 +353,7 @@ mod tests {
     #[test]
     fn a_written_spool_empties_itself() {
         let root = tempfile::tempdir().expect("tempdir");
-        let (spool, _) = Spool::open(root.path()).expect("opens");
+        let (spool, _) = Spool::open(root.path(), SpoolSync::Written).expect("opens");
         spool.append(&run("a")).expect("appends");
         spool.append(&run("b")).expect("appends");
         assert_eq!(lines(spool.dir()), 2);
@@ -338,7 +372,7 @@ mod tests {
     #[test]
     fn full_segments_are_deleted_once_written() {
         let root = tempfile::tempdir().expect("tempdir");
-        let (spool, _) = Spool::open(root.path()).expect("opens");
+        let (spool, _) = Spool::open(root.path(), SpoolSync::Written).expect("opens");
         let ids: Vec<String> = (0..SEGMENT_LINES + 10).map(|i| format!("r{i}")).collect();
         for id in &ids {
             spool.append(&run(id)).expect("appends");
@@ -352,24 +386,36 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_appends_all_reach_the_file() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let (spool, _) = Spool::open(root.path()).expect("opens");
-        let spool = Arc::new(spool);
-        let threads: Vec<_> = (0..8)
-            .map(|t| {
-                let spool = Arc::clone(&spool);
-                std::thread::spawn(move || {
-                    for i in 0..50 {
-                        spool.append(&run(&format!("t{t}-{i}"))).expect("appends");
-                    }
+    fn concurrent_appends_all_reach_the_file_and_synced_ones_the_disk() {
+        for sync in [SpoolSync::Written, SpoolSync::Synced] {
+            let root = tempfile::tempdir().expect("tempdir");
+            let (spool, _) = Spool::open(root.path(), sync).expect("opens");
+            let spool = Arc::new(spool);
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let spool = Arc::clone(&spool);
+                    std::thread::spawn(move || {
+                        for i in 0..50 {
+                            spool.append(&run(&format!("t{t}-{i}"))).expect("appends");
+                        }
+                    })
                 })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().expect("joins");
+                .collect();
+            for thread in threads {
+                thread.join().expect("joins");
+            }
+            assert_eq!(lines(spool.dir()), 400);
+            let synced = *spool.synced.lock().expect("lock");
+            match sync {
+                // Each append waited for a sync that covered it.
+                SpoolSync::Synced => assert_eq!(synced, 400),
+                // Nothing waited for the disk; an explicit sync covers everything.
+                SpoolSync::Written => {
+                    assert_eq!(synced, 0);
+                    spool.sync().expect("syncs");
+                    assert_eq!(*spool.synced.lock().expect("lock"), 400);
+                }
+            }
         }
-        assert_eq!(lines(spool.dir()), 400);
-        assert_eq!(*spool.synced.lock().expect("lock"), 400);
     }
 }

@@ -485,13 +485,25 @@ fn two_gateways_on_one_postgres_share_insights_feedback_and_a_budget() {
 
 /// A gateway killed with -9 while its ledger cannot write (another process holds the store's
 /// write lock) loses none of the runs it answered: they are in its spool, and the next
-/// `aimos serve` on the store writes them.
+/// `aimos serve` on the store writes them. By default an answer waits for its run's write to
+/// the spool file; with --sync-spool, for its sync to the disk as well.
 #[test]
 fn runs_answered_before_a_kill_9_reach_the_ledger() {
+    kill_9_loses_no_answered_run(&[]);
+}
+
+#[test]
+fn runs_answered_before_a_kill_9_reach_the_ledger_with_a_synced_spool() {
+    kill_9_loses_no_answered_run(&["--sync-spool"]);
+}
+
+fn kill_9_loses_no_answered_run(serve_args: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("aimos.db");
     success(aimos().args(["stats"]).arg("--store").arg(&store));
-    let mut gateway = start(&store);
+    let mut gateway = spawn(&store, |command| {
+        command.args(["--ctx", "2048"]).args(serve_args);
+    });
     let mut blocker = rusqlite::Connection::open(&store).expect("opens the store");
     let lock = blocker
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

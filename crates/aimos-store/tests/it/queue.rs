@@ -149,7 +149,9 @@ fn a_spooled_queue_writes_what_a_killed_process_left() {
     lines.push_str("{\"id\": \"r3\", \"crea");
     std::fs::write(dead.join("00000000.jsonl"), lines).unwrap();
 
-    let (queue, replayed) = LedgerQueue::spooled(Arc::clone(&store), 8, &root).unwrap();
+    let (queue, replayed) =
+        LedgerQueue::spooled(Arc::clone(&store), 8, &root, aimos_store::SpoolSync::Written)
+            .unwrap();
     assert_eq!(replayed, aimos_store::Replayed { written: 2, present: 1, torn: 1 });
     assert!(!dead.exists(), "the dead process's spool is removed");
     // Written before `spooled` returns, not left to the writer: a kill right after startup
@@ -165,6 +167,7 @@ fn a_spooled_queue_writes_what_a_killed_process_left() {
     drop(queue);
     assert!(!own.exists(), "a spool whose runs are all written leaves nothing behind");
     // A second queue finds nothing to replay.
-    let (_queue, replayed) = LedgerQueue::spooled(store, 8, &root).unwrap();
+    let (_queue, replayed) =
+        LedgerQueue::spooled(store, 8, &root, aimos_store::SpoolSync::Synced).unwrap();
     assert_eq!(replayed, aimos_store::Replayed::default());
 }
