@@ -198,7 +198,15 @@ pub fn embedder(
         .with_context(|| {
             format!("loading the embedding model {name} (`--embedding off` runs without one)")
         })?;
-    Ok(Some(embedder))
+    // Vectors already computed (the heads of a codebase's chunks, problems seen before) are
+    // read back from $AIMOS_HOME/vectors rather than computed again.
+    Ok(Some(match aimos_local::paths::aimos_home() {
+        Some(home) => std::sync::Arc::new(aimos_context::dense::Remembered::new(
+            embedder,
+            &home.join("vectors"),
+        )),
+        None => embedder,
+    }))
 }
 
 fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {

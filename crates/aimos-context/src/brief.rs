@@ -182,6 +182,11 @@ pub const RERANK_WEIGHT: f32 = 0.5;
 
 pub const RERANK_HEAD_CHARS: usize = 160;
 
+/// Bytes of a chunk counted, per token of room left, before counting all of it: more than any
+/// tokenizer's average for code or prose (3 to 5), so that only chunks that cannot fit are cut
+/// short.
+const PROBE_BYTES_PER_TOKEN: usize = 8;
+
 /// [`distill_with`], with the words' best chunks re-ranked by how near their heads' meaning is
 /// to the problem's. A problem that carries a stack trace is left to its frames and words,
 /// which name the code exactly. If the embedding model fails, the words' ranking stands.
@@ -247,15 +252,27 @@ pub fn distill_dense(
         }
         let c = index.chunk(id);
         let Some((text, starts)) = file_text(&mut texts, index, c.file_id) else { continue };
-        let body = scrub(line_slice(text, starts, c.chunk.start_line, c.chunk.end_line));
-        let cost = count(&block(&Evidence {
+        let raw = line_slice(text, starts, c.chunk.start_line, c.chunk.end_line);
+        let evidence = |body: String| Evidence {
             path: c.file.relative.clone(),
             shown_path: c.file.path.clone(),
             start_line: c.chunk.start_line,
             end_line: c.chunk.end_line,
             score: 0.0,
             text: body,
-        })) + 2;
+        };
+        // A chunk many times longer than the room left (a whole class, a long table) is ruled
+        // out by counting its first part: a text has at least as many tokens as any prefix of
+        // it, less the one word cut in two. Counting whole chunks that cannot fit took most of
+        // the brief's time on large codebases.
+        let probe = room.saturating_mul(PROBE_BYTES_PER_TOKEN);
+        if raw.len() > probe {
+            let cut = (0..=probe).rev().find(|&at| raw.is_char_boundary(at)).unwrap_or(0);
+            if count(&block(&evidence(scrub(&raw[..cut])))) > room + 1 {
+                continue;
+            }
+        }
+        let cost = count(&block(&evidence(scrub(raw)))) + 2;
         if cost <= room {
             room -= cost;
             chosen.push((c.file_id, c.chunk.start_line, c.chunk.end_line, scores[id as usize]));
@@ -774,6 +791,47 @@ mod tests {
                 )
                 .collect())
         }
+    }
+
+    /// A chunk far larger than the room left is ruled out on a count of its first part, never
+    /// counted whole: chunks hold at most 40 lines, but lines can be long.
+    #[test]
+    fn chunks_that_cannot_fit_are_ruled_out_without_counting_them_whole() {
+        let mut table = String::from("TABLE = [\n");
+        for i in 0..400 {
+            table.push_str(&format!(
+                "    (\"totals of the values\", {i}, \"{}\"),\n",
+                "x".repeat(300)
+            ));
+        }
+        table.push_str("]\n");
+        let docs = vec![
+            doc("table.py", &table),
+            doc(
+                "sums.py",
+                "def totals(values):\n    \"\"\"The totals of the values.\"\"\"\n    return sum(values)\n",
+            ),
+        ];
+        let index = Index::from_documents(&docs);
+        let largest = (0..index.chunk_count() as u32)
+            .map(|id| index.chunk(id))
+            .filter(|c| c.file.relative == "table.py")
+            .map(|c| c.chunk.end_line - c.chunk.start_line)
+            .max()
+            .unwrap_or(0);
+        assert!(largest >= 20, "the table's chunks hold up to {largest} lines of 300 bytes");
+        let longest = std::cell::Cell::new(0usize);
+        let counting = |text: &str| {
+            longest.set(longest.get().max(text.len()));
+            estimate_tokens(text)
+        };
+        let problem = "the totals of the values are wrong";
+        let brief = distill_with(problem, &Hints::default(), &index, &options(512), &counting);
+        assert!(longest.get() < 8 * 512 + 1024, "counted {} bytes at once", longest.get());
+        let paths: Vec<&str> = brief.evidence.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths.first(), Some(&"sums.py"), "{paths:?}");
+        assert!(brief.evidence.iter().all(|e| e.text.len() < 8 * 512), "only what fits");
+        assert!(brief.tokens <= 512);
     }
 
     #[test]
