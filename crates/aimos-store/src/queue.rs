@@ -7,11 +7,11 @@
 //! process on the same store writes the ones the store does not have. With
 //! [`SpoolSync::Written`] a power loss can lose the runs answered in the few milliseconds
 //! before their batch reaches the store: the writer syncs the spool as soon as a write to the
-//! store fails, so runs held back by a failing store are on disk. Without a spool, the runs still queued (at most the queue's
-//! capacity plus the batch being written). A full queue makes `record_run` wait (it never
-//! drops a run), and [`LedgerQueue::close`] writes everything queued before it returns: a
-//! graceful shutdown loses nothing. Insights are never queued: a paid-for consultation is
-//! stored at once.
+//! store fails, so runs held back by a failing store are on disk. Without a spool, a crash
+//! loses the runs still queued (at most the queue's capacity plus the batch being written).
+//! A full queue makes `record_run` wait (it never drops a run), and [`LedgerQueue::close`]
+//! writes everything queued before it returns: a graceful shutdown loses nothing. Insights are
+//! never queued: a paid-for consultation is stored at once.
 //!
 //! Reading back: `run(id)` finds a run still queued; `runs()` and `stats()` read the store
 //! underneath, so they see a run only once it is written.
