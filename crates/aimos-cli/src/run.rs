@@ -209,6 +209,37 @@ pub fn embedder(
     }))
 }
 
+/// Files of the context that were not read, named on stderr: each of the first few, then how
+/// many more and why (`where_listed` says where the whole list is, if anywhere).
+pub fn note_skipped(skipped: &[aimos_context::Skipped], where_listed: &str) {
+    const NAMED: usize = 5;
+    for skip in skipped.iter().take(NAMED) {
+        eprintln!("note: skipped {} ({})", skip.path, skip.reason);
+    }
+    let rest = skipped.get(NAMED..).unwrap_or_default();
+    if rest.is_empty() {
+        return;
+    }
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for skip in rest {
+        let kind = if skip.reason.ends_with("limit per file") {
+            "over the size limit per file"
+        } else if skip.reason.ends_with("limit for all context") {
+            "over the size limit for all context"
+        } else if skip.reason == "binary" || skip.reason == "not UTF-8 text" {
+            skip.reason.as_str()
+        } else {
+            "unreadable"
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+    eprintln!("note: skipped {} more files: {}{where_listed}", rest.len(), kinds.join(", "));
+}
+
 fn parse_redact(text: &str) -> Result<aimos_context::RedactPolicy, String> {
     text.parse()
 }
@@ -282,9 +313,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // Checked before any model loads; the judge needs the smart model and comes later.
     let verifier = verifier(&args)?;
     let ingested = ingest(&args.context, Limits::default())?;
-    for skipped in &ingested.skipped {
-        eprintln!("note: skipped {} ({})", skipped.path, skipped.reason);
-    }
+    note_skipped(&ingested.skipped, "");
     let config = Config::load(&args.config)?;
     let store = open_store(&args.store, &config)?;
     // The smart model is opened for every strategy: the counterfactual needs its tokenizer

@@ -212,6 +212,21 @@ pub fn distill_dense(
     let scrub =
         |text: &str| -> String { if options.redact { redact(text).text } else { text.to_owned() } };
     let budget = options.budget;
+    // Ranking comes before any count: it needs no tokenizer, so a caller whose tokenizer is
+    // still loading on another thread gets it meanwhile (`aimos distill` does).
+    let mut ranked: Vec<u32> = Vec::new();
+    let mut scores: Vec<f32> = Vec::new();
+    if index.chunk_count() > 0 {
+        scores = score_with(problem, hints, index);
+        ranked = (0..scores.len() as u32).filter(|&i| scores[i as usize] > 0.0).collect();
+        ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
+        if let Some(rerank) = rerank
+            && anchor::frames(problem).is_empty()
+        {
+            rerank_by_meaning(problem, index, &mut ranked, &mut scores, &rerank);
+        }
+    }
+
     let problem_text = clean(problem, &mut brief);
     let (fitted, cut) = fit_problem(&problem_text, budget / 2, count);
     brief.problem = fitted;
@@ -220,17 +235,6 @@ pub fn distill_dense(
     if used >= budget || index.chunk_count() == 0 {
         brief.tokens = used;
         return fit(brief, budget, count);
-    }
-
-    let scores = score_with(problem, hints, index);
-    let mut ranked: Vec<u32> =
-        (0..scores.len() as u32).filter(|&i| scores[i as usize] > 0.0).collect();
-    ranked.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
-    let mut scores = scores;
-    if let Some(rerank) = rerank
-        && anchor::frames(problem).is_empty()
-    {
-        rerank_by_meaning(problem, index, &mut ranked, &mut scores, &rerank);
     }
 
     // The map: a tenth of the budget, files in order of their best chunk.

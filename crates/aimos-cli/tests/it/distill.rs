@@ -233,3 +233,47 @@ fn an_embedding_model_re_ranks_a_plain_report_and_leaves_a_traceback_to_its_fram
         "{stderr}"
     );
 }
+
+#[test]
+fn many_skipped_files_are_summed_up_and_listed_whole_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("proj");
+    project(&root);
+    for i in 0..7 {
+        std::fs::write(root.join(format!("icon{i}.png")), [0x89, b'P', b'N', b'G', 0, 0, 0, 13])
+            .unwrap();
+    }
+    std::fs::write(root.join("latin1.txt"), [b'c', b'a', b'f', 0xe9, b'\n']).unwrap();
+    let home = crate::empty_home();
+    let distill = |json: bool| {
+        let mut command = aimos();
+        command
+            .args(["distill", "--smart", "openai:x", "--embedding", "off", "--context"])
+            .arg(&root)
+            .arg("Where is the average price of the cart computed?")
+            .env("AIMOS_HOME", home.path());
+        if json {
+            command.arg("--json");
+        }
+        crate::run(&mut command)
+    };
+    let (output, _, stderr) = distill(false);
+    assert!(output.status.success(), "{stderr}");
+    let named = stderr
+        .lines()
+        .filter(|l| l.starts_with("note: skipped ") && !l.contains(" more files: "))
+        .count();
+    assert_eq!(named, 5, "{stderr}");
+    assert!(
+        stderr.contains("note: skipped 3 more files: ")
+            && stderr.contains("(--json lists every one)"),
+        "{stderr}"
+    );
+    let (output, stdout, stderr) = distill(true);
+    assert!(output.status.success(), "{stderr}");
+    let brief: Value = serde_json::from_str(&stdout).unwrap();
+    let skipped = brief["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 8, "{skipped:?}");
+    assert_eq!(skipped.iter().filter(|s| s["reason"] == "binary").count(), 7);
+    assert!(skipped.iter().any(|s| s["reason"] == "not UTF-8 text"), "{skipped:?}");
+}
