@@ -12,6 +12,11 @@ the same problem would quote the same ones. All pairs were written on 2026-11-27
 change to the matching was tried against them; pairs alternate, in the order written, between
 the tuning half and the held-out half.
 
+A second tuning set (`tuning-2`) was written on 2026-12-07, after the held-out half showed its
+wrong reuses, and before any change was tried against it: near-misses that name nothing an
+anchor can tell apart (the same subject, another symptom, direction or consequence), and
+paraphrases that keep much of their problem's wording, which a stricter rule must still find.
+
     python3 scripts/reuse-pairs.py > /tmp/pairs.jsonl
 """
 
@@ -263,6 +268,75 @@ NEAR_MISSES = [
 ]
 
 
+# tuning-2, written 2026-12-07 (see the docstring).
+FRESH_PARAPHRASES = [
+    ("The rate limiter lets every request through when the counter key expires.",
+     "When the counter key expires, the rate limiter lets all requests through."),
+    ("The background job runs twice when the scheduler restarts.",
+     "After the scheduler restarts, the background job runs two times."),
+    ("The cache returns stale values after a write to the database.",
+     "After writing to the database, the cache still returns the old values."),
+    ("The checkout button stays disabled after the address form is filled in.",
+     "Even with the address form filled in, the checkout button remains disabled."),
+    ("Notifications arrive twice on phones that have the app open.",
+     "Phones with the app open get every notification twice."),
+    ("The mobile menu opens but cannot be closed by tapping outside it.",
+     "Tapping outside the mobile menu does not close it once it is open."),
+    ("The log file grows without limit because rotation never triggers.",
+     "Rotation never triggers, so the log file keeps growing without limit."),
+    ("The progress bar jumps backwards while a large file is copied.",
+     "While copying a large file, the progress bar sometimes goes backwards."),
+    ("Images are uploaded rotated sideways when taken in portrait mode.",
+     "Photos taken in portrait mode end up rotated sideways after upload."),
+    ("The API returns results sorted oldest first although the docs say newest first.",
+     "Although the docs promise newest first, the API sorts results oldest first."),
+]
+
+FRESH_NEAR_MISSES = [
+    ("The rate limiter lets every request through when the counter key expires.",
+     "The rate limiter rejects every request when the counter key expires."),
+    ("The upload form accepts files larger than the configured limit.",
+     "The upload form rejects files smaller than the configured limit."),
+    ("The search results page shows duplicate entries after pagination.",
+     "The search results page shows missing entries after pagination."),
+    ("The background job runs twice when the scheduler restarts.",
+     "The background job never runs after the scheduler restarts."),
+    ("The password reset email is sent to the old address after the user changes it.",
+     "The password reset email is never sent after the user changes the address."),
+    ("The cache returns stale values after a write to the database.",
+     "The cache returns empty values after a restart of the database."),
+    ("The progress bar jumps backwards while a large file is copied.",
+     "The progress bar freezes at the start while a large file is copied."),
+    ("The dark theme is applied to the settings page but not to the dialogs.",
+     "The dark theme is applied to the dialogs but resets on the settings page."),
+    ("Dates in the report are shown one day early for users west of the server's time zone.",
+     "Dates in the report are shown in the server's time zone instead of the user's."),
+    ("The checkout button stays disabled after the address form is filled in.",
+     "The checkout button is enabled before the address form is filled in."),
+    ("The log file grows without limit because rotation never triggers.",
+     "The log file is truncated at every start because rotation triggers too early."),
+    ("Notifications arrive twice on phones that have the app open.",
+     "Notifications never arrive on phones that have the app closed."),
+    ("The import script skips the header row and loses the first record.",
+     "The import script reads the header row as a record and fails on its types."),
+    ("The API returns results sorted oldest first although the docs say newest first.",
+     "The API returns results in random order although the docs say newest first."),
+    ("The mobile menu opens but cannot be closed by tapping outside it.",
+     "The mobile menu closes as soon as it is opened by a tap."),
+    ("The build succeeds locally but the deployed site serves an old stylesheet.",
+     "The build fails locally but the deployed site serves the new stylesheet."),
+    ("Search treats accented and plain letters as different, so a query for cafe misses café.",
+     "Search treats accented and plain letters as the same, so a query for resume also finds "
+     "résumé."),
+    ("The export finishes but the file is empty when the table has more than a page of rows.",
+     "The export never finishes when the table has more than a page of rows."),
+    ("The session ends too early while the user is still typing in the editor.",
+     "The session never ends while the editor tab stays open in the background."),
+    ("Images are uploaded rotated sideways when taken in portrait mode.",
+     "Images are uploaded blurry when taken in low light."),
+]
+
+
 def main():
     n = 0
     halves = ("tuning", "held-out")
@@ -270,6 +344,11 @@ def main():
         for i, (stored, new) in enumerate(pairs):
             n += 1
             print(json.dumps({"id": n, "kind": kind, "half": halves[i % 2], "stored": stored,
+                              "new": new}, ensure_ascii=False))
+    for kind, pairs in (("paraphrase", FRESH_PARAPHRASES), ("near-miss", FRESH_NEAR_MISSES)):
+        for stored, new in pairs:
+            n += 1
+            print(json.dumps({"id": n, "kind": kind, "half": "tuning-2", "stored": stored,
                               "new": new}, ensure_ascii=False))
 
 

@@ -136,14 +136,16 @@ fn main() {
                 tally.confirmed_wrong += 1;
             }
         }
-        if half == "tuning" && first.is_some_and(|c| c.insight.problem != old) {
+        if half.starts_with("tuning") && first.is_some_and(|c| c.insight.problem != old) {
             let first = candidates.first().unwrap();
             shown.push(format!(
                 "  {kind}: {new:?} → {:?} (match {:.2})",
                 first.insight.problem, first.matched
             ));
         }
-        if half == "tuning" && (kind == "paraphrase" && !listed || kind != "paraphrase" && listed) {
+        if half.starts_with("tuning")
+            && (kind == "paraphrase" && !listed || kind != "paraphrase" && listed)
+        {
             let best = candidates.first().map_or(0.0, |c| c.matched);
             let own = match &embedder {
                 Some(embedder) => {
@@ -187,7 +189,7 @@ fn main() {
     }
     if !shown.is_empty() {
         println!(
-            "\nthe tuning half's misses and wrong first candidates (held-out not shown):\n{}",
+            "\nthe tuning halves' misses and wrong first candidates (held-out not shown):\n{}",
             shown.join("\n")
         );
     }
