@@ -106,8 +106,32 @@ pub fn names_differ(new: &str, stored: &str) -> Option<&'static str> {
             return Some(kind);
         }
     }
-    swapped_words(new, stored).then_some("swapped words")
+    if swapped_words(new, stored) {
+        return Some("swapped words");
+    }
+    negated_on_one_side(new, stored).then_some("one side negated")
 }
+
+/// Whether two texts in mostly the same words (a term cosine of at least [`NEGATION_OVERLAP`])
+/// say that something does not happen on one side only: "… is sent to the old address" and
+/// "… is never sent". Paraphrases told in other words may flip a negation ("holds no items"
+/// for "an empty stack") and share too few words to be compared.
+fn negated_on_one_side(a: &str, b: &str) -> bool {
+    const NEGATIONS: [&str; 10] =
+        ["not", "no", "never", "cannot", "none", "nothing", "nobody", "neither", "nor", "without"];
+    let negated = |t: &str| {
+        t.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .map(str::to_lowercase)
+            .any(|w| NEGATIONS.contains(&w.as_str()) || w.ends_with("n't"))
+    };
+    negated(a) != negated(b) && term_match(a, b) >= NEGATION_OVERLAP
+}
+
+/// How many of their words two problems must share for a negation on one side alone to make
+/// them different problems; chosen on the reuse pairs' tuning sets, where the 4 paraphrases
+/// that flip a negation share at most 0.48 of their terms, and 10 of the 12 such near-misses
+/// share more (docs/running.md).
+const NEGATION_OVERLAP: f64 = 0.5;
 
 /// Whether two briefs quote different code: both carry excerpts and no file is in both.
 pub fn briefs_differ(new: &str, stored: &str) -> bool {
@@ -376,8 +400,59 @@ pub fn find_with(
         })
         .filter(|c| c.matched >= policy.min_similarity && c.success >= policy.min_success)
         .collect();
+    out.retain(|c| !unshared_words_disagree(problem, &c.insight.problem, c.matched, embedder));
     out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
     Ok(out)
+}
+
+/// The bar on how near in meaning the words two matching problems do not share must be
+/// (the cosine of their embeddings): below it, they are different problems told in mostly the
+/// same words ("lets every request through" and "rejects every request", both "when the
+/// counter key expires"). Chosen on the reuse pairs' two tuning sets (docs/running.md).
+pub const MIN_CONTRAST: f64 = 0.2;
+
+/// Whether two problems that match by meaning (`matched`) differ in what they do not share:
+/// each has content words the other lacks, and those words are far apart in meaning
+/// ([`MIN_CONTRAST`]). The same text, or one that only adds words, never differs; if the
+/// model fails, the match stands.
+fn unshared_words_disagree(
+    new: &str,
+    stored: &str,
+    matched: f64,
+    embedder: &dyn crate::dense::Embed,
+) -> bool {
+    if matched >= 1.0 {
+        return false;
+    }
+    let (a, b) = residuals(new, stored);
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    match embedder.embed(&[&a, &b]).as_deref() {
+        Ok([a, b]) => f64::from(crate::dense::cosine(a, b)) < MIN_CONTRAST,
+        _ => false,
+    }
+}
+
+/// The content words each of two texts has that the other lacks (compared by stem), each in
+/// its text's order.
+fn residuals(a: &str, b: &str) -> (String, String) {
+    let words = |t: &str| -> Vec<(String, String)> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| (w.to_owned(), aimos_context::index::stem(&w.to_lowercase())))
+            .filter(|(_, s)| !aimos_context::index::is_stopword(s))
+            .collect()
+    };
+    let (a, b) = (words(a), words(b));
+    let only = |x: &[(String, String)], y: &[(String, String)]| -> String {
+        x.iter()
+            .filter(|(_, s)| !y.iter().any(|(_, t)| t == s))
+            .map(|(w, _)| w.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (only(&a, &b), only(&b, &a))
 }
 
 /// How closely two problems match by meaning: 1 for the same text, 0 when they name different
@@ -553,6 +628,83 @@ mod tests {
         // Texts too long to align are still compared by what they name.
         let long = "word ".repeat(500);
         assert!(!swapped_words(&format!("{long} alpha"), &format!("{long} beta")));
+    }
+
+    #[test]
+    fn a_negation_on_one_side_of_the_same_words_is_another_problem() {
+        let stored =
+            "The password reset email is sent to the old address after the user changes it.";
+        let never = "The password reset email is never sent after the user changes the address.";
+        assert_eq!(names_differ(never, stored), Some("one side negated"));
+        assert_eq!(match_score(never, stored), 0.0);
+        // Both negated, or neither: the rule has nothing to say.
+        let both =
+            "The password reset email is not sent to the old address after the user changes it.";
+        assert!(!negated_on_one_side(never, both));
+        // A paraphrase in other words may flip a negation: too few shared words to judge.
+        let empty = "Why does peek() panic on an empty stack?";
+        let no_items = "Calling peek when the stack holds no items crashes the program.";
+        assert!(!negated_on_one_side(no_items, empty));
+        assert!(negated_on_one_side("it isn't cached after a write", "it is cached after a write"));
+    }
+
+    #[test]
+    fn residuals_are_the_content_words_each_lacks_in_order() {
+        let (a, b) = residuals(
+            "The rate limiter rejects every request when the counter key expires.",
+            "The rate limiter lets every request through when the counter key expires.",
+        );
+        assert_eq!(a, "rejects");
+        assert_eq!(b, "lets through");
+        let (a, b) = residuals("the cache is stale", "the cache is stale after a write");
+        assert_eq!((a.as_str(), b.as_str()), ("", "after write"));
+    }
+
+    #[test]
+    fn problems_whose_unshared_words_disagree_in_meaning_are_no_candidates() {
+        use crate::dense::Embed;
+        let stored =
+            "Dates in the report are shown one day early for users west of the server's time zone.";
+        let near_miss =
+            "Dates in the report are shown in the server's time zone instead of the user's.";
+        let paraphrase =
+            "For users west of the server's time zone, report dates show up one day early.";
+        // Nothing the anchors know tells the near-miss apart; the words it does not share do.
+        assert_eq!(names_differ(near_miss, stored), None);
+        let (instead, early) = residuals(near_miss, stored);
+        let (show_up, shown) = residuals(paraphrase, stored);
+        assert!(
+            !instead.is_empty() && !early.is_empty() && !show_up.is_empty() && !shown.is_empty()
+        );
+        let leaked = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let embedder = ConceptEmbedder {
+            concepts: vec![
+                (stored, [1.0, 0.1, 0.0]),
+                (near_miss, [1.0, 0.15, 0.0]),
+                (paraphrase, [1.0, 0.1, 0.05]),
+                (leaked(instead), [0.0, 1.0, 0.0]),
+                (leaked(early), [1.0, 0.0, 0.0]),
+                (leaked(show_up), [0.9, 0.0, 0.1]),
+                (leaked(shown), [1.0, 0.0, 0.0]),
+            ],
+            fail: false,
+        };
+        let store = crate::testing::MemoryStore::default();
+        let kept = insight(stored, 0.9, 2, 0);
+        store.put_insight(&kept).expect("put");
+        let vector = embedder.embed(&[stored]).expect("vector").remove(0);
+        store.put_insight_embedding(&kept.id, embedder.id(), &vector).expect("put vector");
+        let policy = ReusePolicy::default();
+        assert!(
+            find_with(&store, near_miss, &policy, None, Some(&embedder)).expect("find").is_empty()
+        );
+        let found = find_with(&store, paraphrase, &policy, None, Some(&embedder)).expect("find");
+        assert_eq!(found.len(), 1, "{found:?}");
+        // A model that cannot embed the unshared words leaves the match as it was.
+        let broken = ConceptEmbedder { concepts: vec![], fail: true };
+        assert!(!unshared_words_disagree(near_miss, stored, 0.9, &broken));
+        assert!(unshared_words_disagree(near_miss, stored, 0.9, &embedder));
+        assert!(!unshared_words_disagree(stored, stored, 1.0, &embedder));
     }
 
     #[test]
