@@ -660,9 +660,22 @@ mod tests {
         assert_eq!((a.as_str(), b.as_str()), ("", "after write"));
     }
 
+    /// A store holding one insight for `problem`, with its embedding by `embedder`.
+    fn store_with_embedded(
+        problem: &str,
+        embedder: &ConceptEmbedder,
+    ) -> crate::testing::MemoryStore {
+        use crate::dense::Embed;
+        let store = crate::testing::MemoryStore::default();
+        let kept = insight(problem, 0.9, 2, 0);
+        store.put_insight(&kept).expect("put");
+        let vector = embedder.embed(&[problem]).expect("vector").remove(0);
+        store.put_insight_embedding(&kept.id, embedder.id(), &vector).expect("put vector");
+        store
+    }
+
     #[test]
     fn problems_whose_unshared_words_disagree_in_meaning_are_no_candidates() {
-        use crate::dense::Embed;
         let stored =
             "Dates in the report are shown one day early for users west of the server's time zone.";
         let near_miss =
@@ -689,11 +702,7 @@ mod tests {
             ],
             fail: false,
         };
-        let store = crate::testing::MemoryStore::default();
-        let kept = insight(stored, 0.9, 2, 0);
-        store.put_insight(&kept).expect("put");
-        let vector = embedder.embed(&[stored]).expect("vector").remove(0);
-        store.put_insight_embedding(&kept.id, embedder.id(), &vector).expect("put vector");
+        let store = store_with_embedded(stored, &embedder);
         let policy = ReusePolicy::default();
         assert!(
             find_with(&store, near_miss, &policy, None, Some(&embedder)).expect("find").is_empty()
@@ -745,7 +754,6 @@ mod tests {
 
     #[test]
     fn embeddings_find_a_paraphrase_that_shares_no_words_and_never_a_near_miss() {
-        use crate::dense::Embed;
         let stored = "an image over 10 MB is rejected by the upload";
         let paraphrase = "Big pictures, more than ten megabytes, get refused";
         let near_miss = "an image over 20 MB is rejected by the upload";
@@ -759,11 +767,7 @@ mod tests {
             ],
             fail: false,
         };
-        let store = crate::testing::MemoryStore::default();
-        let kept = insight(stored, 0.9, 2, 0);
-        store.put_insight(&kept).expect("put");
-        let vector = embedder.embed(&[stored]).expect("vector").remove(0);
-        store.put_insight_embedding(&kept.id, embedder.id(), &vector).expect("put vector");
+        let store = store_with_embedded(stored, &embedder);
         let policy = ReusePolicy::default();
 
         // Words alone miss the paraphrase; meaning finds it.
