@@ -400,7 +400,10 @@ pub fn find_with(
         })
         .filter(|c| c.matched >= policy.min_similarity && c.success >= policy.min_success)
         .collect();
-    out.retain(|c| !unshared_words_disagree(problem, &c.insight.problem, c.matched, embedder));
+    let matches: Vec<(&str, f64)> =
+        out.iter().map(|c| (c.insight.problem.as_str(), c.matched)).collect();
+    let mut disagree = unshared_words_disagree(problem, &matches, embedder).into_iter();
+    out.retain(|_| !disagree.next().unwrap_or(false));
     out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
     Ok(out)
 }
@@ -411,27 +414,34 @@ pub fn find_with(
 /// counter key expires"). Chosen on the reuse pairs' two tuning sets (docs/running.md).
 pub const MIN_CONTRAST: f64 = 0.2;
 
-/// Whether two problems that match by meaning (`matched`) differ in what they do not share:
-/// each has content words the other lacks, and those words are far apart in meaning
-/// ([`MIN_CONTRAST`]). The same text, or one that only adds words, never differs; if the
-/// model fails, the match stands.
+/// For each stored problem that matches `new` by meaning (with its match), whether the two
+/// differ in what they do not share: each has content words the other lacks, and those words
+/// are far apart in meaning ([`MIN_CONTRAST`]). The same text, or one that only adds words,
+/// never differs; if the model fails, the matches stand. One call to the model for all.
 fn unshared_words_disagree(
     new: &str,
-    stored: &str,
-    matched: f64,
+    matches: &[(&str, f64)],
     embedder: &dyn crate::dense::Embed,
-) -> bool {
-    if matched >= 1.0 {
-        return false;
+) -> Vec<bool> {
+    let pairs: Vec<Option<(String, String)>> = matches
+        .iter()
+        .map(|&(stored, matched)| {
+            let (a, b) = if matched < 1.0 { residuals(new, stored) } else { Default::default() };
+            (!a.is_empty() && !b.is_empty()).then_some((a, b))
+        })
+        .collect();
+    let texts: Vec<&str> =
+        pairs.iter().flatten().flat_map(|(a, b)| [a.as_str(), b.as_str()]).collect();
+    if texts.is_empty() {
+        return vec![false; matches.len()];
     }
-    let (a, b) = residuals(new, stored);
-    if a.is_empty() || b.is_empty() {
-        return false;
-    }
-    match embedder.embed(&[&a, &b]).as_deref() {
-        Ok([a, b]) => f64::from(crate::dense::cosine(a, b)) < MIN_CONTRAST,
-        _ => false,
-    }
+    let vectors = match embedder.embed(&texts) {
+        Ok(vectors) if vectors.len() == texts.len() => vectors,
+        _ => return vec![false; matches.len()],
+    };
+    let mut apart =
+        vectors.chunks(2).map(|v| f64::from(crate::dense::cosine(&v[0], &v[1])) < MIN_CONTRAST);
+    pairs.iter().map(|pair| pair.is_some() && apart.next().unwrap_or(false)).collect()
 }
 
 /// The content words each of two texts has that the other lacks (compared by stem), each in
@@ -711,9 +721,12 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         // A model that cannot embed the unshared words leaves the match as it was.
         let broken = ConceptEmbedder { concepts: vec![], fail: true };
-        assert!(!unshared_words_disagree(near_miss, stored, 0.9, &broken));
-        assert!(unshared_words_disagree(near_miss, stored, 0.9, &embedder));
-        assert!(!unshared_words_disagree(stored, stored, 1.0, &embedder));
+        assert_eq!(unshared_words_disagree(near_miss, &[(stored, 0.9)], &broken), [false]);
+        assert_eq!(
+            unshared_words_disagree(near_miss, &[(stored, 0.9), (stored, 1.0)], &embedder),
+            [true, false]
+        );
+        assert_eq!(unshared_words_disagree(paraphrase, &[(stored, 0.9)], &embedder), [false]);
     }
 
     #[test]
