@@ -179,13 +179,8 @@ fn specifics(text: &str) -> Specifics {
 /// (stemmed) align in order, and somewhere a run of content words on one side stands where a
 /// different run stands on the other.
 fn swapped_words(a: &str, b: &str) -> bool {
-    let words = |t: &str| -> Vec<String> {
-        t.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(|w| aimos_context::index::stem(&w.to_lowercase()))
-            .collect()
-    };
-    let (a, b) = (words(a), words(b));
+    let stems = |t: &str| -> Vec<String> { words(t).map(|(_, stem)| stem).collect() };
+    let (a, b) = (stems(a), stems(b));
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 || n > 400 || m > 400 {
         return false;
@@ -444,21 +439,24 @@ fn unshared_words_disagree(
     pairs.iter().map(|pair| pair.is_some() && apart.next().unwrap_or(false)).collect()
 }
 
+/// The words of `text` (runs of letters and digits), each with its lowercase stem.
+fn words(text: &str) -> impl Iterator<Item = (&str, String)> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| (w, aimos_context::index::stem(&w.to_lowercase())))
+}
+
 /// The content words each of two texts has that the other lacks (compared by stem), each in
 /// its text's order.
 fn residuals(a: &str, b: &str) -> (String, String) {
-    let words = |t: &str| -> Vec<(String, String)> {
-        t.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(|w| (w.to_owned(), aimos_context::index::stem(&w.to_lowercase())))
-            .filter(|(_, s)| !aimos_context::index::is_stopword(s))
-            .collect()
+    let content = |t| -> Vec<(&str, String)> {
+        words(t).filter(|(_, stem)| !aimos_context::index::is_stopword(stem)).collect()
     };
-    let (a, b) = (words(a), words(b));
-    let only = |x: &[(String, String)], y: &[(String, String)]| -> String {
+    let (a, b) = (content(a), content(b));
+    let only = |x: &[(&str, String)], y: &[(&str, String)]| -> String {
         x.iter()
             .filter(|(_, s)| !y.iter().any(|(_, t)| t == s))
-            .map(|(w, _)| w.as_str())
+            .map(|(w, _)| *w)
             .collect::<Vec<_>>()
             .join(" ")
     };
