@@ -382,26 +382,57 @@ pub fn find_with(
         similar.extend(scored);
     }
     let calibrations = store.calibrations()?;
-    let mut out: Vec<Candidate> = stored
+    // (candidate, its cosine): those near enough in meaning, before the rules that tell
+    // different problems apart.
+    let mut near: Vec<(Candidate, f64)> = stored
         .into_iter()
-        .filter(|insight| insight.invalidated.is_none())
         .filter_map(|insight| {
-            let matched = dense_match(problem, &insight.problem, *similar.get(&insight.id)?);
-            Some(Candidate {
-                matched,
-                success: success_estimate(&insight, calibration_for(&insight, &calibrations)),
-                insight,
+            let similarity = *similar.get(&insight.id)?;
+            (similarity >= policy.min_similarity).then(|| {
+                let candidate = Candidate {
+                    matched: dense_match(problem, &insight.problem, similarity),
+                    success: success_estimate(&insight, calibration_for(&insight, &calibrations)),
+                    insight,
+                };
+                (candidate, similarity)
             })
         })
-        .filter(|c| c.matched >= policy.min_similarity && c.success >= policy.min_success)
         .collect();
     let matches: Vec<(&str, f64)> =
-        out.iter().map(|c| (c.insight.problem.as_str(), c.matched)).collect();
-    let mut disagree = unshared_words_disagree(problem, &matches, embedder).into_iter();
-    out.retain(|_| !disagree.next().unwrap_or(false));
+        near.iter().map(|(c, _)| (c.insight.problem.as_str(), c.matched)).collect();
+    let disagree = unshared_words_disagree(problem, &matches, embedder);
+    for ((candidate, _), differs) in near.iter_mut().zip(disagree) {
+        if differs {
+            candidate.matched = 0.0;
+        }
+    }
+    // A stored problem nearer in meaning than a candidate, yet told apart as a different one
+    // (other names, a negation, unshared words far apart), puts the new problem among variants
+    // on one subject: a clearly farther match is no more the same problem.
+    let nearest_different = near
+        .iter()
+        .filter(|(c, _)| c.matched < policy.min_similarity)
+        .map(|(_, similarity)| *similarity)
+        .fold(0.0, f64::max);
+    let mut out: Vec<Candidate> = near
+        .into_iter()
+        .filter(|(c, similarity)| {
+            c.matched >= policy.min_similarity
+                && *similarity >= nearest_different - VARIANT_MARGIN
+                && c.success >= policy.min_success
+                && c.insight.invalidated.is_none()
+        })
+        .map(|(c, _)| c)
+        .collect();
     out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
     Ok(out)
 }
+
+/// How much farther than a stored problem told apart as a different one (see [`find_with`]) a
+/// match may be and still be a candidate: on the reuse pairs' two tuning sets, the wrong
+/// matches this removes were 0.29 or more farther, and any margin from 0.05 to 0.25 kept every
+/// paraphrase found (docs/running.md).
+pub const VARIANT_MARGIN: f64 = 0.1;
 
 /// The bar on how near in meaning the words two matching problems do not share must be
 /// (the cosine of their embeddings): below it, they are different problems told in mostly the
@@ -421,7 +452,11 @@ fn unshared_words_disagree(
     let pairs: Vec<Option<(String, String)>> = matches
         .iter()
         .map(|&(stored, matched)| {
-            let (a, b) = if matched < 1.0 { residuals(new, stored) } else { Default::default() };
+            let (a, b) = if matched > 0.0 && matched < 1.0 {
+                residuals(new, stored)
+            } else {
+                Default::default()
+            };
             (!a.is_empty() && !b.is_empty()).then_some((a, b))
         })
         .collect();
@@ -497,15 +532,37 @@ pub fn candidates(
     policy: &ReusePolicy,
     calibrations: &[Calibration],
 ) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = stored
+    // (candidate, its words' likeness), as in [`find_with`]: a match clearly farther than a
+    // stored problem told apart as different is none.
+    let near: Vec<(Candidate, f64)> = stored
         .into_iter()
-        .filter(|insight| insight.invalidated.is_none())
-        .map(|insight| Candidate {
-            matched: match_score(problem, &insight.problem),
-            success: success_estimate(&insight, calibration_for(&insight, calibrations)),
-            insight,
+        .filter_map(|insight| {
+            let likeness = term_match(problem, &insight.problem);
+            let matched = anchored(problem, &insight.problem, || likeness);
+            (likeness.max(matched) >= policy.min_match).then(|| {
+                let candidate = Candidate {
+                    matched,
+                    success: success_estimate(&insight, calibration_for(&insight, calibrations)),
+                    insight,
+                };
+                (candidate, likeness)
+            })
         })
-        .filter(|c| c.matched >= policy.min_match && c.success >= policy.min_success)
+        .collect();
+    let nearest_different = near
+        .iter()
+        .filter(|(c, _)| c.matched < policy.min_match)
+        .map(|(_, likeness)| *likeness)
+        .fold(0.0, f64::max);
+    let mut out: Vec<Candidate> = near
+        .into_iter()
+        .filter(|(c, likeness)| {
+            c.matched >= policy.min_match
+                && likeness.max(c.matched) >= nearest_different - VARIANT_MARGIN
+                && c.success >= policy.min_success
+                && c.insight.invalidated.is_none()
+        })
+        .map(|(c, _)| c)
         .collect();
     out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
     out
@@ -761,6 +818,49 @@ mod tests {
                 })
                 .collect())
         }
+    }
+
+    #[test]
+    fn a_match_clearly_farther_than_a_problem_told_apart_is_no_candidate() {
+        // The new problem is a variant of one stored problem (another size), and near enough in
+        // meaning to a second one on the same subject that it would match it.
+        let variant = "The upload form rejects files over 5 MB.";
+        let same_subject = "Large uploads fail with an error from the upload form.";
+        let new = "The upload form rejects files over 2 MB.";
+        assert_eq!(names_differ(new, variant), Some("numbers"));
+        assert_eq!(names_differ(new, same_subject), None);
+        let embedder = ConceptEmbedder {
+            concepts: vec![
+                (variant, [1.0, 0.1, 0.0]),
+                (new, [1.0, 0.12, 0.0]),
+                (same_subject, [0.55, 0.0, 0.84]),
+            ],
+            fail: false,
+        };
+        let policy = ReusePolicy::default();
+        let alone = store_with_embedded(same_subject, &embedder);
+        let found = find_with(&alone, new, &policy, None, Some(&embedder)).expect("find");
+        assert_eq!(found.len(), 1, "alone, the same-subject problem matches: {found:?}");
+        assert!(found[0].matched < 0.6, "{found:?}");
+        let both = store_with_embedded(same_subject, &embedder);
+        let told_apart = insight(variant, 0.9, 2, 0);
+        both.put_insight(&told_apart).expect("put");
+        let vector = crate::dense::Embed::embed(&embedder, &[variant]).expect("vector").remove(0);
+        both.put_insight_embedding(&told_apart.id, "test:concepts", &vector).expect("put vector");
+        let found = find_with(&both, new, &policy, None, Some(&embedder)).expect("find");
+        assert!(found.is_empty(), "{found:?}");
+        // A paraphrase of the variant is still found: nothing nearer was told apart.
+        let found = find_with(&both, variant, &policy, None, Some(&embedder)).expect("find");
+        assert_eq!(found.first().map(|c| c.insight.problem.as_str()), Some(variant));
+
+        // By words alone, the same.
+        let words_alone = |stored: &[&str]| -> Vec<Candidate> {
+            let insights = stored.iter().map(|p| insight(p, 0.9, 2, 0)).collect();
+            candidates(new, insights, &policy, &[])
+        };
+        let same_words = "Uploads through the form fail: it rejects files.";
+        assert_eq!(words_alone(&[same_words]).len(), 1);
+        assert!(words_alone(&[same_words, variant]).is_empty());
     }
 
     #[test]
