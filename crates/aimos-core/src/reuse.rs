@@ -406,26 +406,31 @@ pub fn find_with(
             candidate.matched = 0.0;
         }
     }
-    // A stored problem nearer in meaning than a candidate, yet told apart as a different one
-    // (other names, a negation, unshared words far apart), puts the new problem among variants
-    // on one subject: a clearly farther match is no more the same problem.
+    let mut out = past_variants(near, policy.min_similarity, policy);
+    out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
+    Ok(out)
+}
+
+/// The candidates among `near` (each with its likeness before the rules that tell problems
+/// apart) that match at `bar` and clear the success bar, less those clearly farther than a
+/// stored problem told apart as a different one: a new problem nearer one told apart than a
+/// candidate is one of several variants on a subject, and a farther match is no more the same
+/// problem ([`VARIANT_MARGIN`]).
+fn past_variants(near: Vec<(Candidate, f64)>, bar: f64, policy: &ReusePolicy) -> Vec<Candidate> {
     let nearest_different = near
         .iter()
-        .filter(|(c, _)| c.matched < policy.min_similarity)
-        .map(|(_, similarity)| *similarity)
+        .filter(|(c, _)| c.matched < bar)
+        .map(|(_, likeness)| *likeness)
         .fold(0.0, f64::max);
-    let mut out: Vec<Candidate> = near
-        .into_iter()
-        .filter(|(c, similarity)| {
-            c.matched >= policy.min_similarity
-                && *similarity >= nearest_different - VARIANT_MARGIN
+    near.into_iter()
+        .filter(|(c, likeness)| {
+            c.matched >= bar
+                && likeness.max(c.matched) >= nearest_different - VARIANT_MARGIN
                 && c.success >= policy.min_success
                 && c.insight.invalidated.is_none()
         })
         .map(|(c, _)| c)
-        .collect();
-    out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
-    Ok(out)
+        .collect()
 }
 
 /// How much farther than a stored problem told apart as a different one (see [`find_with`]) a
@@ -549,21 +554,7 @@ pub fn candidates(
             })
         })
         .collect();
-    let nearest_different = near
-        .iter()
-        .filter(|(c, _)| c.matched < policy.min_match)
-        .map(|(_, likeness)| *likeness)
-        .fold(0.0, f64::max);
-    let mut out: Vec<Candidate> = near
-        .into_iter()
-        .filter(|(c, likeness)| {
-            c.matched >= policy.min_match
-                && likeness.max(c.matched) >= nearest_different - VARIANT_MARGIN
-                && c.success >= policy.min_success
-                && c.insight.invalidated.is_none()
-        })
-        .map(|(c, _)| c)
-        .collect();
+    let mut out = past_variants(near, policy.min_match, policy);
     out.sort_by(|a, b| (b.matched * b.success).total_cmp(&(a.matched * a.success)));
     out
 }
