@@ -382,8 +382,8 @@ pub fn find_with(
         similar.extend(scored);
     }
     let calibrations = store.calibrations()?;
-    // (candidate, its cosine): those near enough in meaning, before the rules that tell
-    // different problems apart.
+    // (candidate, its cosine): those near enough in meaning; a candidate's match is 0 where the
+    // rules tell the two problems apart.
     let mut near: Vec<(Candidate, f64)> = stored
         .into_iter()
         .filter_map(|insight| {
@@ -840,7 +840,7 @@ mod tests {
         both.put_insight_embedding(&told_apart.id, "test:concepts", &vector).expect("put vector");
         let found = find_with(&both, new, &policy, None, Some(&embedder)).expect("find");
         assert!(found.is_empty(), "{found:?}");
-        // A paraphrase of the variant is still found: nothing nearer was told apart.
+        // The variant itself is still found: nothing nearer was told apart.
         let found = find_with(&both, variant, &policy, None, Some(&embedder)).expect("find");
         assert_eq!(found.first().map(|c| c.insight.problem.as_str()), Some(variant));
 
