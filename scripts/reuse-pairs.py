@@ -17,6 +17,12 @@ wrong reuses, and before any change was tried against it: near-misses that name 
 anchor can tell apart (the same subject, another symptom, direction or consequence), and
 paraphrases that keep much of their problem's wording, which a stricter rule must still find.
 
+A third tuning set (`tuning-3`) was written on 2026-12-07, later the same day, when the first two
+no longer showed any wrong first candidate by meaning, and before any change was tried against
+it: questions and reports that differ only in a plain word the anchors do not see (the
+environment, the role, the platform, the format, the service or the time), and paraphrases that
+turn a report into a question or a terse note into a long one.
+
     python3 scripts/reuse-pairs.py > /tmp/pairs.jsonl
 """
 
@@ -337,6 +343,121 @@ FRESH_NEAR_MISSES = [
 ]
 
 
+THIRD_PARAPHRASES = [
+    ("What port does the billing service listen on in production?",
+     "In prod, which port is the billing service bound to?"),
+    ("Nightly backups of the orders database fail with 'disk full' on the backup host.",
+     "The backup host runs out of space every night, so the orders database dump aborts with "
+     "'disk full'."),
+    ("How many worker processes does the image resizer start by default?",
+     "By default, the image resizer spawns how many workers?"),
+    ("Admins cannot delete archived projects; the button is greyed out.",
+     "The delete button stays disabled for administrators when a project is archived."),
+    ("Push notifications are not delivered on Android 14 after the app is force-stopped.",
+     "Once the app has been force-stopped, Android 14 devices no longer receive its push "
+     "messages."),
+    ("The PDF invoice shows the tax line twice when a discount code is applied.",
+     "Applying a discount code makes the invoice PDF list VAT two times."),
+    ("Which environment variable sets the log level of the scheduler?",
+     "How do I change how verbose the scheduler's logging is through the environment?"),
+    ("Search results on the help center ignore the language the visitor selected.",
+     "A visitor picks a language, yet the help center search still returns articles in every "
+     "language."),
+    ("Uploading a file larger than 2 GB stalls at 99%.",
+     "Big uploads, over two gigabytes, hang just before completing."),
+    ("The staging deploy times out while waiting for database migrations to finish.",
+     "On staging, the deployment gives up because the schema migrations take too long."),
+    ("Why is the cart emptied when a guest logs in during checkout?",
+     "Signing in halfway through checkout as a guest wipes the items from the basket."),
+    ("What is the default session timeout for the admin console?",
+     "How long can the admin console sit idle before it logs you out, by default?"),
+    ("CSV exports open with broken accents in Excel because the file has no byte order mark.",
+     "Excel garbles accented letters in our exported CSV files; they are written without a "
+     "BOM."),
+    ("The dark theme makes disabled buttons unreadable.",
+     "With the dark colour scheme on, greyed-out buttons can hardly be read."),
+    ("Scheduled emails go out an hour late after the switch to daylight saving time.",
+     "Since clocks moved forward, every scheduled email is sent sixty minutes after its time."),
+    ("Which timeout applies to requests from the gateway to the inventory service?",
+     "How long does the gateway wait for the inventory service before giving up on a call?"),
+    ("The mobile app crashes on launch when the device language is Arabic.",
+     "Starting the app on a phone set to Arabic makes it close immediately."),
+    ("Rate limiting blocks the health checks of the load balancer.",
+     "Our load balancer's health probes get throttled by the rate limiter and fail."),
+    ("What retention period applies to audit logs in the EU region?",
+     "For how long are audit logs kept in the European region?"),
+    ("Password reset links expire before users can open them because the token lifetime is "
+     "set in seconds, not minutes.",
+     "Users find their reset link already dead: the token's lifetime was configured as seconds "
+     "where minutes were meant."),
+]
+
+THIRD_NEAR_MISSES = [
+    ("What port does the billing service listen on in production?",
+     "What port does the billing service listen on in staging?"),
+    ("What port does the billing service listen on in production?",
+     "What port does the shipping service listen on in production?"),
+    ("How many worker processes does the image resizer start by default?",
+     "How many worker processes does the video transcoder start by default?"),
+    ("How many worker processes does the image resizer start by default?",
+     "How many threads does each image resizer worker process start by default?"),
+    ("Admins cannot delete archived projects; the button is greyed out.",
+     "Guests cannot view archived projects; the page is blank."),
+    ("Admins cannot delete archived projects; the button is greyed out.",
+     "Admins cannot rename archived projects; the field is read-only."),
+    ("Push notifications are not delivered on Android 14 after the app is force-stopped.",
+     "Push notifications are not delivered on iOS 17 after the app is force-stopped."),
+    ("The PDF invoice shows the tax line twice when a discount code is applied.",
+     "The HTML receipt shows the tax line twice when a gift card is applied."),
+    ("The PDF invoice shows the tax line twice when a discount code is applied.",
+     "The PDF invoice omits the tax line when a discount code is applied."),
+    ("Which environment variable sets the log level of the scheduler?",
+     "Which environment variable sets the log level of the mailer?"),
+    ("Which environment variable sets the log level of the scheduler?",
+     "Which environment variable sets the time zone of the scheduler?"),
+    ("Uploading a file larger than 2 GB stalls at 99%.",
+     "Downloading a file larger than 2 GB stalls at 99%."),
+    ("The staging deploy times out while waiting for database migrations to finish.",
+     "The production deploy times out while waiting for the cache to warm up."),
+    ("The staging deploy times out while waiting for database migrations to finish.",
+     "The staging deploy succeeds but the database migrations are never run."),
+    ("Why is the cart emptied when a guest logs in during checkout?",
+     "Why is the wishlist emptied when a member logs out after checkout?"),
+    ("What is the default session timeout for the admin console?",
+     "What is the default session timeout for the customer portal?"),
+    ("What is the default session timeout for the admin console?",
+     "What is the maximum number of sessions per user for the admin console?"),
+    ("CSV exports open with broken accents in Excel because the file has no byte order mark.",
+     "CSV imports fail in Excel because the file uses semicolons instead of commas."),
+    ("The dark theme makes disabled buttons unreadable.",
+     "The high-contrast theme makes links unreadable."),
+    ("Scheduled emails go out an hour late after the switch to daylight saving time.",
+     "Scheduled reports go out a day late at the end of each month."),
+    ("Which timeout applies to requests from the gateway to the inventory service?",
+     "Which timeout applies to requests from the inventory service to the database?"),
+    ("Which timeout applies to requests from the gateway to the inventory service?",
+     "Which retry policy applies to requests from the gateway to the inventory service?"),
+    ("The mobile app crashes on launch when the device language is Arabic.",
+     "The desktop app crashes on exit when the system language is Japanese."),
+    ("Rate limiting blocks the health checks of the load balancer.",
+     "Authentication blocks the health checks of the load balancer."),
+    ("What retention period applies to audit logs in the EU region?",
+     "What retention period applies to access logs in the US region?"),
+    ("What retention period applies to audit logs in the EU region?",
+     "Who can read the audit logs in the EU region?"),
+    ("Password reset links expire before users can open them because the token lifetime is "
+     "set in seconds, not minutes.",
+     "Email verification links never expire because the token lifetime is never checked."),
+    ("Nightly backups of the orders database fail with 'disk full' on the backup host.",
+     "Nightly backups of the customers database succeed but cannot be restored on the backup "
+     "host."),
+    ("Search results on the help center ignore the language the visitor selected.",
+     "Search results on the help center ignore the product category the visitor selected."),
+    ("Search results on the help center ignore the language the visitor selected.",
+     "The help center's contact form ignores the language the visitor selected."),
+]
+
+
 def main():
     n = 0
     halves = ("tuning", "held-out")
@@ -349,6 +470,11 @@ def main():
         for stored, new in pairs:
             n += 1
             print(json.dumps({"id": n, "kind": kind, "half": "tuning-2", "stored": stored,
+                              "new": new}, ensure_ascii=False))
+    for kind, pairs in (("paraphrase", THIRD_PARAPHRASES), ("near-miss", THIRD_NEAR_MISSES)):
+        for stored, new in pairs:
+            n += 1
+            print(json.dumps({"id": n, "kind": kind, "half": "tuning-3", "stored": stored,
                               "new": new}, ensure_ascii=False))
 
 
