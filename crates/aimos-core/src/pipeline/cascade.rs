@@ -75,10 +75,19 @@ impl Pipeline {
             return Ok(second.response.content);
         }
 
-        // The smart model works from the brief, which already carries the first failure.
+        // The smart model works from the brief, which already carries the first failure. The
+        // task is said again last, as every executor's request ends with it: after the
+        // excerpts and the failures, a model otherwise tends to edit whatever it read last.
+        let counter = |text: &str| super::count(&*self.smart, text);
+        // The user's own words: what the first check printed is in the brief already.
+        let asked = match task.problem.find(&format!("\n\n{}", super::edit::BEFORE_EDITS)) {
+            Some(at) => &task.problem[..at],
+            None => task.problem.as_str(),
+        };
+        let (restated, _) = aimos_context::fit_problem(asked, RESTATED_TOKENS, &counter);
         let from_brief = Task {
             problem: format!(
-                "{}\n\n{}",
+                "{}\n\n{}\n\nThe task, again:\n{restated}",
                 consulted.brief,
                 failure_report(
                     record.patch.as_deref(),
@@ -115,6 +124,10 @@ fn checked(verdict: Option<Verdict>) -> Verdict {
     verdict.expect("a cascade's attempts are checked: it refuses to start without a verifier")
 }
 
+/// Most tokens of the task that the last stage's request says again at its end (a long report
+/// keeps its start and, mostly, its end).
+const RESTATED_TOKENS: usize = 256;
+
 /// Most characters of a failed attempt's patch that an escalation quotes (its head).
 const PATCH_CHARS: usize = 1500;
 
@@ -127,8 +140,8 @@ fn failure_report(patch: Option<&str>, attempt: &str, check: &str, verdict: &Ver
             let shown: String = diff.chars().take(PATCH_CHARS).collect();
             let cut = if shown.len() < diff.len() { "\n[…]" } else { "" };
             format!(
-                "{attempt} made this change, which was undone:\n{shown}{cut}\nWith it, the check \
-                 ({check}) failed:\n{}",
+                "{attempt} made this change, which was undone (do not make it again):\n\
+                 {shown}{cut}\nWith it, the check ({check}) failed:\n{}",
                 verdict.evidence
             )
         }
@@ -147,9 +160,9 @@ mod tests {
         assert_eq!(plain, "A first attempt failed its check (`make test`):\nFAILED (failures=3)");
         let patch = "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n";
         let edited = failure_report(Some(patch), "A first attempt", "`make test`", &verdict);
-        assert!(
-            edited.starts_with("A first attempt made this change, which was undone:\n--- a/x.py")
-        );
+        assert!(edited.starts_with(
+            "A first attempt made this change, which was undone (do not make it again):\n--- a/x.py"
+        ));
         assert!(edited.ends_with("With it, the check (`make test`) failed:\nFAILED (failures=3)"));
         let patch = format!("--- a/x.py\n{}", "+b\n".repeat(1000));
         let long = failure_report(Some(&patch), "A first attempt", "`make test`", &verdict);

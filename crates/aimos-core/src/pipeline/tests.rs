@@ -836,8 +836,14 @@ fn cascade_in_edit_mode_tries_each_stage_its_attempts_then_escalates() {
     assert!(from_brief[0].content.contains("<<<<<<< SEARCH"), "the smart model edits too");
     // The failure it reads came from the second stage's patch, which was undone: it sees both.
     let asked = &from_brief.last().expect("a user turn").content;
-    assert!(asked.contains("made this change, which was undone:\n"), "{asked}");
+    assert!(
+        asked.contains("made this change, which was undone (do not make it again):\n"),
+        "{asked}"
+    );
     assert!(asked.contains("With it, the check"), "{asked}");
+    // After the excerpts and the failures, the task itself comes last, before the closing line.
+    let restated = format!("The task, again:\n{}\n\nAnswer now", project.task().problem);
+    assert!(asked.contains(&restated), "{asked}");
     assert!(!store.outcomes.lock().expect("lock")[0].passed, "the insight's attempts failed");
     // Each stage's first try is greedy; its retry samples, seeded with the try's number.
     let sampling: Vec<(Option<f32>, Option<u64>)> =
