@@ -12,10 +12,12 @@ use crate::verify::Verdict;
 
 impl Pipeline {
     /// Runs the cascade. Every attempt and verdict is a step; the run's `verified` is the last
-    /// verdict.
+    /// verdict. `asked` is the task in the user's own words, which the last stage says again.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn cascade(
         &self,
         task: &Task,
+        asked: &str,
         material: &Material,
         options: &RunOptions,
         mut workspace: Option<&mut Workspace>,
@@ -79,11 +81,6 @@ impl Pipeline {
         // task is said again last, as every executor's request ends with it: after the
         // excerpts and the failures, a model otherwise tends to edit whatever it read last.
         let counter = |text: &str| super::count(&*self.smart, text);
-        // The user's own words: what the first check printed is in the brief already.
-        let asked = match task.problem.find(&format!("\n\n{}", super::edit::BEFORE_EDITS)) {
-            Some(at) => &task.problem[..at],
-            None => task.problem.as_str(),
-        };
         let (restated, _) = aimos_context::fit_problem(asked, RESTATED_TOKENS, &counter);
         let from_brief = Task {
             problem: format!(

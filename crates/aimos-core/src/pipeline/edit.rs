@@ -58,10 +58,6 @@ pub(super) struct Edited {
     pub verdict: Option<Verdict>,
 }
 
-/// The heading of the paragraph that the check's failure on the unchanged copy adds to the
-/// problem.
-pub(super) const BEFORE_EDITS: &str = "Before any change, the check fails:";
-
 impl Pipeline {
     /// The check run on the unchanged copy, as a `verify` step: `None` when it passes, else a
     /// paragraph for the problem with the end of its output.
@@ -85,7 +81,7 @@ impl Pipeline {
             return Ok(None);
         }
         Ok(Some(format!(
-            "{BEFORE_EDITS}\n{}",
+            "Before any change, the check fails:\n{}",
             crate::verify::tail(&verdict.evidence, FEEDBACK_CHARS)
         )))
     }

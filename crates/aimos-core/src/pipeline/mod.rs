@@ -275,6 +275,8 @@ impl Pipeline {
             }
             None => None,
         };
+        // The user's own words, before any check's output is added to them.
+        let asked = task.problem.as_str();
         let checked;
         let task = match (&workspace, &options.verifier, &options.edit) {
             (Some(workspace), Some(verifier), Some(edit))
@@ -295,7 +297,7 @@ impl Pipeline {
         };
         if options.strategy == Strategy::Cascade {
             return self
-                .cascade(task, material, options, workspace.as_mut(), record, on_delta)
+                .cascade(task, asked, material, options, workspace.as_mut(), record, on_delta)
                 .await;
         }
         if options.strategy == Strategy::Brief {
